@@ -1,0 +1,116 @@
+"""The client portal: create_app() builds the Flask application."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Optional
+
+from flask import Flask, render_template
+from flask_talisman import Talisman
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .config import DEV_SECRET_KEY, load_config
+from .extensions import csrf, db, limiter, login_manager, migrate
+
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "form-action": "'self' https://checkout.stripe.com https://billing.stripe.com",
+    "frame-ancestors": "'none'",
+    "base-uri": "'self'",
+    "object-src": "'none'",
+}
+
+
+def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    if app.config["PORTAL_ENV"] == "production" and app.config["SECRET_KEY"] in ("", DEV_SECRET_KEY):
+        raise RuntimeError("Refusing to start in production with the development SECRET_KEY: set SECRET_KEY.")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    from .models import render_migration_item
+
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True, render_item=render_migration_item)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    limiter.init_app(app)
+    production = app.config["PORTAL_ENV"] == "production"
+    Talisman(
+        app,
+        content_security_policy=CSP,
+        force_https=production,
+        strict_transport_security=production,
+        session_cookie_secure=production,
+        frame_options="DENY",
+    )
+
+    from . import models  # noqa: F401  (registers the tables)
+    from .auth import load_user
+
+    login_manager.user_loader(load_user)
+
+    from .auth.views import bp as auth_bp
+    from .client.views import bp as client_bp
+    from .public.views import bp as public_bp
+    from .staff.views import bp as staff_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(client_bp)
+    app.register_blueprint(staff_bp)
+
+    from .templating import register_template_helpers
+
+    register_template_helpers(app)
+    _register_error_pages(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    def page(code: int, title: str, text: str):
+        return render_template("error.html", code=code, title=title, text=text), code
+
+    app.register_error_handler(403, lambda e: page(403, "Not allowed", "Your account cannot open this page."))
+    app.register_error_handler(404, lambda e: page(404, "Not found", "There is nothing at this address."))
+    app.register_error_handler(
+        413, lambda e: page(413, "Too large", "That upload is larger than the portal accepts.")
+    )
+    app.register_error_handler(
+        429, lambda e: page(429, "Too many attempts", "Too many attempts. Wait a minute and try again.")
+    )
+
+    def unavailable(error: Exception):
+        db.session.rollback()
+        app.logger.exception("database unavailable: %s", error)
+        return page(503, "Temporarily unavailable", "The portal cannot reach its database. Nothing was saved; please try again in a moment.")
+
+    app.register_error_handler(OperationalError, unavailable)
+    app.register_error_handler(DBAPIError, unavailable)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL and a busy timeout let several workers share the default SQLite file."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

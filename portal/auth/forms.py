@@ -1,0 +1,49 @@
+"""Account forms. Validation messages name the field and never reveal whether an account exists."""
+from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+
+from . import password_problem
+
+
+class StrongPassword:
+    def __call__(self, form, field):
+        problem = password_problem(field.data or "", (getattr(form, "email", None) and form.email.data or "",))
+        if problem:
+            raise ValidationError(problem)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    remember = BooleanField("Remember me on this device")
+
+
+class SignupForm(FlaskForm):
+    organisation_name = StringField("Company name", validators=[DataRequired(), Length(max=200)])
+    site_address = StringField("Site address (where a technician would come)", validators=[DataRequired(), Length(max=500)])
+    full_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), StrongPassword()])
+    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), StrongPassword()])
+    confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Colleague's email", validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField("Role", choices=[SelectChoice("client_member", "Member (opens and follows tickets)"), SelectChoice("client_admin", "Admin (also manages users and billing)")])
+
+
+class AcceptInviteForm(FlaskForm):
+    full_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired(), StrongPassword()])
+    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])

@@ -1,0 +1,146 @@
+"""Log in, log out, sign up, password reset and invitations."""
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from .. import clock
+from ..extensions import limiter
+from ..services import accounts
+from .forms import AcceptInviteForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+GENERIC_LOGIN_ERROR = "That email and password do not match an account."
+
+
+def _login_account_key() -> str:
+    return "login:" + accounts.normalise_email(request.form.get("email", ""))[:254]
+
+
+def _home_for(user) -> str:
+    return url_for("staff.queue") if user.is_staff else url_for("client.dashboard")
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def _start_session(user, remember: bool) -> None:
+    """A fresh session at log-in, so nothing set before it (fixation) survives."""
+    session.clear()
+    login_user(user, remember=remember)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@limiter.limit("5 per minute; 20 per hour", key_func=_login_account_key, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_home_for(current_user))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data, clock.now())
+        if user is not None:
+            _start_session(user, form.remember.data)
+            return redirect(_safe_next(request.args.get("next")) or _home_for(user))
+        flash(GENERIC_LOGIN_ERROR, "error")
+        return render_template("auth/login.html", form=form), 401
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("public.home"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def signup():
+    form = SignupForm()
+    plan = request.args.get("plan", "")
+    if form.validate_on_submit():
+        user = accounts.sign_up(
+            accounts.SignUp(
+                organisation_name=form.organisation_name.data,
+                site_address=form.site_address.data,
+                full_name=form.full_name.data,
+                email=form.email.data,
+                password=form.password.data,
+            ),
+            clock.now(),
+        )
+        if user is None:
+            flash("Check your inbox: we sent the next step to that address.", "info")
+            return redirect(url_for("auth.login"))
+        _start_session(user, remember=False)
+        flash(f"Welcome, {user.full_name}. Your organisation is registered.", "success")
+        if plan:
+            return redirect(url_for("client.choose_plan", slug=plan))
+        return redirect(url_for("client.dashboard"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/signup.html", form=form, plan=plan), status
+
+
+RESET_SENT = "If an account exists for that address, we have emailed a link to reset its password."
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit("5 per minute; 20 per hour", methods=["POST"])
+def reset_request():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data, clock.now())
+        flash(RESET_SENT, "info")
+        return redirect(url_for("auth.login"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/reset_request.html", form=form), status
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    if accounts.user_for_reset_token(token) is None:
+        flash("That reset link has expired or was already used. Ask for a new one.", "error")
+        return redirect(url_for("auth.reset_request"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        accounts.reset_password(token, form.password.data)
+        logout_user()
+        session.clear()
+        flash("Your password is changed. Log in with the new one.", "success")
+        return redirect(url_for("auth.login"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/reset_password.html", form=form), status
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    invitation = accounts.open_invitation(token, clock.now())
+    if invitation is None:
+        flash("That invitation has expired or was already used. Ask your admin for a new one.", "error")
+        return redirect(url_for("auth.login"))
+    form = AcceptInviteForm()
+    if form.validate_on_submit():
+        user = accounts.accept_invitation(token, form.full_name.data, form.password.data, clock.now())
+        if user is not None:
+            _start_session(user, remember=False)
+            flash(f"Welcome to {invitation.organisation.name}'s portal.", "success")
+            return redirect(url_for("client.dashboard"))
+        flash("That invitation can no longer be used.", "error")
+        return redirect(url_for("auth.login"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/accept_invitation.html", form=form, invitation=invitation), status
+
+
+@bp.route("/sessions/end-all", methods=["POST"])
+@login_required
+def end_all_sessions():
+    accounts.end_all_sessions(current_user)
+    logout_user()
+    session.clear()
+    flash("Every session of your account is signed out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,42 @@
+"""Command-line tasks: `flask seed-demo`, `flask outbox deliver`."""
+from __future__ import annotations
+
+import time as _time
+
+import click
+from flask import Flask, current_app
+
+from . import clock
+from .extensions import db
+from .services import outbox
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command() -> None:
+        """Load demo plans, staff, clients and open tickets (safe to re-run)."""
+        from .demo import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
+
+        created = seed_demo(clock.now())
+        click.echo(f"Demo data ready ({created} new records).")
+        click.echo(f"Demo logins (password {DEMO_PASSWORD}):")
+        for email, what in DEMO_LOGINS:
+            click.echo(f"  {email:28} {what}")
+
+    outbox_group = click.Group("outbox", help="The email outbox.")
+    app.cli.add_command(outbox_group)
+
+    @outbox_group.command("deliver")
+    @click.option("--loop", is_flag=True, help="Keep delivering every few seconds until stopped.")
+    @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds with --loop.")
+    def deliver_command(loop: bool, interval: float) -> None:
+        """Send the emails that are due; failed ones stay queued for retry."""
+        send = outbox.smtp_sender(current_app.config)
+        while True:
+            sent, failed = outbox.deliver_due(send, clock.now())
+            if sent or failed or not loop:
+                click.echo(f"outbox: {sent} sent, {failed} failed")
+            if not loop:
+                return
+            db.session.remove()
+            _time.sleep(interval)

@@ -1,0 +1,89 @@
+"""The client's side: dashboard, colleagues and plan choice. Every query is scoped to the user's organisation."""
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import clock
+from ..auth import roles_required
+from ..auth.forms import InviteForm
+from ..extensions import db
+from ..models import Invitation, Role, User
+from ..services import accounts, contracts
+from ..services import plans as plan_service
+
+bp = Blueprint("client", __name__, url_prefix="/client")
+
+client_only = roles_required(*Role.CLIENT)
+client_admin_only = roles_required(Role.CLIENT_ADMIN)
+
+
+@bp.route("/")
+@client_only
+def dashboard():
+    organisation = current_user.organisation
+    contract = contracts.current_contract(organisation.id)
+    pending = contracts.pending_contract(organisation.id)
+    return render_template(
+        "client/dashboard.html", organisation=organisation, contract=contract, pending=pending
+    )
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@client_admin_only
+def users():
+    form = InviteForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            accounts.invite_colleague(current_user, form.email.data, form.role.data, clock.now())
+        except accounts.AccountError as error:
+            form[error.field or "email"].errors.append(str(error))
+            status = 400
+        else:
+            flash(f"Invitation sent to {form.email.data}.", "success")
+            return redirect(url_for("client.users"))
+    elif form.is_submitted():
+        status = 400
+    org_id = current_user.organisation_id
+    colleagues = db.session.scalars(select(User).where(User.organisation_id == org_id).order_by(User.email)).all()
+    invitations = db.session.scalars(
+        select(Invitation).where(Invitation.organisation_id == org_id, Invitation.accepted_at.is_(None))
+    ).all()
+    return render_template("client/users.html", form=form, colleagues=colleagues, invitations=invitations), status
+
+
+@bp.route("/plans/<slug>", methods=["GET"])
+@client_only
+def choose_plan(slug: str):
+    plan = plan_service.plan_by_slug(slug)
+    if plan is None:
+        abort(404)
+    from flask import current_app
+
+    promise = plan_service.promise(plan, current_app.config["BUSINESS_HOURS"])
+    return render_template(
+        "client/choose_plan.html",
+        plan=plan,
+        promise=promise,
+        current=contracts.current_contract(current_user.organisation_id),
+        stripe_enabled=bool(current_app.config["STRIPE_SECRET_KEY"]),
+    )
+
+
+@bp.route("/plans/<slug>/invoice", methods=["POST"])
+@client_admin_only
+def request_invoice_plan(slug: str):
+    plan = plan_service.plan_by_slug(slug)
+    if plan is None:
+        abort(404)
+    try:
+        contracts.request_by_invoice(current_user.organisation_id, plan, current_user, clock.now())
+    except contracts.ContractError as error:
+        flash(str(error), "error")
+        return redirect(url_for("client.choose_plan", slug=slug))
+    flash(
+        f"Your request for {plan.name} is recorded. It becomes active once the firm confirms it; "
+        "we will send the first invoice. No card was charged.",
+        "success",
+    )
+    return redirect(url_for("client.dashboard"))

@@ -1,0 +1,74 @@
+"""Plans as the firm sells them: loading, and their promises in plain words."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Optional
+
+from sqlalchemy import select
+
+from ..domain.downtime import PlanTerms
+from ..extensions import db
+from ..models import Plan
+
+
+def active_plans() -> list[Plan]:
+    return list(db.session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.display_order, Plan.id)))
+
+
+def plan_by_slug(slug: str) -> Optional[Plan]:
+    return db.session.scalars(select(Plan).where(Plan.slug == slug, Plan.active.is_(True))).first()
+
+
+def duration_words(minutes: Optional[int], business_hours: bool) -> str:
+    if minutes is None:
+        return "no guarantee"
+    if minutes < 60:
+        amount = f"{minutes} minutes"
+    elif minutes % 60 == 0:
+        hours = minutes // 60
+        amount = f"{hours} hour" + ("s" if hours != 1 else "")
+    else:
+        amount = f"{minutes / 60:.1f} hours"
+    return amount + (" of business hours" if business_hours else "")
+
+
+@dataclass(frozen=True)
+class PlanPromise:
+    """What a plan promises, in the words shown on the comparison table."""
+
+    coverage: str
+    remote: str
+    onsite: str
+    after_hours: str
+    price: str
+    hourly: str
+    term: str
+
+
+def promise(plan: Plan, business_hours_text: str) -> PlanPromise:
+    business = plan.coverage == Plan.COVERAGE_BUSINESS
+    coverage = "24 hours a day, 7 days a week" if not business else f"{business_hours_text}, except public holidays"
+    if not plan.is_contract:
+        remote = "Best effort, usually the next business day: no guarantee"
+        onsite = "Best effort, when a technician is free: no guarantee"
+        after_hours = "No: after-hours calls are seen the next business day"
+    else:
+        remote = "Connected remotely within " + duration_words(plan.remote_response_minutes, business)
+        onsite = "Technician on site within " + duration_words(plan.onsite_arrival_minutes, business)
+        after_hours = "Yes: emergencies page the on-call technician" if plan.after_hours_emergencies else "No: after-hours calls are seen the next business day"
+    price = "No monthly fee" if plan.monthly_price == 0 else f"${plan.monthly_price:,.0f} a month"
+    hourly = "Labour included" if plan.hourly_rate == 0 else f"${plan.hourly_rate:,.0f} an hour"
+    term = "No minimum term" if plan.minimum_term_months == 0 else f"{plan.minimum_term_months}-month minimum term"
+    return PlanPromise(coverage, remote, onsite, after_hours, price, hourly, term)
+
+
+def plan_terms(plan: Plan) -> PlanTerms:
+    return PlanTerms(
+        slug=plan.slug,
+        name=plan.name,
+        monthly_price=Decimal(plan.monthly_price),
+        arrival_minutes=plan.onsite_arrival_minutes,
+        hourly_rate=Decimal(plan.hourly_rate),
+        best_effort=not plan.is_contract,
+    )

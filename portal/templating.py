@@ -1,0 +1,48 @@
+"""Template filters: times in the firm's zone, money, and role labels."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+from .models import Role, TicketStatus
+
+
+def firm_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["FIRM_TIMEZONE"])
+
+
+def local_time(value: Optional[datetime], fmt: str = "%a %d %b %H:%M") -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(firm_zone()).strftime(fmt)
+
+
+def money(value: Optional[Decimal]) -> str:
+    if value is None:
+        return "—"
+    return f"${Decimal(value):,.2f}".replace(".00", "")
+
+
+def ordinal(n: Optional[int]) -> str:
+    if n is None:
+        return "—"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(money, "money")
+    app.add_template_filter(ordinal, "ordinal")
+
+    @app.context_processor
+    def firm() -> dict:
+        return {
+            "firm_name": app.config["FIRM_NAME"],
+            "role_labels": Role.LABELS,
+            "status_labels": TicketStatus.LABELS,
+        }

@@ -1,0 +1,59 @@
+from decimal import Decimal
+
+from tests.conftest import make_plan
+
+
+def seed_plans():
+    make_plan("break-fix", name="Break/Fix")
+    make_plan("essentials", name="Essentials", monthly_price=Decimal("490"), remote_response_minutes=240,
+              onsite_arrival_minutes=480, hourly_rate=Decimal("125"), display_order=2)
+    make_plan("premium-24-7", name="Premium 24/7", coverage="24x7", monthly_price=Decimal("2490"),
+              remote_response_minutes=30, onsite_arrival_minutes=120, after_hours_emergencies=True, display_order=4)
+    make_plan("retired", name="Retired", active=False)
+
+
+def test_home_explains_the_promise(client):
+    seed_plans()
+    page = client.get("/").get_data(as_text=True)
+    assert "Contract clients before break/fix clients" in page
+    assert "Premium 24/7" in page
+
+
+def test_plan_table_is_generated_from_the_database(client):
+    seed_plans()
+    page = client.get("/plans").get_data(as_text=True)
+    assert "Connected remotely within 30 minutes" in page
+    assert "Technician on site within 8 hours of business hours" in page
+    assert "Technician on site within 2 hours" in page
+    assert "Best effort, usually the next business day: no guarantee" in page
+    assert "Yes: emergencies page the on-call technician" in page
+    assert "$2,490 a month" in page and "No monthly fee" in page
+    assert "Retired" not in page
+    assert page.index("Break/Fix") < page.index("Essentials") < page.index("Premium 24/7")
+
+
+def test_plan_detail_and_unknown_plan(client):
+    seed_plans()
+    assert "Premium 24/7" in client.get("/plans/premium-24-7").get_data(as_text=True)
+    assert client.get("/plans/nope").status_code == 404
+    assert client.get("/plans/retired").status_code == 404
+
+
+def test_calculator_recommends_and_shows_arithmetic(client):
+    seed_plans()
+    response = client.get("/calculator?staff_affected=40&revenue_per_hour=17000&outages_per_year=4&staff_cost_per_hour=40")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "We recommend Premium 24/7" in page
+    assert "Cost of an hour down: 40 staff x $40 + $17,000 revenue = $18,600" in page
+
+
+def test_calculator_blank_form_and_bad_input(client):
+    seed_plans()
+    assert client.get("/calculator").status_code == 200
+    response = client.get("/calculator?staff_affected=-3&revenue_per_hour=abc&outages_per_year=4&staff_cost_per_hour=40")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Staff who cannot work during an outage:" in page
+    assert "Revenue at risk per hour of outage ($):" in page
+    assert "We recommend" not in page
