@@ -64,6 +64,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     from .auth.views import bp as auth_bp
     from .client.views import bp as client_bp
+    from .health.views import bp as health_bp
     from .public.views import bp as public_bp
     from .staff.views import bp as staff_bp
 
@@ -71,6 +72,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(client_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(health_bp)
 
     from .templating import register_template_helpers
 
