@@ -1,0 +1,1 @@
+"""Health and readiness endpoints for load balancers, orchestrators and the load benchmark."""
