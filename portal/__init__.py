@@ -36,6 +36,12 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     if app.config["PORTAL_ENV"] == "production" and app.config["SECRET_KEY"] in ("", DEV_SECRET_KEY):
         raise RuntimeError("Refusing to start in production with the development SECRET_KEY: set SECRET_KEY.")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind nginx: client address (rate limits, logs) and scheme from X-Forwarded-* set by that many proxies.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     from .models import render_migration_item
