@@ -50,6 +50,7 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(os.environ.get("DATABASE_URL", default_db)),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         "WTF_CSRF_TIME_LIMIT": None,
     }
 
@@ -57,8 +58,12 @@ def load_config(instance_path: str) -> dict:
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
+    # One pool per gunicorn worker process: one connection per worker thread (gunicorn.conf.py
+    # reads the same GUNICORN_THREADS), a little overflow for the outbox and CLI-in-process work.
+    threads = int(os.environ.get("GUNICORN_THREADS", "4"))
     return {
         "pool_pre_ping": True,
-        "pool_size": int(os.environ.get("DB_POOL_SIZE", "5")),
-        "max_overflow": int(os.environ.get("DB_MAX_OVERFLOW", "5")),
+        "pool_size": int(os.environ.get("DB_POOL_SIZE", str(threads))),
+        "max_overflow": int(os.environ.get("DB_MAX_OVERFLOW", "2")),
+        "pool_recycle": 1800,
     }
