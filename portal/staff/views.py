@@ -1,24 +1,133 @@
-"""The firm's side: the queue and the organisations."""
-from flask import Blueprint, abort, render_template
-from sqlalchemy import select
+"""The firm's side: the dispatch board, ticket detail, the technician's jobs, organisations.
 
+Views parse and render; every ticket change goes through `services.tickets`, which re-runs
+the engines and logs the change. Technicians read; dispatchers and owners act.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from .. import clock
 from ..auth import roles_required
 from ..extensions import db
-from ..models import Organisation, Role, Ticket, TicketStatus
+from ..models import Organisation, QueueEntry, Role, Ticket, TicketStatus
 from ..services import contracts
+from ..services import staff as staff_service
+from . import rota, weights
+from .board import SLA_LABELS, SLA_STATES, Filters, load_board, my_jobs as load_my_jobs, plan_choices
+from .forms import AssignForm, BoardFilterForm, ClearOverrideForm, DetailsForm, OverrideForm, StatusForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 staff_only = roles_required(*Role.STAFF)
+dispatch_roles = roles_required(Role.DISPATCHER, Role.OWNER)
+
+rota.register(bp)
+weights.register(bp)
+
+
+def _can_dispatch() -> bool:
+    return current_user.role in (Role.DISPATCHER, Role.OWNER)
+
+
+def _filters(form: BoardFilterForm, plan_slugs: set[str]) -> Filters:
+    technician: Optional[int] = None
+    if (form.technician.data or "").isdigit():
+        technician = int(form.technician.data)
+    states = dict(SLA_STATES)
+    return Filters(
+        plan=form.plan.data if form.plan.data in plan_slugs else "",
+        state=form.state.data if form.state.data in states else "",
+        technician=technician,
+        at_risk=bool(form.at_risk.data),
+    )
 
 
 @bp.route("/")
 @staff_only
 def queue():
-    tickets = db.session.scalars(
-        select(Ticket).where(Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.opened_at)
-    ).all()
-    return render_template("staff/queue.html", tickets=tickets)
+    form = BoardFilterForm(request.args)
+    techs = staff_service.technicians()
+    plans = plan_choices()
+    form.plan.choices = [SelectChoice("", "All plans")] + [SelectChoice(v, label) for v, label in plans]
+    form.state.choices = [SelectChoice("", "Any state")] + [SelectChoice(v, label) for v, label in SLA_STATES]
+    form.technician.choices = [SelectChoice("", "Anyone")] + [SelectChoice(str(t.id), t.name) for t in techs]
+    board = load_board(_filters(form, {v for v, _ in plans}))
+    return render_template(
+        "staff/board.html",
+        board=board,
+        form=form,
+        can_dispatch=_can_dispatch(),
+        sla_labels=SLA_LABELS,
+        computed_at=_computed_at(),
+    )
+
+
+def _computed_at():
+    return db.session.scalars(select(QueueEntry.computed_at).order_by(QueueEntry.computed_at.desc())).first()
+
+
+def _ticket_or_404(ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _assign_form(ticket: Ticket, formdata=None) -> AssignForm:
+    form = AssignForm(formdata=formdata, prefix="assign")
+    form.technician_id.choices = [SelectChoice(0, "— nobody (let the engine choose) —")] + [
+        SelectChoice(t.id, t.name + ("" if t.active else " (inactive)")) for t in staff_service.technicians()
+        if t.active or t.id == ticket.technician_id
+    ]
+    if formdata is None:
+        form.technician_id.data = ticket.technician_id or 0
+        form.version.data = str(ticket.version)
+    return form
+
+
+def _action_forms(ticket: Ticket) -> dict:
+    override = OverrideForm(formdata=None, prefix="override", version=str(ticket.version))
+    entry = db.session.get(QueueEntry, ticket.id)
+    if ticket.override_position:
+        override.position.data = ticket.override_position
+    elif entry is not None and entry.position:
+        override.position.data = entry.position
+    details = DetailsForm(formdata=None, prefix="details", version=str(ticket.version),
+                          onsite_needed=ticket.onsite_needed, effort_minutes=ticket.effort_minutes,
+                          required_skill=ticket.required_skill or "")
+    return {
+        "override_form": override,
+        "clear_form": ClearOverrideForm(formdata=None, prefix="clear", version=str(ticket.version)),
+        "assign_form": _assign_form(ticket),
+        "details_form": details,
+    }
+
+
+def _render_ticket(ticket: Ticket, status: int = 200, **forms):
+    context = _action_forms(ticket) if _can_dispatch() else {}
+    context.update(forms)
+    entry = db.session.get(QueueEntry, ticket.id)
+    return render_template(
+        "staff/ticket.html",
+        ticket=ticket,
+        entry=entry,
+        plan=ticket.sla_plan or (lambda c: c.plan if c else None)(contracts.current_contract(ticket.organisation_id)),
+        can_dispatch=_can_dispatch(),
+        sla_labels=SLA_LABELS,
+        **context,
+    ), status
+
+
+@bp.route("/tickets/<int:ticket_id>")
+@staff_only
+def ticket(ticket_id: int):
+    return _render_ticket(_ticket_or_404(ticket_id))
 
 
 @bp.route("/organisations")
@@ -38,3 +147,148 @@ def organisation(organisation_id: int):
     if org is None:
         abort(404)
     return render_template("staff/organisation.html", organisation=org, contract=contracts.current_contract(org.id))
+
+
+# --- ticket actions (dispatcher and owner) ----------------------------------------------------
+
+
+def _version(form) -> Optional[int]:
+    value = (form.version.data or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+STALE_MESSAGE = "This ticket was changed by someone else while you were looking: nothing was saved. Check the new state and try again."
+
+
+@bp.route("/tickets/<int:ticket_id>/override", methods=["POST"])
+@dispatch_roles
+def override(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = OverrideForm(prefix="override")
+    if form.validate_on_submit() and _version(form) is not None:
+        outcome = staff_service.override(ticket.id, form.position.data, form.reason.data.strip(),
+                                          _version(form), current_user, clock.now())
+        if outcome.ok:
+            flash(f"#{ticket.id} moved to place {form.position.data}; the reason is logged.", "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+        _refuse(form, outcome, "position")
+    return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), override_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/override/clear", methods=["POST"])
+@dispatch_roles
+def clear_override(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = ClearOverrideForm(prefix="clear")
+    if form.validate_on_submit() and _version(form) is not None:
+        outcome = staff_service.clear_override(ticket.id, form.reason.data.strip(), _version(form),
+                                                current_user, clock.now())
+        if outcome.ok:
+            flash(f"#{ticket.id} is back in the engine's order.", "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+        _refuse(form, outcome, "reason")
+    return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), clear_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/assign", methods=["POST"])
+@dispatch_roles
+def assign(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = _assign_form(ticket, formdata=request.form)
+    if form.validate_on_submit() and _version(form) is not None:
+        outcome = staff_service.assign(ticket.id, form.technician_id.data or None, _version(form),
+                                        current_user, clock.now())
+        if outcome.ok:
+            flash(f"#{ticket.id}: technician saved.", "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+        _refuse(form, outcome, "technician_id")
+    return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), assign_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/details", methods=["POST"])
+@dispatch_roles
+def details(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = DetailsForm(prefix="details")
+    if form.validate_on_submit() and _version(form) is not None:
+        try:
+            skill = staff_service.parse_skills(form.required_skill.data or "")
+        except staff_service.StaffError as error:
+            form.required_skill.errors = list(form.required_skill.errors) + [str(error)]
+            return _render_ticket(ticket, 400, details_form=form)
+        if len(skill) > 1:
+            form.required_skill.errors = list(form.required_skill.errors) + ["Name one skill."]
+            return _render_ticket(ticket, 400, details_form=form)
+        outcome = staff_service.set_details(ticket.id, bool(form.onsite_needed.data), form.effort_minutes.data,
+                                             skill[0] if skill else None, _version(form), current_user, clock.now())
+        if outcome.ok:
+            flash(f"#{ticket.id}: estimate saved and the queue re-run.", "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+        _refuse(form, outcome, "effort_minutes")
+    return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), details_form=form)
+
+
+def _refuse(form, outcome, default_field: str) -> None:
+    db.session.rollback()
+    message = STALE_MESSAGE if outcome.stale else outcome.message
+    form.form_errors.append(message)
+    field = outcome.field if outcome.field and outcome.field in form else default_field
+    if not outcome.stale:
+        form[field].errors = list(form[field].errors) + [message]
+    form.refused = True
+    form.stale = outcome.stale
+
+
+def _status_for(form) -> int:
+    if getattr(form, "stale", False):
+        return 409
+    return 400
+
+
+# --- the technician's phone view --------------------------------------------------------------
+
+TAPS = (
+    (TicketStatus.EN_ROUTE, "En route"),
+    (TicketStatus.ON_SITE, "On site"),
+    (TicketStatus.IN_PROGRESS, "Working remotely"),
+    (TicketStatus.WAITING_ON_CLIENT, "Waiting on client"),
+    (TicketStatus.RESOLVED, "Resolved"),
+)
+TAP_LABELS = dict(TAPS)
+
+
+@bp.route("/my-jobs")
+@staff_only
+def my_jobs():
+    tech = staff_service.technician_for_user(current_user)
+    jobs = load_my_jobs(tech) if tech is not None else []
+    forms = {row.ticket.id: StatusForm(formdata=None, prefix=f"t{row.ticket.id}", version=str(row.ticket.version))
+             for row in jobs}
+    return render_template("staff/my_jobs.html", tech=tech, jobs=jobs, forms=forms, taps=TAPS,
+                           sla_labels=SLA_LABELS)
+
+
+@bp.route("/my-jobs/<int:ticket_id>/status", methods=["POST"])
+@staff_only
+def tap_status(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    tech = staff_service.technician_for_user(current_user)
+    mine = tech is not None and (ticket.technician_id in (None, tech.id))
+    if not (mine or _can_dispatch()):
+        abort(403)
+    form = StatusForm(prefix=f"t{ticket.id}")
+    if not form.validate_on_submit() or _version(form) is None or form.status.data not in TAP_LABELS:
+        flash("That tap was not understood; nothing changed.", "error")
+        return redirect(url_for("staff.my_jobs"), code=303)
+    note = (form.note.data or "").strip()
+    if form.status.data == TicketStatus.RESOLVED and not note:
+        flash(f"#{ticket.id}: write a short note on what fixed it before marking it resolved.", "error")
+        return redirect(url_for("staff.my_jobs", _anchor=f"job-{ticket.id}"), code=303)
+    outcome = staff_service.change_status(ticket.id, form.status.data, note, _version(form), current_user,
+                                           tech.id if tech is not None else None, clock.now())
+    if outcome.ok:
+        flash(f"#{ticket.id}: {TAP_LABELS[form.status.data].lower()}. The client's page is updated.", "success")
+    else:
+        db.session.rollback()
+        flash(f"#{ticket.id}: " + (STALE_MESSAGE if outcome.stale else outcome.message), "error")
+    return redirect(url_for("staff.my_jobs"), code=303)

@@ -1,0 +1,157 @@
+"""What staff must hear: SLA at risk or breached (to the dispatchers), after-hours emergencies (to on-call).
+
+Each alert is written to the email outbox together with a staff-only ticket event whose kind
+names the alert; the event is the proof that the alert went out, so a ticket is alerted once
+per state however often the check runs (e.g. `flask alerts check --loop` and after every
+recompute), and the staff timeline shows who was told what and when.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+from flask import url_for
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import QueueEntry, Role, Ticket, TicketEvent, TicketStatus, User
+from . import outbox
+
+AT_RISK = "at_risk"
+BREACHED = "breached"
+ALERT_KIND = {AT_RISK: "staff_alert_at_risk", BREACHED: "staff_alert_breached"}
+PAGED_KIND = "staff_alert_on_call"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    tickets_alerted: int
+    emails: int
+
+
+def dispatcher_addresses() -> list[str]:
+    """Active dispatchers; the owners when the firm has no dispatcher (somebody must hear it)."""
+    for role in (Role.DISPATCHER, Role.OWNER):
+        emails = list(
+            db.session.scalars(
+                select(User.email).where(User.role == role, User.active.is_(True)).order_by(User.id)
+            )
+        )
+        if emails:
+            return emails
+    return []
+
+
+def alert_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
+    """The state worth an alert: a recorded breach wins; at risk by the clock or by the dispatch forecast."""
+    if ticket.sla_state == BREACHED or ticket.response_breached_at or ticket.arrival_breached_at:
+        return BREACHED
+    if ticket.sla_state == AT_RISK or (entry is not None and entry.sla_at_risk):
+        return AT_RISK
+    return None
+
+
+def _already(ticket_id: int, kind: str) -> bool:
+    return (
+        db.session.scalars(
+            select(TicketEvent.id).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)
+        ).first()
+        is not None
+    )
+
+
+def _lock(ticket_id: int) -> Optional[Ticket]:
+    """Row-lock the ticket on PostgreSQL so two checkers never alert twice (SQLite serialises writers)."""
+    query = select(Ticket).where(Ticket.id == ticket_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def _due_text(ticket: Ticket) -> str:
+    due = [f"response due {ticket.response_due_at:%Y-%m-%d %H:%M} UTC"] if ticket.response_due_at else []
+    if ticket.onsite_needed and ticket.arrival_due_at:
+        due.append(f"arrival due {ticket.arrival_due_at:%Y-%m-%d %H:%M} UTC")
+    return "; ".join(due) or "no guaranteed deadline"
+
+
+def _ticket_link(ticket_id: int) -> str:
+    return url_for("staff.ticket", ticket_id=ticket_id, _external=True)
+
+
+def check_sla(now: datetime) -> CheckResult:
+    """Alert the dispatchers about every open ticket newly at risk or breached; commits."""
+    rows = db.session.execute(
+        select(Ticket.id, QueueEntry)
+        .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
+        .where(Ticket.status.in_(TicketStatus.OPEN))
+        .order_by(Ticket.id)
+    ).all()
+    recipients = dispatcher_addresses()
+    alerted = emails = 0
+    for ticket_id, entry in rows:
+        ticket = _lock(ticket_id)
+        if ticket is None:
+            continue
+        state = alert_state(ticket, entry)
+        if state is None or _already(ticket.id, ALERT_KIND[state]):
+            db.session.commit()  # release the lock
+            continue
+        words = "SLA BREACHED" if state == BREACHED else "SLA at risk"
+        subject = f"[{words}] #{ticket.id} {ticket.organisation.name}: {ticket.title}"
+        body = (
+            f"Ticket #{ticket.id} for {ticket.organisation.name} — {ticket.title}\n"
+            f"State: {words} ({_due_text(ticket)}).\n"
+        )
+        if entry is not None and entry.eta_median is not None:
+            body += f"Forecast start/arrival: {entry.eta_median:%Y-%m-%d %H:%M} UTC (90%: "
+            body += f"{entry.eta_p90:%Y-%m-%d %H:%M} UTC)\n" if entry.eta_p90 else "unknown)\n"
+        body += f"Open it on the dispatch board: {_ticket_link(ticket.id)}\n"
+        for address in recipients:
+            outbox.enqueue(address, subject, body, ALERT_KIND[state], now)
+            emails += 1
+        db.session.add(
+            TicketEvent(
+                ticket_id=ticket.id, at=now, kind=ALERT_KIND[state], public=False,
+                message=f"Dispatchers alerted: {words.lower()}" + ("" if recipients else " (no dispatcher to email)"),
+                detail={"state": state, "recipients": recipients},
+            )
+        )
+        db.session.commit()
+        alerted += 1
+    return CheckResult(alerted, emails)
+
+
+def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime) -> bool:
+    """Page the on-call technician about a new after-hours emergency, once per ticket.
+
+    Adds to the caller's transaction (the ticket's opening) without committing, so the page
+    is sent if and only if the ticket exists. Returns whether a page was written.
+    """
+    if ticket.id is not None and _already(ticket.id, PAGED_KIND):
+        return False
+    recipients = [technician_email] if technician_email else dispatcher_addresses()
+    org = ticket.organisation
+    subject = f"[AFTER-HOURS EMERGENCY] {org.name}: {ticket.title}"
+    body = (
+        f"A new after-hours emergency was opened at {now:%Y-%m-%d %H:%M} UTC.\n"
+        f"Client: {org.name}\nSite: {org.site_address or 'not given'}\n"
+        f"Problem: {ticket.title}\n{ticket.description}\n"
+        f"On site needed: {'yes' if ticket.onsite_needed else 'no'}; {_due_text(ticket)}.\n"
+    )
+    if ticket.id is not None:
+        body += f"Open it: {_ticket_link(ticket.id)}\n"
+    if not technician_email:
+        subject = "[NOBODY ON CALL] " + subject
+        body += "Nobody is on the on-call rota right now: please find a technician.\n"
+    for address in recipients:
+        outbox.enqueue(address, subject, body, PAGED_KIND, now)
+    ticket.events.append(
+        TicketEvent(
+            at=now, kind=PAGED_KIND, public=False,
+            message=("On-call technician paged" if technician_email else "Nobody on call: dispatchers told"),
+            detail={"recipients": recipients},
+        )
+    )
+    return True

@@ -1,0 +1,468 @@
+"""Staff use cases that are not ticket changes: technicians, weekly shifts, the on-call rota, plans.
+
+Each function validates, saves and commits in one transaction, then re-runs the dispatch
+queue when the change can move a ticket (who works when and where, what a plan promises):
+the board and the clients' pages must never show a queue computed from stale staffing.
+Ticket changes themselves (override, assign, status) belong to `services.tickets`.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from typing import Optional
+
+from sqlalchemy import func, select
+
+from ..auth import hash_password
+from ..extensions import db
+from ..models import OnCallPeriod, Plan, Role, Shift, Technician, User
+from . import accounts
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_ON_CALL = timedelta(days=31)
+
+
+class StaffError(Exception):
+    """A refusal with a message fit to show the dispatcher, and the form field it concerns."""
+
+    def __init__(self, message: str, field: Optional[str] = None):
+        super().__init__(message)
+        self.field = field
+
+
+def _requeue(now: datetime) -> None:
+    """Re-run triage and dispatch after a staffing or plan change (commits its own result)."""
+    from . import queue
+
+    queue.recompute(now)
+
+
+# --- technicians ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TechnicianData:
+    skills: tuple[str, ...]
+    home_zone: Optional[str]
+    home_latitude: Optional[float]
+    home_longitude: Optional[float]
+    active: bool = True
+
+
+def parse_skills(text: str) -> tuple[str, ...]:
+    """'Network, printer  server' -> ('network', 'printer', 'server'); refuses odd words."""
+    words = [w.strip().lower() for w in re.split(r"[,\s]+", text or "") if w.strip()]
+    bad = [w for w in words if not SKILL_PATTERN.match(w)]
+    if bad:
+        raise StaffError(
+            f"Skills are single words of letters, digits, '-' or '_' (not: {', '.join(bad)}).", "skills"
+        )
+    return tuple(dict.fromkeys(words))
+
+
+def _check_location(data: TechnicianData) -> None:
+    if (data.home_latitude is None) != (data.home_longitude is None):
+        raise StaffError("Give both the home latitude and longitude, or neither.", "home_latitude")
+    if data.home_latitude is not None and not -90 <= data.home_latitude <= 90:
+        raise StaffError("Latitude must be between -90 and 90.", "home_latitude")
+    if data.home_longitude is not None and not -180 <= data.home_longitude <= 180:
+        raise StaffError("Longitude must be between -180 and 180.", "home_longitude")
+
+
+def technicians(include_inactive: bool = True) -> list[Technician]:
+    query = select(Technician).join(User, Technician.user_id == User.id).order_by(User.full_name, User.email)
+    if not include_inactive:
+        query = query.where(Technician.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def technician_for_user(user: User) -> Optional[Technician]:
+    return db.session.scalars(select(Technician).where(Technician.user_id == user.id)).first()
+
+
+def staff_users_without_technician() -> list[User]:
+    """Staff accounts that could become technicians (an owner may also go on site)."""
+    taken = select(Technician.user_id)
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.role.in_(Role.STAFF), User.active.is_(True), User.id.not_in(taken))
+            .order_by(User.full_name, User.email)
+        )
+    )
+
+
+def create_technician(
+    data: TechnicianData,
+    now: datetime,
+    *,
+    user_id: Optional[int] = None,
+    email: Optional[str] = None,
+    full_name: Optional[str] = None,
+) -> Technician:
+    """Make a technician of an existing staff account, or of a new technician account.
+
+    A new account gets an unguessable password and a reset link by email, so nobody ever
+    chooses or sees a colleague's password.
+    """
+    _check_location(data)
+    new_user: Optional[User] = None
+    if user_id is not None:
+        user = db.session.get(User, user_id)
+        if user is None or user.role not in Role.STAFF:
+            raise StaffError("Choose a staff account.", "user_id")
+        if technician_for_user(user) is not None:
+            raise StaffError("That account is already a technician.", "user_id")
+    else:
+        email = accounts.normalise_email(email or "")
+        if not email:
+            raise StaffError("Choose an existing staff account or give the new technician's email.", "email")
+        if not (full_name or "").strip():
+            raise StaffError("Give the new technician's name.", "full_name")
+        if accounts.find_user(email) is not None:
+            raise StaffError("That address already has an account: choose it in the list instead.", "email")
+        user = User(
+            email=email,
+            full_name=full_name.strip(),
+            role=Role.TECHNICIAN,
+            password_hash=hash_password(secrets.token_urlsafe(32)),
+            created_at=now,
+        )
+        db.session.add(user)
+        new_user = user
+    tech = Technician(
+        user=user,
+        skills=list(data.skills),
+        home_zone=(data.home_zone or "").strip() or None,
+        home_latitude=data.home_latitude,
+        home_longitude=data.home_longitude,
+        active=data.active,
+    )
+    db.session.add(tech)
+    db.session.commit()
+    if new_user is not None:
+        # The reset email is the new technician's way in (its own small transaction).
+        accounts.request_password_reset(new_user.email, now)
+    _requeue(now)
+    return tech
+
+
+def update_technician(technician_id: int, data: TechnicianData, now: datetime) -> Technician:
+    tech = db.session.get(Technician, technician_id)
+    if tech is None:
+        raise StaffError("No such technician.")
+    _check_location(data)
+    tech.skills = list(data.skills)
+    tech.home_zone = (data.home_zone or "").strip() or None
+    tech.home_latitude = data.home_latitude
+    tech.home_longitude = data.home_longitude
+    tech.active = data.active
+    db.session.commit()
+    _requeue(now)
+    return tech
+
+
+# --- weekly shifts ----------------------------------------------------------------------------
+
+
+def add_shift(technician_id: int, weekday: int, starts: time, ends: time, now: datetime) -> Shift:
+    """A weekly on-duty interval; it must end after it starts and overlap none of the same day."""
+    tech = db.session.get(Technician, technician_id)
+    if tech is None:
+        raise StaffError("No such technician.")
+    if weekday not in range(7):
+        raise StaffError("Choose a day of the week.", "weekday")
+    if ends <= starts:
+        raise StaffError("The shift must end after it starts (split a night shift at midnight).", "ends")
+    for other in tech.shifts:
+        if other.weekday == weekday and other.starts < ends and starts < other.ends:
+            raise StaffError(
+                f"Overlaps the {WEEKDAYS[weekday]} shift {other.starts:%H:%M}–{other.ends:%H:%M}.", "starts"
+            )
+    shift = Shift(technician=tech, weekday=weekday, starts=starts, ends=ends)
+    db.session.add(shift)
+    db.session.commit()
+    _requeue(now)
+    return shift
+
+
+def delete_shift(technician_id: int, shift_id: int, now: datetime) -> None:
+    shift = db.session.get(Shift, shift_id)
+    if shift is None or shift.technician_id != technician_id:
+        raise StaffError("No such shift.")
+    db.session.delete(shift)
+    db.session.commit()
+    _requeue(now)
+
+
+# --- after-hours on-call rota -----------------------------------------------------------------
+
+
+def on_call_periods(since: datetime) -> list[OnCallPeriod]:
+    """Periods that have not ended yet, soonest first."""
+    return list(
+        db.session.scalars(
+            select(OnCallPeriod).where(OnCallPeriod.ends_at > since).order_by(OnCallPeriod.starts_at)
+        )
+    )
+
+
+def on_call_at(now: datetime) -> Optional[Technician]:
+    """Who answers after-hours emergencies at `now` (None when the rota has a gap)."""
+    period = db.session.scalars(
+        select(OnCallPeriod)
+        .join(Technician, OnCallPeriod.technician_id == Technician.id)
+        .where(OnCallPeriod.starts_at <= now, OnCallPeriod.ends_at > now, Technician.active.is_(True))
+        .order_by(OnCallPeriod.starts_at.desc())
+    ).first()
+    return period.technician if period else None
+
+
+def add_on_call(technician_id: int, starts_at: datetime, ends_at: datetime, now: datetime) -> OnCallPeriod:
+    """One technician answers the pager at a time: periods may not overlap."""
+    tech = db.session.get(Technician, technician_id)
+    if tech is None or not tech.active:
+        raise StaffError("Choose an active technician.", "technician_id")
+    if ends_at <= starts_at:
+        raise StaffError("The period must end after it starts.", "ends_at")
+    if ends_at <= now:
+        raise StaffError("That period is already over.", "ends_at")
+    if ends_at - starts_at > MAX_ON_CALL:
+        raise StaffError("A period may last at most 31 days; add several.", "ends_at")
+    clash = db.session.scalars(
+        select(OnCallPeriod).where(OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at)
+    ).first()
+    if clash is not None:
+        raise StaffError(
+            f"Overlaps {clash.technician.name}'s on-call period "
+            f"({clash.starts_at:%Y-%m-%d %H:%M} to {clash.ends_at:%Y-%m-%d %H:%M} UTC).",
+            "starts_at",
+        )
+    period = OnCallPeriod(technician=tech, starts_at=starts_at, ends_at=ends_at)
+    db.session.add(period)
+    db.session.commit()
+    _requeue(now)
+    return period
+
+
+def delete_on_call(period_id: int, now: datetime) -> None:
+    period = db.session.get(OnCallPeriod, period_id)
+    if period is None:
+        raise StaffError("No such on-call period.")
+    db.session.delete(period)
+    db.session.commit()
+    _requeue(now)
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanData:
+    slug: str
+    name: str
+    summary: str
+    monthly_price: Decimal
+    currency: str
+    is_contract: bool
+    coverage: str
+    remote_response_minutes: Optional[int]
+    onsite_arrival_minutes: Optional[int]
+    after_hours_emergencies: bool
+    hourly_rate: Decimal
+    minimum_term_months: int
+    onboarding_fee: Decimal
+    display_order: int
+    active: bool
+
+
+def _check_plan(data: PlanData, plan_id: Optional[int]) -> None:
+    if not SLUG_PATTERN.match(data.slug or ""):
+        raise StaffError("Use lowercase letters, digits and single dashes (e.g. premium-24-7).", "slug")
+    same = db.session.scalars(select(Plan).where(func.lower(Plan.slug) == data.slug.lower())).first()
+    if same is not None and same.id != plan_id:
+        raise StaffError("Another plan already uses this slug.", "slug")
+    if not data.name.strip():
+        raise StaffError("Give the plan a name.", "name")
+    if data.coverage not in (Plan.COVERAGE_BUSINESS, Plan.COVERAGE_24X7):
+        raise StaffError("Choose business hours or 24x7.", "coverage")
+    if not re.fullmatch(r"[a-z]{3}", data.currency or ""):
+        raise StaffError("Use a three-letter currency code, e.g. usd.", "currency")
+    for field in ("monthly_price", "hourly_rate", "onboarding_fee"):
+        if getattr(data, field) < 0:
+            raise StaffError("Must not be negative.", field)
+    if data.minimum_term_months < 0:
+        raise StaffError("Must not be negative.", "minimum_term_months")
+    if data.is_contract:
+        if not data.remote_response_minutes or data.remote_response_minutes <= 0:
+            raise StaffError("A contract plan promises a remote response time (minutes).", "remote_response_minutes")
+        if not data.onsite_arrival_minutes or data.onsite_arrival_minutes <= 0:
+            raise StaffError("A contract plan promises an on-site arrival time (minutes).", "onsite_arrival_minutes")
+        if data.onsite_arrival_minutes < data.remote_response_minutes:
+            raise StaffError(
+                "The on-site arrival target cannot be shorter than the remote response target.",
+                "onsite_arrival_minutes",
+            )
+    else:
+        if data.remote_response_minutes or data.onsite_arrival_minutes:
+            raise StaffError(
+                "Break/fix promises no times: leave the response and arrival targets empty.",
+                "remote_response_minutes",
+            )
+        if data.after_hours_emergencies:
+            raise StaffError("Break/fix has no after-hours emergencies.", "after_hours_emergencies")
+    if data.after_hours_emergencies and data.coverage != Plan.COVERAGE_24X7:
+        raise StaffError("After-hours emergencies need 24x7 coverage.", "after_hours_emergencies")
+
+
+def _apply_plan(plan: Plan, data: PlanData) -> None:
+    plan.slug = data.slug
+    plan.name = data.name.strip()
+    plan.summary = data.summary.strip()
+    plan.monthly_price = data.monthly_price
+    plan.currency = data.currency
+    plan.is_contract = data.is_contract
+    plan.coverage = data.coverage
+    plan.remote_response_minutes = data.remote_response_minutes if data.is_contract else None
+    plan.onsite_arrival_minutes = data.onsite_arrival_minutes if data.is_contract else None
+    plan.after_hours_emergencies = data.after_hours_emergencies
+    plan.hourly_rate = data.hourly_rate
+    plan.minimum_term_months = data.minimum_term_months
+    plan.onboarding_fee = data.onboarding_fee
+    plan.display_order = data.display_order
+    plan.active = data.active
+
+
+def all_plans() -> list[Plan]:
+    return list(db.session.scalars(select(Plan).order_by(Plan.display_order, Plan.id)))
+
+
+def update_plan(plan_id: int, data: PlanData, now: datetime) -> Plan:
+    """Change what a plan promises; the queue is re-run because targets and classes move tickets."""
+    plan = db.session.get(Plan, plan_id)
+    if plan is None:
+        raise StaffError("No such plan.")
+    _check_plan(data, plan.id)
+    _apply_plan(plan, data)
+    db.session.commit()
+    _requeue(now)
+    return plan
+
+
+def create_plan(data: PlanData, now: datetime) -> Plan:
+    _check_plan(data, None)
+    plan = Plan()
+    _apply_plan(plan, data)
+    db.session.add(plan)
+    db.session.commit()
+    return plan
+
+
+# --- ticket actions, through the ticket core ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a staff action on a ticket came to, in words fit for the form."""
+
+    ok: bool
+    message: str = ""
+    field: Optional[str] = None
+    stale: bool = False
+
+
+def _stale(ticket_id: int, expected_version: Optional[int]) -> bool:
+    """The form was filled in against an older version of the ticket than the one saved now."""
+    from ..models import Ticket
+
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return True
+    db.session.refresh(ticket)
+    return expected_version is not None and ticket.version != expected_version
+
+
+def _through_ticket_core(action) -> Outcome:
+    """Run one `services.tickets` change and turn its refusals into an Outcome for the form.
+
+    A TicketError naming the version field, or a concurrent update caught by the ORM's version
+    counter, means somebody else changed the ticket first: nothing was saved and the form says so.
+    """
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from .tickets import TicketError
+
+    try:
+        action()
+    except TicketError as error:
+        db.session.rollback()
+        field = getattr(error, "field", None)
+        stale = field in ("version", "expected_version")
+        return Outcome(False, getattr(error, "message", None) or str(error), None if stale else field, stale)
+    except StaleDataError:
+        db.session.rollback()
+        return Outcome(False, stale=True)
+    return Outcome(True)
+
+
+def override(ticket_id: int, position: int, reason: str, expected_version: int, actor: User,
+             now: datetime) -> Outcome:
+    """Pin the ticket at `position` (1 = next); the ticket core checks the version and logs why."""
+    from . import tickets
+
+    return _through_ticket_core(
+        lambda: tickets.override_position(ticket_id, position, reason, actor, now, expected_version=expected_version)
+    )
+
+
+def clear_override(ticket_id: int, reason: str, expected_version: int, actor: User, now: datetime) -> Outcome:
+    from . import tickets
+
+    return _through_ticket_core(
+        lambda: tickets.override_position(ticket_id, None, reason, actor, now, expected_version=expected_version)
+    )
+
+
+def assign(ticket_id: int, technician_id: Optional[int], expected_version: int, actor: User,
+           now: datetime) -> Outcome:
+    """Assign or re-assign (None = let the engine choose), refused if the ticket moved on meanwhile."""
+    from . import tickets
+
+    if _stale(ticket_id, expected_version):
+        return Outcome(False, stale=True)
+    return _through_ticket_core(lambda: tickets.assign(ticket_id, technician_id, actor, now))
+
+
+def set_details(ticket_id: int, onsite_needed: bool, effort_minutes: Optional[int], required_skill: Optional[str],
+                expected_version: int, actor: User, now: datetime) -> Outcome:
+    from . import tickets
+
+    if _stale(ticket_id, expected_version):
+        return Outcome(False, stale=True)
+    return _through_ticket_core(
+        lambda: tickets.set_details(ticket_id, onsite_needed, effort_minutes, required_skill, actor, now)
+    )
+
+
+def change_status(ticket_id: int, status: str, note: str, expected_version: int, actor: User,
+                  technician_id: Optional[int], now: datetime) -> Outcome:
+    """A technician's tap. Taking an unassigned job the engine expected them to do assigns it to them first."""
+    from ..models import Ticket
+    from . import tickets
+
+    if _stale(ticket_id, expected_version):
+        return Outcome(False, stale=True)
+
+    def act() -> None:
+        ticket = db.session.get(Ticket, ticket_id)
+        if ticket is not None and ticket.technician_id is None and technician_id is not None:
+            tickets.assign(ticket_id, technician_id, actor, now)
+        tickets.set_status(ticket_id, status, actor, now, note=note)
+
+    return _through_ticket_core(act)
+

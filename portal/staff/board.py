@@ -1,0 +1,162 @@
+"""Read side of the dispatch board: the saved queue, joined and filtered for display.
+
+The board never recomputes: it shows the QueueEntry rows the last recompute saved, so every
+worker and every page agree on the same order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import Contract, ContractStatus, Plan, QueueEntry, Technician, Ticket, TicketStatus
+
+SLA_STATES = (
+    ("on_track", "On track"),
+    ("at_risk", "At risk"),
+    ("breached", "Breached"),
+    ("met", "Met"),
+    ("best_effort", "Best effort"),
+)
+SLA_LABELS = dict(SLA_STATES)
+BOARD_STATUSES = TicketStatus.WAITING | TicketStatus.ACTIVE | {TicketStatus.WAITING_ON_CLIENT}
+
+
+@dataclass
+class BoardRow:
+    ticket: Ticket
+    entry: Optional[QueueEntry]
+    plan: Optional[Plan]
+
+    @property
+    def technician(self) -> Optional[Technician]:
+        """The technician doing it, else the one the engine expects to send."""
+        if self.ticket.technician is not None:
+            return self.ticket.technician
+        return self.entry.technician if self.entry is not None else None
+
+    @property
+    def expected_only(self) -> bool:
+        return self.ticket.technician is None and self.technician is not None
+
+    @property
+    def at_risk(self) -> bool:
+        return self.ticket.sla_state in ("at_risk", "breached") or bool(self.entry and self.entry.sla_at_risk)
+
+    @property
+    def due_at(self):
+        if self.ticket.onsite_needed and self.ticket.arrival_due_at and not self.ticket.arrived_at:
+            return self.ticket.arrival_due_at
+        return self.ticket.response_due_at
+
+
+@dataclass
+class Board:
+    waiting: list[BoardRow] = field(default_factory=list)
+    active: list[BoardRow] = field(default_factory=list)
+    unranked: list[BoardRow] = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class Filters:
+    plan: str = ""
+    state: str = ""
+    technician: Optional[int] = None
+    at_risk: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.plan or self.state or self.technician or self.at_risk)
+
+    def keep(self, row: BoardRow) -> bool:
+        if self.plan and (row.plan.slug if row.plan else "break-fix") != self.plan:
+            return False
+        if self.state and (row.ticket.sla_state or "") != self.state:
+            return False
+        if self.technician and (row.technician is None or row.technician.id != self.technician):
+            return False
+        if self.at_risk and not row.at_risk:
+            return False
+        return True
+
+
+def _current_plans(organisation_ids: set[int]) -> dict[int, Plan]:
+    """Each organisation's plan in force (active or past due); absent means break/fix."""
+    if not organisation_ids:
+        return {}
+    contracts = db.session.scalars(
+        select(Contract)
+        .options(selectinload(Contract.plan))
+        .where(
+            Contract.organisation_id.in_(organisation_ids),
+            Contract.status.in_([ContractStatus.ACTIVE, ContractStatus.PAST_DUE]),
+        )
+        .order_by(Contract.id)
+    )
+    return {c.organisation_id: c.plan for c in contracts}
+
+
+def load_board(filters: Filters) -> Board:
+    """Every waiting and active ticket: waiting ones in saved dispatch order, then work in hand."""
+    rows = db.session.execute(
+        select(Ticket, QueueEntry)
+        .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
+        .options(selectinload(Ticket.organisation), selectinload(Ticket.technician).selectinload(Technician.user))
+        .where(Ticket.status.in_(BOARD_STATUSES))
+    ).all()
+    plans = _current_plans({t.organisation_id for t, _ in rows})
+    board = Board(total=len(rows))
+    for ticket, entry in rows:
+        row = BoardRow(ticket, entry, ticket.sla_plan or plans.get(ticket.organisation_id))
+        if not filters.keep(row):
+            continue
+        if entry is None:
+            board.unranked.append(row)
+        elif ticket.status in TicketStatus.WAITING and entry.position is not None:
+            board.waiting.append(row)
+        else:
+            board.active.append(row)
+    board.waiting.sort(key=lambda r: (r.entry.position, r.ticket.id))
+    board.active.sort(key=lambda r: (r.ticket.status != TicketStatus.ON_SITE, r.due_at is None, r.due_at or r.ticket.opened_at, r.ticket.id))
+    board.unranked.sort(key=lambda r: (r.ticket.opened_at, r.ticket.id))
+    return board
+
+
+def plan_choices() -> list[tuple[str, str]]:
+    plans = db.session.scalars(select(Plan).order_by(Plan.display_order, Plan.id)).all()
+    choices = [(p.slug, p.name) for p in plans]
+    if not any(slug == "break-fix" for slug, _ in choices):
+        choices.insert(0, ("break-fix", "Break/fix"))
+    return choices
+
+
+def my_jobs(technician: Technician) -> list[BoardRow]:
+    """The technician's work: assigned open tickets first (the one in hand on top), then expected next."""
+    rows = db.session.execute(
+        select(Ticket, QueueEntry)
+        .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
+        .options(selectinload(Ticket.organisation))
+        .where(
+            Ticket.status.in_(TicketStatus.OPEN),
+            (Ticket.technician_id == technician.id)
+            | ((QueueEntry.technician_id == technician.id) & Ticket.technician_id.is_(None)),
+        )
+    ).all()
+    jobs = [BoardRow(t, e, t.sla_plan) for t, e in rows]
+    order = {
+        TicketStatus.ON_SITE: 0, TicketStatus.IN_PROGRESS: 0, TicketStatus.EN_ROUTE: 1,
+        TicketStatus.ASSIGNED: 2, TicketStatus.WAITING_ON_CLIENT: 3, TicketStatus.NEW: 4,
+    }
+
+    def key(row: BoardRow):
+        position = row.entry.position if row.entry and row.entry.position is not None else 10**6
+        eta = row.entry.eta_median if row.entry else None
+        return (order.get(row.ticket.status, 5), row.ticket.technician_id is None, position,
+                eta is None, eta or row.ticket.opened_at, row.ticket.id)
+
+    jobs.sort(key=key)
+    return jobs

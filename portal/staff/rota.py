@@ -1,0 +1,245 @@
+"""Staff pages for technicians, weekly shifts, the on-call rota and plans (dispatcher and owner).
+
+Registered on the staff blueprint by views.py; kept apart so the dispatch views stay short.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from wtforms.fields.choices import SelectChoice
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from .. import clock
+from ..auth import roles_required
+from ..extensions import db
+from ..models import OnCallPeriod, Plan, Role, Technician
+from ..services import staff as staff_service
+from ..services.staff import WEEKDAYS, PlanData, StaffError, TechnicianData
+from ..templating import firm_zone
+from .forms import DeleteForm, OnCallForm, PlanForm, ShiftForm, TechnicianEditForm, TechnicianForm
+
+dispatch_roles = roles_required(Role.DISPATCHER, Role.OWNER)
+owner_only = roles_required(Role.OWNER)
+
+
+def _attach(form, error: StaffError, default: str) -> None:
+    """Show a service refusal next to its field (or the form's first field)."""
+    name = error.field if error.field and error.field in form else default
+    form[name].errors = list(form[name].errors) + [str(error)]
+
+
+def _technician_data(form) -> TechnicianData:
+    return TechnicianData(
+        skills=staff_service.parse_skills(form.skills.data or ""),
+        home_zone=form.home_zone.data,
+        home_latitude=form.home_latitude.data,
+        home_longitude=form.home_longitude.data,
+        active=bool(form.active.data),
+    )
+
+
+def register(bp) -> None:
+    @bp.route("/technicians", methods=["GET", "POST"])
+    @dispatch_roles
+    def technicians():
+        form = TechnicianForm()
+        form.user_id.choices = [SelectChoice(0, "— create a new technician account —")] + [
+            SelectChoice(u.id, f"{u.full_name or u.email} ({Role.LABELS[u.role]})")
+            for u in staff_service.staff_users_without_technician()
+        ]
+        status = 200
+        if form.validate_on_submit():
+            try:
+                tech = staff_service.create_technician(
+                    _technician_data(form),
+                    clock.now(),
+                    user_id=form.user_id.data or None,
+                    email=form.email.data,
+                    full_name=form.full_name.data,
+                )
+            except StaffError as error:
+                db.session.rollback()
+                _attach(form, error, "email")
+                status = 400
+            else:
+                flash(f"{tech.name} is now a technician. Add the weekly shifts below.", "success")
+                return redirect(url_for("staff.technician", technician_id=tech.id))
+        elif form.is_submitted():
+            status = 400
+        return render_template(
+            "staff/technicians.html", form=form, technicians=staff_service.technicians(), weekdays=WEEKDAYS
+        ), status
+
+    @bp.route("/technicians/<int:technician_id>", methods=["GET", "POST"])
+    @dispatch_roles
+    def technician(technician_id: int):
+        tech = db.session.get(Technician, technician_id)
+        if tech is None:
+            abort(404)
+        form = TechnicianEditForm(obj=None if request.method == "POST" else tech)
+        if request.method == "GET":
+            form.skills.data = ", ".join(tech.skills or [])
+        shift_form = ShiftForm(prefix="shift")
+        status = 200
+        if form.validate_on_submit():
+            try:
+                staff_service.update_technician(tech.id, _technician_data(form), clock.now())
+            except StaffError as error:
+                db.session.rollback()
+                _attach(form, error, "skills")
+                status = 400
+            else:
+                flash(f"Saved {tech.name}.", "success")
+                return redirect(url_for("staff.technician", technician_id=tech.id))
+        elif form.is_submitted():
+            status = 400
+        return _technician_page(tech, form, shift_form, status)
+
+    def _technician_page(tech: Technician, form, shift_form, status: int):
+        return render_template(
+            "staff/technician.html", tech=tech, form=form, shift_form=shift_form, delete_form=DeleteForm(),
+            weekdays=WEEKDAYS,
+        ), status
+
+    @bp.route("/technicians/<int:technician_id>/shifts", methods=["POST"])
+    @dispatch_roles
+    def add_shift(technician_id: int):
+        tech = db.session.get(Technician, technician_id)
+        if tech is None:
+            abort(404)
+        shift_form = ShiftForm(prefix="shift")
+        if shift_form.validate_on_submit():
+            try:
+                staff_service.add_shift(tech.id, shift_form.weekday.data, shift_form.starts.data,
+                                        shift_form.ends.data, clock.now())
+            except StaffError as error:
+                db.session.rollback()
+                _attach(shift_form, error, "starts")
+            else:
+                flash(f"Added the {WEEKDAYS[shift_form.weekday.data]} shift.", "success")
+                return redirect(url_for("staff.technician", technician_id=tech.id))
+        form = TechnicianEditForm(formdata=None, obj=tech)
+        form.skills.data = ", ".join(tech.skills or [])
+        return _technician_page(tech, form, shift_form, 400)
+
+    @bp.route("/technicians/<int:technician_id>/shifts/<int:shift_id>/delete", methods=["POST"])
+    @dispatch_roles
+    def delete_shift(technician_id: int, shift_id: int):
+        if not DeleteForm().validate_on_submit():
+            abort(400)
+        try:
+            staff_service.delete_shift(technician_id, shift_id, clock.now())
+        except StaffError:
+            abort(404)
+        flash("Shift removed.", "success")
+        return redirect(url_for("staff.technician", technician_id=technician_id))
+
+    @bp.route("/on-call", methods=["GET", "POST"])
+    @dispatch_roles
+    def on_call():
+        form = OnCallForm()
+        form.technician_id.choices = [SelectChoice(t.id, t.name) for t in staff_service.technicians(include_inactive=False)]
+        now = clock.now()
+        status = 200
+        if form.validate_on_submit():
+            zone = firm_zone()
+            starts = form.starts_at.data.replace(tzinfo=zone)
+            ends = form.ends_at.data.replace(tzinfo=zone)
+            try:
+                staff_service.add_on_call(form.technician_id.data, starts, ends, now)
+            except StaffError as error:
+                db.session.rollback()
+                _attach(form, error, "starts_at")
+                status = 400
+            else:
+                flash("On-call period added.", "success")
+                return redirect(url_for("staff.on_call"))
+        elif form.is_submitted():
+            status = 400
+        return render_template(
+            "staff/on_call.html", form=form, periods=staff_service.on_call_periods(now),
+            current=staff_service.on_call_at(now), delete_form=DeleteForm(), now=now,
+        ), status
+
+    @bp.route("/on-call/<int:period_id>/delete", methods=["POST"])
+    @dispatch_roles
+    def delete_on_call(period_id: int):
+        if not DeleteForm().validate_on_submit():
+            abort(400)
+        if db.session.get(OnCallPeriod, period_id) is None:
+            abort(404)
+        staff_service.delete_on_call(period_id, clock.now())
+        flash("On-call period removed.", "success")
+        return redirect(url_for("staff.on_call"))
+
+    @bp.route("/plans")
+    @owner_only
+    def plans():
+        return render_template("staff/plans.html", plans=staff_service.all_plans())
+
+    @bp.route("/plans/new", methods=["GET", "POST"])
+    @owner_only
+    def new_plan():
+        form = PlanForm()
+        status = 200
+        if form.validate_on_submit():
+            try:
+                plan = staff_service.create_plan(_plan_data(form), clock.now())
+            except StaffError as error:
+                db.session.rollback()
+                _attach(form, error, "name")
+                status = 400
+            else:
+                flash(f"Plan {plan.name} created.", "success")
+                return redirect(url_for("staff.plans"))
+        elif form.is_submitted():
+            status = 400
+        return render_template("staff/plan_form.html", form=form, plan=None), status
+
+    @bp.route("/plans/<int:plan_id>", methods=["GET", "POST"])
+    @owner_only
+    def edit_plan(plan_id: int):
+        plan = db.session.get(Plan, plan_id)
+        if plan is None:
+            abort(404)
+        form = PlanForm(obj=None if request.method == "POST" else plan)
+        status = 200
+        if form.validate_on_submit():
+            try:
+                staff_service.update_plan(plan.id, _plan_data(form), clock.now())
+            except StaffError as error:
+                db.session.rollback()
+                _attach(form, error, "name")
+                status = 400
+            else:
+                flash(f"Plan {plan.name} saved; open tickets were re-ranked.", "success")
+                return redirect(url_for("staff.plans"))
+        elif form.is_submitted():
+            status = 400
+        return render_template("staff/plan_form.html", form=form, plan=plan), status
+
+
+def _plan_data(form: PlanForm) -> PlanData:
+    return PlanData(
+        slug=(form.slug.data or "").strip(),
+        name=form.name.data or "",
+        summary=form.summary.data or "",
+        monthly_price=Decimal(form.monthly_price.data),
+        currency=(form.currency.data or "").strip().lower(),
+        is_contract=bool(form.is_contract.data),
+        coverage=form.coverage.data,
+        remote_response_minutes=form.remote_response_minutes.data,
+        onsite_arrival_minutes=form.onsite_arrival_minutes.data,
+        after_hours_emergencies=bool(form.after_hours_emergencies.data),
+        hourly_rate=Decimal(form.hourly_rate.data),
+        minimum_term_months=form.minimum_term_months.data,
+        onboarding_fee=Decimal(form.onboarding_fee.data),
+        display_order=form.display_order.data,
+        active=bool(form.active.data),
+    )
+
+
+def local_input(value: datetime) -> str:
+    """An aware instant as the value of a datetime-local input in the firm's zone."""
+    return value.astimezone(firm_zone()).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,99 @@
+"""Staff alerts: SLA at risk / breached to the dispatchers, after-hours emergencies to on-call."""
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import OutboxMessage, QueueEntry, Role, Ticket, TicketEvent, TicketStatus
+from portal.services import alerts
+from tests.conftest import make_organisation, make_user
+
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+def ticket(org, title="Server down", **fields) -> Ticket:
+    t = Ticket(organisation_id=org.id, title=title, opened_at=NOW - timedelta(hours=1), **fields)
+    db.session.add(t)
+    db.session.commit()
+    return t
+
+
+def mails(kind: str) -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)))
+
+
+def test_at_risk_ticket_alerts_every_dispatcher_once(app):
+    make_user("d1@firm.example", role=Role.DISPATCHER)
+    make_user("d2@firm.example", role=Role.DISPATCHER)
+    make_user("o@firm.example", role=Role.OWNER)
+    org = make_organisation("Acme")
+    risky = ticket(org, sla_state="at_risk", response_due_at=NOW + timedelta(minutes=10))
+    ticket(org, "Fine", sla_state="on_track")
+
+    result = alerts.check_sla(NOW)
+    assert (result.tickets_alerted, result.emails) == (1, 2)
+    sent = mails(alerts.ALERT_KIND[alerts.AT_RISK])
+    assert sorted(m.recipient for m in sent) == ["d1@firm.example", "d2@firm.example"]
+    assert f"#{risky.id}" in sent[0].subject and "Acme" in sent[0].subject
+    assert f"/staff/tickets/{risky.id}" in sent[0].body
+    event = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == risky.id)).one()
+    assert event.public is False and event.kind == "staff_alert_at_risk"
+
+    # Running the check again changes nothing: the event proves the alert went out.
+    assert alerts.check_sla(NOW + timedelta(minutes=1)) == alerts.CheckResult(0, 0)
+    assert len(mails(alerts.ALERT_KIND[alerts.AT_RISK])) == 2
+
+
+def test_breach_after_risk_is_a_second_alert(app):
+    make_user("d@firm.example", role=Role.DISPATCHER)
+    org = make_organisation("Acme")
+    t = ticket(org, sla_state="at_risk")
+    alerts.check_sla(NOW)
+    t.sla_state = "breached"
+    t.response_breached_at = NOW + timedelta(minutes=5)
+    db.session.commit()
+    assert alerts.check_sla(NOW + timedelta(minutes=6)).tickets_alerted == 1
+    assert "SLA BREACHED" in mails(alerts.ALERT_KIND[alerts.BREACHED])[0].subject
+
+
+def test_forecast_late_counts_as_at_risk_and_owner_hears_without_dispatcher(app):
+    make_user("o@firm.example", role=Role.OWNER)
+    org = make_organisation("Acme")
+    t = ticket(org, sla_state="on_track")
+    db.session.add(QueueEntry(ticket_id=t.id, organisation_id=org.id, position=1, ahead=0, sla_at_risk=True,
+                              eta_median=NOW + timedelta(hours=2), eta_p90=NOW + timedelta(hours=3), computed_at=NOW))
+    db.session.commit()
+    assert alerts.check_sla(NOW).emails == 1
+    mail = mails(alerts.ALERT_KIND[alerts.AT_RISK])[0]
+    assert mail.recipient == "o@firm.example" and "Forecast start/arrival" in mail.body
+
+
+def test_closed_tickets_are_not_alerted(app):
+    make_user("d@firm.example", role=Role.DISPATCHER)
+    org = make_organisation("Acme")
+    ticket(org, status=TicketStatus.RESOLVED, sla_state="breached")
+    assert alerts.check_sla(NOW) == alerts.CheckResult(0, 0)
+
+
+def test_page_on_call_joins_the_callers_transaction_once(app):
+    org = make_organisation("Acme")
+    t = ticket(org, onsite_needed=True)
+    assert alerts.page_on_call(t, "oncall@firm.example", NOW) is True
+    db.session.commit()
+    page = mails(alerts.PAGED_KIND)
+    assert [m.recipient for m in page] == ["oncall@firm.example"]
+    assert "AFTER-HOURS EMERGENCY" in page[0].subject and "1 Main St" in page[0].body
+    assert alerts.page_on_call(t, "oncall@firm.example", NOW) is False
+    db.session.commit()
+    assert len(mails(alerts.PAGED_KIND)) == 1
+
+
+def test_page_with_nobody_on_call_tells_the_dispatchers(app):
+    make_user("d@firm.example", role=Role.DISPATCHER)
+    org = make_organisation("Acme")
+    t = ticket(org)
+    alerts.page_on_call(t, None, NOW)
+    db.session.commit()
+    page = mails(alerts.PAGED_KIND)[0]
+    assert page.recipient == "d@firm.example" and page.subject.startswith("[NOBODY ON CALL]")
+    assert t.events[-1].public is False
