@@ -40,3 +40,22 @@ def register_cli(app: Flask) -> None:
                 return
             db.session.remove()
             _time.sleep(interval)
+
+    alerts_group = click.Group("alerts", help="Staff alerts: SLA at risk or breached, to the dispatchers.")
+    app.cli.add_command(alerts_group)
+
+    @alerts_group.command("check")
+    @click.option("--loop", is_flag=True, help="Keep checking every interval until stopped.")
+    @click.option("--interval", default=60.0, show_default=True, help="Seconds between rounds with --loop.")
+    def alerts_check_command(loop: bool, interval: float) -> None:
+        """Email the dispatchers about open tickets newly at risk or breached (once per ticket and state)."""
+        from .services import alerts
+
+        while True:
+            result = alerts.check_sla(clock.now())
+            if result.tickets_alerted or not loop:
+                click.echo(f"alerts: {result.tickets_alerted} tickets, {result.emails} emails")
+            if not loop:
+                return
+            db.session.remove()
+            _time.sleep(interval)
