@@ -97,3 +97,11 @@ def test_page_with_nobody_on_call_tells_the_dispatchers(app):
     page = mails(alerts.PAGED_KIND)[0]
     assert page.recipient == "d@firm.example" and page.subject.startswith("[NOBODY ON CALL]")
     assert t.events[-1].public is False
+
+
+def test_cli_check_writes_the_alerts(app):
+    make_user("d@firm.example", role=Role.DISPATCHER)
+    ticket(make_organisation("Acme"), sla_state="breached")
+    result = app.test_cli_runner().invoke(args=["alerts", "check"])
+    assert result.exit_code == 0 and "alerts: 1 tickets, 1 emails" in result.output
+    assert len(mails(alerts.ALERT_KIND[alerts.BREACHED])) == 1
