@@ -1,0 +1,1 @@
+"""Billing: Stripe Checkout, the customer billing portal, plan changes, webhooks and the emergency upgrade."""
