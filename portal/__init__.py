@@ -69,6 +69,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     login_manager.user_loader(load_user)
 
     from .auth.views import bp as auth_bp
+    from .billing.views import bp as billing_bp
     from .client.views import bp as client_bp
     from .health.views import bp as health_bp
     from .public.views import bp as public_bp
@@ -79,6 +80,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     app.register_blueprint(client_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(billing_bp)
 
     from .templating import register_template_helpers
 
