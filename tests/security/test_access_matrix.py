@@ -1,0 +1,139 @@
+"""The access-control matrix: every route of the app x every role, with the allowed outcome asserted.
+
+Routes are read from the app's URL map, so a route added without an entry in
+tests/security/access.py fails here. URL parameters are filled with organisation A's objects;
+another organisation's admin must get 404 for them, as if they did not exist. A refused
+request (log-in redirect, 401, 403, 404) must also leave every table as it was.
+"""
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from werkzeug.routing import Rule
+
+from portal import create_app
+from tests.conftest import base_config
+from tests.security.access import (
+    ALLOWED,
+    FORBIDDEN,
+    HIDDEN,
+    LOGIN,
+    REFUSED,
+    ROUTES,
+    UNAUTHORISED,
+    Access,
+    access_for,
+    expected,
+)
+from tests.security.figures import record
+from tests.security.world import ORGANISATION_SCOPED, PARAMETERS, ROLES, World, build_world, rebuild_world, row_counts
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _route_app() -> Flask:
+    """An app built only to read its URL map (it never opens the database)."""
+    return create_app(base_config("sqlite://"))
+
+
+def route_cases(app: Flask) -> list[tuple[str, str, Rule]]:
+    cases = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        for method in METHODS:
+            if method in (rule.methods or ()):
+                cases.append((rule.endpoint, method, rule))
+    return cases
+
+
+CASES = route_cases(_route_app())
+
+
+def test_every_route_has_an_access_rule():
+    """A new route cannot be forgotten: it needs a decision in tests/security/access.py."""
+    missing = sorted({f"{endpoint} {method}" for endpoint, method, _ in CASES if access_for(endpoint, method) is None})
+    assert not missing, "routes without an access rule in tests/security/access.py: " + ", ".join(missing)
+    endpoints = {endpoint for endpoint, _, _ in CASES}
+    stale = sorted(key for key in ROUTES if key.split(" ")[0] not in endpoints)
+    assert not stale, "access rules for routes that no longer exist: " + ", ".join(stale)
+
+
+def test_every_url_parameter_has_a_value():
+    names = {arg for _, _, rule in CASES for arg in rule.arguments}
+    missing = sorted(names - PARAMETERS.keys())
+    assert not missing, "URL parameters with no value in tests/security/world.py PARAMETERS: " + ", ".join(missing)
+
+
+def outcome(response) -> str:
+    """Classify a response into the matrix's outcomes."""
+    status = response.status_code
+    if status in (301, 302, 303, 307, 308):
+        # Flask-Login sends the visitor to the log-in page with ?next=; other redirects there are outcomes
+        return LOGIN if "/auth/login?next=" in response.headers.get("Location", "") else ALLOWED
+    if status == 401:
+        return UNAUTHORISED
+    if status == 403:
+        return FORBIDDEN
+    if status == 404:
+        return HIDDEN
+    if status in (200, 201, 202, 204, 304, 400, 409, 422):
+        return ALLOWED
+    return f"status {status}"
+
+
+def send(client, method: str, url: str, access: Access):
+    if access in (Access.API_CLIENT, Access.API_CLIENT_ADMIN) and method != "GET":
+        return client.open(url, method=method, json={})
+    return client.open(url, method=method, data={})
+
+
+def url_for_case(app: Flask, rule: Rule, world: World) -> str:
+    values = {name: PARAMETERS[name](world) for name in rule.arguments}
+    return app.url_map.bind("portal.test").build(rule.endpoint, values, force_external=False)
+
+
+@pytest.fixture
+def matrix_app(make_app, tmp_path) -> Flask:
+    """No app context is held: each request gets its own, as in production (no shared `g` or session)."""
+    return make_app(UPLOAD_FOLDER=str(tmp_path / "attachments"))
+
+
+@pytest.mark.parametrize("endpoint,method,rule", CASES, ids=[f"{m} {r.rule}" for _, m, r in CASES])
+def test_route_answers_each_role_as_the_policy_says(matrix_app: Flask, endpoint: str, method: str, rule: Rule):
+    access = access_for(endpoint, method)
+    if access is None:
+        pytest.fail(f"{endpoint} {method} has no access rule in tests/security/access.py")
+    missing = [name for name in rule.arguments if name not in PARAMETERS]
+    if missing:
+        pytest.fail(f"no value for URL parameter(s) {missing} in tests/security/world.py")
+    organisation_scoped = bool(set(rule.arguments) & ORGANISATION_SCOPED)
+    with matrix_app.app_context():
+        world = build_world()
+    problems = []
+    for role in ROLES:
+        want = expected(access, role, organisation_scoped)
+        url = url_for_case(matrix_app, rule, world)
+        client = world.client_for(matrix_app, role)
+        with matrix_app.app_context():
+            before = row_counts()
+        response = send(client, method, url, access)
+        got = outcome(response)
+        record("matrix: requests (route x method x role)")
+        if response.status_code >= 500:
+            problems.append(f"{role}: {response.status_code} server error")
+            continue
+        if got != want and not (want == REFUSED and response.status_code == 400):
+            problems.append(f"{role}: expected {want}, got {got} ({response.status_code})")
+            continue
+        if want != ALLOWED:
+            with matrix_app.app_context():
+                after = row_counts()
+            changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+            if changed:
+                problems.append(f"{role}: refused request changed rows {changed}")
+            if want == HIDDEN and world.ticket_a_title in response.get_data(as_text=True):
+                problems.append(f"{role}: 404 page shows organisation A's ticket title")
+        if method != "GET" and want == ALLOWED:
+            with matrix_app.app_context():
+                world = rebuild_world()  # the request may have changed or deleted the objects the next role needs
+    record("matrix: routes (endpoint x method)")
+    assert not problems, f"{method} {rule.rule} ({access.value}):\n  " + "\n  ".join(problems)

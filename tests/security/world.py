@@ -1,0 +1,190 @@
+"""A small world for the security tests: two client organisations, every role, and objects of organisation A.
+
+Log-ins go straight into the session (the log-in form itself is tested in tests/auth), so
+that hundreds of requests do not each pay for an Argon2 check or meet the rate limits.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Callable, Optional
+
+from flask import Flask, current_app
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from portal.auth import hash_password
+from portal.extensions import db
+from portal.models import (
+    ApiToken,
+    Attachment,
+    Comment,
+    Contract,
+    ContractStatus,
+    OnCallPeriod,
+    Organisation,
+    Plan,
+    Role,
+    Shift,
+    Technician,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    User,
+)
+from tests.conftest import PASSWORD, empty_all_tables
+
+ROLES = ("anonymous", "client_member", "client_admin", "other_admin", "technician", "dispatcher", "owner")
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+_HASH: dict[str, str] = {}
+
+
+def password_hash() -> str:
+    """One Argon2 hash shared by every user of the world (hashing is deliberately slow)."""
+    if "h" not in _HASH:
+        _HASH["h"] = hash_password(PASSWORD)
+    return _HASH["h"]
+
+
+@dataclass(frozen=True)
+class World:
+    """Ids of the world's objects (plain values: usable outside any app context)."""
+
+    session_ids: dict[str, str]   # role -> the id Flask-Login keeps in the session
+    user_ids: dict[str, int]
+    org_a: int
+    org_b: int
+    plan: int
+    plan_slug: str
+    break_fix: int
+    technician: int
+    shift: int
+    on_call: int
+    ticket_a: int
+    ticket_a_title: str
+    ticket_b: int
+    comment_a: int
+    attachment_a: int
+    api_token_a: int
+    contract_a: int
+
+    def client_for(self, app: Flask, role: str) -> FlaskClient:
+        """A test client logged in as `role` ('anonymous' = nobody)."""
+        client = app.test_client()
+        if role != "anonymous":
+            with client.session_transaction() as session:
+                session["_user_id"] = self.session_ids[role]
+                session["_fresh"] = True
+        return client
+
+
+def _user(email: str, role: str, organisation: Optional[Organisation], name: str) -> User:
+    user = User(email=email, full_name=name, role=role, organisation=organisation, password_hash=password_hash())
+    db.session.add(user)
+    return user
+
+
+def build_world() -> World:
+    """Create the world (inside an app context) and commit it."""
+    plan = Plan(slug="priority", name="Priority", is_contract=True, coverage=Plan.COVERAGE_BUSINESS,
+                monthly_price=Decimal("1290"), remote_response_minutes=60, onsite_arrival_minutes=240,
+                hourly_rate=Decimal("0"), minimum_term_months=12, display_order=2, active=True)
+    break_fix = Plan(slug="break-fix", name="Break/Fix", is_contract=False, coverage=Plan.COVERAGE_BUSINESS,
+                     monthly_price=Decimal("0"), hourly_rate=Decimal("175"), display_order=0, active=True)
+    org_a = Organisation(name="Acme Dental", site_address="1 Main St", timezone="America/New_York",
+                         latitude=40.75, longitude=-73.98)
+    org_b = Organisation(name="Bolt Retail", site_address="9 Side St", timezone="America/New_York",
+                         latitude=40.70, longitude=-73.90)
+    db.session.add_all([plan, break_fix, org_a, org_b])
+    contract_a = Contract(organisation=org_a, plan=plan, status=ContractStatus.ACTIVE, payment_method="invoice",
+                          starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    db.session.add(contract_a)
+    users = {
+        "client_member": _user("member@acme.example", Role.CLIENT_MEMBER, org_a, "Mia Member"),
+        "client_admin": _user("admin@acme.example", Role.CLIENT_ADMIN, org_a, "Ada Admin"),
+        "other_admin": _user("admin@bolt.example", Role.CLIENT_ADMIN, org_b, "Otto Other"),
+        "technician": _user("tech@firm.example", Role.TECHNICIAN, None, "Tess Tech"),
+        "dispatcher": _user("dispatch@firm.example", Role.DISPATCHER, None, "Dana Dispatch"),
+        "owner": _user("owner@firm.example", Role.OWNER, None, "Owen Owner"),
+    }
+    technician = Technician(user=users["technician"], skills=["network", "desktop"], home_latitude=40.74,
+                            home_longitude=-73.99, active=True)
+    shift = Shift(technician=technician, weekday=1, starts=time(8), ends=time(18))
+    on_call = OnCallPeriod(technician=technician, starts_at=NOW + timedelta(hours=5), ends_at=NOW + timedelta(hours=17))
+    ticket_a = Ticket(organisation=org_a, requester=users["client_member"], title="Front desk PC will not boot",
+                      description="Blue screen", category="desktop", impact="person", status=TicketStatus.ASSIGNED,
+                      technician=technician, opened_at=NOW - timedelta(hours=1), sla_clock_start=NOW - timedelta(hours=1),
+                      sla_plan=plan)
+    ticket_b = Ticket(organisation=org_b, requester=users["other_admin"], title="Card terminal offline",
+                      category="network", impact="company", status=TicketStatus.NEW, opened_at=NOW - timedelta(minutes=30))
+    db.session.add_all([technician, shift, on_call, ticket_a, ticket_b])
+    db.session.flush()
+    db.session.add(TicketEvent(ticket=ticket_a, at=NOW - timedelta(hours=1), kind="opened", message="Ticket opened"))
+    comment_a = Comment(ticket_id=ticket_a.id, author_id=users["client_member"].id, body="It beeps three times",
+                        created_at=NOW - timedelta(minutes=50))
+    api_token_a = ApiToken(organisation_id=org_a.id, name="Monitoring", prefix="nwp_abcdefgh",
+                           token_hash="0" * 64, created_by_id=users["client_admin"].id, created_at=NOW)
+    attachment_a = _attachment(ticket_a, users["client_member"])
+    db.session.add_all([comment_a, api_token_a, attachment_a])
+    db.session.commit()
+    return World(
+        session_ids={role: user.get_id() for role, user in users.items()},
+        user_ids={role: user.id for role, user in users.items()},
+        org_a=org_a.id, org_b=org_b.id, plan=plan.id, plan_slug=plan.slug, break_fix=break_fix.id,
+        technician=technician.id, shift=shift.id, on_call=on_call.id, ticket_a=ticket_a.id,
+        ticket_a_title=ticket_a.title, ticket_b=ticket_b.id, comment_a=comment_a.id, api_token_a=api_token_a.id,
+        attachment_a=attachment_a.id, contract_a=contract_a.id,
+    )
+
+
+def _attachment(ticket: Ticket, uploader: User) -> Attachment:
+    """A stored file of organisation A (written where the portal keeps uploads, outside static/)."""
+    folder = current_app.config["UPLOAD_FOLDER"]
+    os.makedirs(folder, exist_ok=True)
+    storage_name = "world-attachment-a.txt"
+    with open(os.path.join(folder, storage_name), "wb") as handle:
+        handle.write(b"event log of the front desk PC\n")
+    return Attachment(ticket_id=ticket.id, uploader_id=uploader.id, filename="eventlog.txt", content_type="text/plain",
+                      size=31, storage_name=storage_name, created_at=NOW)
+
+
+def rebuild_world() -> World:
+    db.session.remove()
+    empty_all_tables()
+    return build_world()
+
+
+def row_counts() -> dict[str, int]:
+    """Rows in every table: equal before and after means nothing was written or deleted."""
+    db.session.expire_all()
+    return {
+        table.name: db.session.scalar(select(func.count()).select_from(table))
+        for table in db.metadata.sorted_tables
+    }
+
+
+# --- URL parameters ------------------------------------------------------------------------------
+# Each URL parameter name is filled from the world, always with an object of organisation A (or a
+# firm-wide object). A new parameter name makes the matrix fail until a value is given here.
+PARAMETERS: dict[str, Callable[[World], object]] = {
+    "ticket_id": lambda w: w.ticket_a,
+    "organisation_id": lambda w: w.org_a,
+    "technician_id": lambda w: w.technician,
+    "shift_id": lambda w: w.shift,
+    "period_id": lambda w: w.on_call,
+    "plan_id": lambda w: w.plan,
+    "slug": lambda w: w.plan_slug,
+    "comment_id": lambda w: w.comment_a,
+    "token_id": lambda w: w.api_token_a,
+    "attachment_id": lambda w: w.attachment_a,
+    "contract_id": lambda w: w.contract_a,
+    "token": lambda w: "not-a-valid-token",
+    "filename": lambda w: "css/portal.css",
+}
+
+# Parameters naming an object that belongs to one client organisation: another organisation's
+# admin asking for it must get 404, as if it did not exist.
+ORGANISATION_SCOPED = frozenset({"ticket_id", "comment_id", "attachment_id", "token_id", "invitation_id",
+                                 "user_id", "contract_id"})
