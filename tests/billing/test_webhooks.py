@@ -1,0 +1,234 @@
+"""The webhook endpoint with events signed by Stripe's own scheme (stripe.WebhookSignature)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Contract, ContractStatus, StripeEvent, TicketEvent
+
+from .conftest import signed, stripe_config
+from .helpers import (
+    card_request,
+    checkout_session,
+    customer_org,
+    event,
+    invoice,
+    open_ticket,
+    paid_plans,
+    subscription,
+)
+
+T0 = 1_790_000_000
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app(**stripe_config("http://127.0.0.1:9"))
+    with app.app_context():
+        yield app
+
+
+def post(client, body: bytes, headers: dict):
+    return client.post("/billing/webhook", data=body, headers=headers)
+
+
+def deliver(client, evt: dict):
+    body, headers = signed(evt)
+    response = post(client, body, headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def contract_state(contract_id: int) -> tuple[str, str | None]:
+    db.session.expire_all()
+    contract = db.session.get(Contract, contract_id)
+    return contract.status, contract.plan.slug
+
+
+def events_recorded() -> int:
+    return db.session.scalar(select(func.count()).select_from(StripeEvent))
+
+
+def test_checkout_completed_activates_the_contract_and_rebases_open_tickets(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    ticket = open_ticket(org, now)
+    contract = card_request(org, priority, now)
+
+    result = deliver(client, event("checkout.session.completed", checkout_session(contract), T0))
+
+    db.session.expire_all()
+    contract = db.session.get(Contract, contract.id)
+    assert result["replay"] is False
+    assert contract.status == ContractStatus.ACTIVE
+    assert contract.stripe_subscription_id == "sub_test_1"
+    assert contract.starts_at is not None and contract.stripe_event_created == T0
+    assert db.session.get(StripeEvent, result["received"]).type == "checkout.session.completed"
+    timeline = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).all()
+    assert any("Priority contract active" in e.message for e in timeline)
+
+
+def test_unpaid_checkout_leaves_the_contract_pending(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    deliver(client, event("checkout.session.completed", checkout_session(contract, payment_status="unpaid"), T0))
+    assert contract_state(contract.id) == (ContractStatus.PENDING, "priority")
+    assert db.session.get(Contract, contract.id).stripe_subscription_id == "sub_test_1"
+
+
+@pytest.mark.parametrize("how", ["wrong secret", "tampered body", "stale timestamp", "no header"])
+def test_bad_or_stale_signature_gets_400_and_changes_nothing(client, now, how):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    evt = event("checkout.session.completed", checkout_session(contract), T0)
+    if how == "wrong secret":
+        body, headers = signed(evt, secret="whsec_someone_else")
+    elif how == "stale timestamp":
+        body, headers = signed(evt, timestamp=int(time.time()) - 600)
+    else:
+        body, headers = signed(evt)
+    if how == "tampered body":
+        body = body.replace(b'"paid"', b'"paid" ')
+    if how == "no header":
+        headers = {"Content-Type": "application/json"}
+
+    response = post(client, body, headers)
+
+    assert response.status_code == 400
+    assert contract_state(contract.id) == (ContractStatus.PENDING, "priority")
+    assert events_recorded() == 0
+
+
+def test_without_a_webhook_secret_every_event_is_refused(make_app, now):
+    app = make_app(**stripe_config("http://127.0.0.1:9", STRIPE_WEBHOOK_SECRET=""))
+    with app.app_context():
+        _, priority = paid_plans()
+        contract = card_request(customer_org(), priority, now)
+        body, headers = signed(event("checkout.session.completed", checkout_session(contract), T0))
+        assert app.test_client().post("/billing/webhook", data=body, headers=headers).status_code == 400
+        assert contract_state(contract.id)[0] == ContractStatus.PENDING
+
+
+def test_a_replayed_event_is_recorded_once_and_changes_nothing(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    ticket = open_ticket(org, now)
+    contract = card_request(org, priority, now)
+    completed = event("checkout.session.completed", checkout_session(contract), T0)
+    failed = event("invoice.payment_failed", invoice(status="open"), T0 + 60)
+    deliver(client, completed)
+    deliver(client, failed)
+    assert contract_state(contract.id)[0] == ContractStatus.PAST_DUE
+    rebased = db.session.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id))
+
+    again = deliver(client, completed)  # Stripe retries an event it thinks was not received
+    again_failed = deliver(client, failed)
+
+    assert again["replay"] is True and again_failed["replay"] is True
+    assert contract_state(contract.id)[0] == ContractStatus.PAST_DUE
+    assert events_recorded() == 2
+    assert db.session.scalar(
+        select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+    ) == rebased
+
+
+def test_subscription_events_in_the_wrong_order_end_in_the_newest_state(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    created = event("customer.subscription.created", subscription("incomplete", contract), T0)
+    paid = event("invoice.paid", invoice(), T0 + 1)
+    updated = event("customer.subscription.updated", subscription("active", contract), T0 + 2)
+    deleted = event("customer.subscription.deleted", subscription("canceled", contract), T0 + 90)
+
+    deliver(client, updated)
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+    deliver(client, created)  # older: must not send the contract back to pending
+    deliver(client, paid)
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+    deliver(client, deleted)
+    assert contract_state(contract.id)[0] == ContractStatus.CANCELED
+
+
+def test_a_deleted_subscription_is_not_revived_by_late_events(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.deleted", subscription("canceled", contract), T0 + 90))
+    deliver(client, event("invoice.paid", invoice(), T0 + 100))
+    deliver(client, event("customer.subscription.updated", subscription("active", contract), T0 + 2))
+    db.session.expire_all()
+    contract = db.session.get(Contract, contract.id)
+    assert contract.status == ContractStatus.CANCELED and contract.ends_at is not None
+
+
+def test_same_second_creation_and_payment_do_not_regress_to_pending(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    deliver(client, event("invoice.payment_succeeded", invoice(), T0))
+    deliver(client, event("customer.subscription.created", subscription("incomplete", contract), T0))
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+
+
+def test_failed_renewal_makes_past_due_and_a_later_payment_restores(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.created", subscription("active", contract), T0))
+    deliver(client, event("invoice.payment_failed", invoice(status="open"), T0 + 3600))
+    assert contract_state(contract.id)[0] == ContractStatus.PAST_DUE
+    deliver(client, event("invoice.paid", invoice(), T0 + 7200))
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+
+
+def test_failed_first_payment_keeps_the_request_pending(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.created", subscription("incomplete", contract), T0))
+    deliver(client, event("invoice.payment_failed", invoice(status="open"), T0 + 1))
+    db.session.expire_all()
+    contract = db.session.get(Contract, contract.id)
+    assert contract.status == ContractStatus.PENDING and contract.stripe_status == "incomplete"
+
+
+def test_plan_changed_in_stripe_moves_the_contract_and_ends_the_old_invoice_contract(client, now):
+    essentials, priority = paid_plans()
+    org = customer_org()
+    invoiced = Contract(organisation_id=org.id, plan_id=essentials.id, status=ContractStatus.ACTIVE,
+                        payment_method="invoice", starts_at=now)
+    db.session.add(invoiced)
+    db.session.commit()
+    contract = card_request(org, essentials, now)
+    deliver(client, event("customer.subscription.created", subscription("active", contract, "price_essentials"), T0))
+    assert contract_state(invoiced.id)[0] == ContractStatus.CANCELED
+    deliver(client, event("customer.subscription.updated", subscription("active", contract, "price_priority"), T0 + 5))
+    assert contract_state(contract.id) == (ContractStatus.ACTIVE, "priority")
+
+
+def test_subscription_made_outside_the_portal_becomes_a_contract_for_the_customer(client, now):
+    _, priority = paid_plans()
+    org = customer_org()
+    sub = subscription("active", card_request(org, priority, now))
+    db.session.execute(db.delete(Contract))
+    db.session.commit()
+    sub["metadata"] = {}
+    deliver(client, event("customer.subscription.created", sub, T0))
+    contract = db.session.scalars(select(Contract)).one()
+    assert (contract.organisation_id, contract.status, contract.plan.slug) == (org.id, ContractStatus.ACTIVE, "priority")
+
+
+def test_events_for_unknown_customers_are_recorded_and_ignored(client, now):
+    paid_plans()
+    org = customer_org()
+    sub = {"id": "sub_other", "object": "subscription", "customer": "cus_nobody", "status": "active",
+           "metadata": {}, "items": {"object": "list", "data": [{"id": "si_x", "price": {"id": "price_nowhere"}}]}}
+    result = deliver(client, event("customer.subscription.updated", sub, T0))
+    assert result["replay"] is False and events_recorded() == 1
+    assert db.session.scalars(select(Contract).where(Contract.organisation_id == org.id)).all() == []
