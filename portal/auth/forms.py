@@ -2,7 +2,7 @@
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp, ValidationError
 
 from . import password_problem
 
@@ -15,7 +15,12 @@ class StrongPassword:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    # Log-in only looks an account up: a strict syntax check (Email() refuses reserved domains
+    # such as the demo's @demo.test) would lock out accounts that exist.
+    email = EmailField("Email", validators=[
+        DataRequired(), Length(max=254),
+        Regexp(r"^[^@\s]+@[^@\s]+$", message="Enter the address you signed up with, like name@company.com."),
+    ])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     remember = BooleanField("Remember me on this device")
 

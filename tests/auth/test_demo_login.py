@@ -1,0 +1,19 @@
+"""The README's demo logins (@demo.test, a reserved domain) must be able to log in."""
+from portal.demo import DEMO_PASSWORD, seed_demo
+from tests.conftest import login
+
+
+def test_every_demo_login_works(app, client, now):
+    from portal.demo import DEMO_LOGINS
+
+    seed_demo(now)
+    for email, _ in DEMO_LOGINS:
+        response = login(client, email, DEMO_PASSWORD)
+        assert response.status_code == 302, f"{email}: {response.status_code}"
+        client.post("/auth/logout")
+
+
+def test_log_in_still_names_a_malformed_address(client):
+    response = login(client, "not-an-address", "whatever-password")
+    assert response.status_code in (200, 400)
+    assert "Enter the address you signed up with" in response.get_data(as_text=True)
