@@ -1,0 +1,154 @@
+"""Emails a client wants to hear about its ticket: received (with place and estimate), technician
+assigned, en route (with arrival time), resolved.
+
+Each function only adds outbox rows to the caller's transaction, so an email exists if and
+only if the change that caused it was committed. Staff alerts (after-hours pages, SLA at risk
+or breached) live in `services.alerts`.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from werkzeug.routing import BuildError
+
+from ..extensions import db
+from ..models import QueueEntry, Role, Technician, Ticket, User
+from . import outbox
+
+KIND_RECEIVED = "ticket_received"
+KIND_ASSIGNED = "ticket_assigned"
+KIND_EN_ROUTE = "ticket_en_route"
+KIND_RESOLVED = "ticket_resolved"
+
+
+def ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def place_words(position: Optional[int], ahead: Optional[int]) -> str:
+    """'3rd in line: 2 tickets ahead of you' — the words the status page and the emails share."""
+    if position is None:
+        return "Work on your ticket has started."
+    if not ahead:
+        return f"{ordinal(position)} in line: you are next."
+    return f"{ordinal(position)} in line: {ahead} ticket{'s' if ahead != 1 else ''} ahead of you."
+
+
+def local_time(at: datetime, tz: str) -> str:
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        zone = ZoneInfo(current_app.config["FIRM_TIMEZONE"])
+    return at.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+
+
+def ticket_link(ticket_id: int) -> str:
+    """An absolute link to the client's ticket page, built without a request (workers, CLI)."""
+    base = current_app.config.get("PUBLIC_URL", "").rstrip("/")
+    adapter = current_app.url_map.bind("portal.invalid")
+    for endpoint in ("client.ticket", "client.ticket_status", "client.dashboard"):
+        try:
+            values = {"ticket_id": ticket_id} if endpoint != "client.dashboard" else {}
+            return base + adapter.build(endpoint, values)
+        except BuildError:
+            continue
+    return base + "/"
+
+
+def client_recipients(ticket: Ticket) -> list[str]:
+    """The person who opened the ticket; the organisation's client admins when it came from a tool (API token)."""
+    requester = ticket.requester
+    if requester is not None and requester.active and requester.organisation_id == ticket.organisation_id:
+        return [requester.email]
+    return list(
+        db.session.scalars(
+            select(User.email)
+            .where(User.organisation_id == ticket.organisation_id, User.role == Role.CLIENT_ADMIN, User.active.is_(True))
+            .order_by(User.id)
+        )
+    )
+
+
+def _send(ticket: Ticket, subject: str, body: str, kind: str, now: datetime,
+          recipients: Optional[list[str]] = None) -> int:
+    addresses = client_recipients(ticket) if recipients is None else recipients
+    body += f"\nFollow your ticket: {ticket_link(ticket.id)}\n"
+    for address in addresses:
+        outbox.enqueue(address, f"#{ticket.id} {subject}", body, kind, now)
+    return len(addresses)
+
+
+def _estimate_words(entry: QueueEntry, tz: str, onsite: bool) -> str:
+    if entry.eta_median is None:
+        return entry.note or "We will tell you when a technician is expected."
+    what = "A technician is expected on site" if onsite else "A technician is expected to start remotely"
+    words = f"{what} around {local_time(entry.eta_median, tz)}"
+    if entry.eta_p90 is not None:
+        words += f" (9 times out of 10 by {local_time(entry.eta_p90, tz)})"
+    return words + "."
+
+
+def _due_words(ticket: Ticket, tz: str) -> str:
+    if ticket.sla_best_effort:
+        target = ticket.response_due_at
+        when = f" (usually by {local_time(target, tz)})" if target else ""
+        return f"Break/fix: best effort, no guaranteed time{when}."
+    parts = []
+    if ticket.response_due_at:
+        parts.append(f"remote response by {local_time(ticket.response_due_at, tz)}")
+    if ticket.onsite_needed and ticket.arrival_due_at:
+        parts.append(f"technician on site by {local_time(ticket.arrival_due_at, tz)}")
+    return ("Your contract guarantees: " + " and ".join(parts) + ".") if parts else ""
+
+
+def ticket_received(ticket: Ticket, entry: QueueEntry, now: datetime, after_hours_message: str = "") -> int:
+    """Sent once, when the ticket first gets its place in the queue (so the place and estimate are real)."""
+    tz = ticket.organisation.timezone
+    lines = [
+        f"We received your ticket \"{ticket.title}\" at {local_time(ticket.opened_at, tz)}.",
+        "",
+        place_words(entry.position, entry.ahead),
+        _estimate_words(entry, tz, ticket.onsite_needed),
+        _due_words(ticket, tz),
+    ]
+    if entry.client_reasons:
+        lines.append("Why this place: " + "; ".join(entry.client_reasons) + ".")
+    if after_hours_message:
+        lines += ["", after_hours_message]
+    return _send(ticket, f"We received your ticket: {ticket.title}", "\n".join(l for l in lines if l is not None) + "\n",
+                 KIND_RECEIVED, now)
+
+
+def technician_assigned(ticket: Ticket, technician: Technician, now: datetime) -> int:
+    body = (
+        f"{technician.user.first_name} will handle your ticket \"{ticket.title}\".\n"
+        "We will email you again when they are on their way.\n"
+    )
+    return _send(ticket, f"Technician assigned: {technician.user.first_name}", body, KIND_ASSIGNED, now)
+
+
+def technician_en_route(ticket: Ticket, technician: Optional[Technician], arrival_median: Optional[datetime],
+                        arrival_p90: Optional[datetime], now: datetime) -> int:
+    tz = ticket.organisation.timezone
+    name = technician.user.first_name if technician is not None else "Your technician"
+    body = f"{name} is on the way to {ticket.organisation.site_address or 'your site'}.\n"
+    if arrival_median is not None:
+        body += f"Expected arrival around {local_time(arrival_median, tz)}"
+        body += f" (9 times out of 10 by {local_time(arrival_p90, tz)}).\n" if arrival_p90 else ".\n"
+    return _send(ticket, f"{name} is on the way", body, KIND_EN_ROUTE, now)
+
+
+def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:
+    body = f"Your ticket \"{ticket.title}\" was marked resolved at {local_time(now, ticket.organisation.timezone)}.\n"
+    if note:
+        body += f"\nNote: {note}\n"
+    body += "\nIf the problem is not solved, reply on the ticket page and we will reopen it.\n"
+    return _send(ticket, f"Resolved: {ticket.title}", body, KIND_RESOLVED, now)

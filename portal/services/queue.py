@@ -1,0 +1,622 @@
+"""The live queue: triage then dispatch over every waiting ticket, saved so pages and the API only read.
+
+`recompute(now)` runs one at a time per database: it starts by updating the single
+`queue_state` row, which is a row lock on PostgreSQL (other workers' recomputes wait for it)
+and the write lock on SQLite. Everything it reads afterwards was committed before it got the
+lock, and a change committed meanwhile triggers its own recompute after this one, so no
+update is lost. Serialization failures, deadlocks and a busy SQLite file are retried.
+
+`quote(...)` and `quote_upgrade(...)` run the very same computation on modified inputs and
+write nothing: the what-if panels of clients and dispatchers.
+
+SQL per recompute is bounded (a fixed number of statements, whatever the number of tickets):
+tickets, plans, technicians with shifts and on-call periods, effort history, the previous
+entries and the bulk writes.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time as _time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Optional, Sequence
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import selectinload
+
+from ..domain.calendar import CoverageCalendar
+from ..domain.dispatch import ArrivalEstimate, DispatchTicket, TechnicianInput, plan_dispatch
+from ..domain.effort import EffortEstimate, EffortModel
+from ..domain.sla import due_times
+from ..domain.travel import Location, TravelModel
+from ..domain.triage import Impact, TriageResult, TriageTicket, TriageWeights, rank_tickets
+from ..extensions import db
+from ..models import (
+    OnCallPeriod,
+    Plan,
+    QueueEntry,
+    QueueState,
+    Technician,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from . import notifications, settings, sla
+
+log = logging.getLogger("portal.queue")
+STATE_ID = 1
+MAX_ATTEMPTS = 8
+HISTORY_LIMIT = 2000
+ON_CALL_HORIZON = timedelta(days=31)
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+
+
+# --- inputs as plain values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What the engines need to know about one open ticket (a snapshot: what-ifs replace fields freely)."""
+
+    id: int
+    organisation_id: int
+    status: str
+    is_contract: bool
+    plan_name: str
+    plan_slug: Optional[str]
+    impact: Impact
+    revenue_per_hour: float
+    client_deadline: Optional[datetime]
+    safety_critical: bool
+    sla_due: Optional[datetime]
+    best_effort: bool
+    effort: EffortEstimate
+    opened_at: datetime
+    override_position: Optional[int]
+    override_reason: Optional[str]
+    required_skill: Optional[str]
+    onsite: bool
+    site: Optional[Location]
+    coverage: CoverageCalendar
+    technician_id: Optional[int]
+
+
+@dataclass(frozen=True)
+class QueueInputs:
+    now: datetime
+    tz: str
+    weights: TriageWeights
+    waiting: tuple[TicketFacts, ...]
+    technicians: tuple[TechnicianInput, ...]
+    technician_names: dict[int, str]
+    travel: TravelModel
+
+
+@dataclass(frozen=True)
+class Placed:
+    facts: TicketFacts
+    triage: TriageResult
+    estimate: ArrivalEstimate
+
+
+@dataclass(frozen=True)
+class Quote:
+    ticket_id: int
+    position: Optional[int]
+    ahead: Optional[int]
+    eta_median: Optional[datetime]
+    eta_p90: Optional[datetime]
+    technician_name: Optional[str]
+    sla_due: Optional[datetime]
+    best_effort: bool
+    sla_at_risk: bool = False
+    note: str = ""
+
+
+def _location(lat: Optional[float], lon: Optional[float]) -> Optional[Location]:
+    return Location(lat, lon) if lat is not None and lon is not None else None
+
+
+def _outstanding_due(ticket: Ticket) -> Optional[datetime]:
+    """The promise still to keep: arrival for on-site work, else the remote response; none for best effort."""
+    if ticket.sla_best_effort:
+        return None
+    if ticket.onsite_needed and ticket.arrival_due_at is not None and ticket.arrived_at is None:
+        return ticket.arrival_due_at
+    if ticket.first_response_at is None:
+        return ticket.response_due_at
+    return None
+
+
+def _coverage(plan: Optional[Plan]) -> CoverageCalendar:
+    """When a ticket may be served: its plan's hours; a contract with after-hours emergencies is served any time."""
+    if plan is not None and plan.is_contract and plan.after_hours_emergencies:
+        return CoverageCalendar.always()
+    return settings.plan_calendar(plan if plan is not None and plan.is_contract else None)
+
+
+def _effort(model: EffortModel, ticket: Ticket, plan_slug: Optional[str]) -> EffortEstimate:
+    learned = model.estimate(ticket.category, plan_slug)
+    if ticket.effort_minutes:
+        spread = learned.p90_minutes / learned.median_minutes if learned.median_minutes > 0 else 1.5
+        return EffortEstimate(float(ticket.effort_minutes), float(ticket.effort_minutes) * max(spread, 1.0))
+    return learned
+
+
+def _effort_model() -> EffortModel:
+    rows = db.session.execute(
+        select(Ticket.category, Plan.slug, Ticket.first_response_at, Ticket.arrived_at, Ticket.resolved_at)
+        .outerjoin(Plan, Ticket.sla_plan_id == Plan.id)
+        .where(Ticket.resolved_at.is_not(None), Ticket.first_response_at.is_not(None))
+        .order_by(Ticket.resolved_at.desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    history = []
+    for category, slug, responded, arrived, resolved in rows:
+        started = arrived or responded
+        history.append((category, slug, (resolved - started).total_seconds() / 60.0))
+    return EffortModel.learn(history)
+
+
+def _load_open_tickets() -> list[Ticket]:
+    return list(
+        db.session.scalars(
+            select(Ticket)
+            .options(selectinload(Ticket.organisation), selectinload(Ticket.sla_plan))
+            .where(Ticket.status.in_(TicketStatus.OPEN))
+            .order_by(Ticket.id)
+        )
+    )
+
+
+def _facts(ticket: Ticket, model: EffortModel) -> TicketFacts:
+    plan = ticket.sla_plan
+    org = ticket.organisation
+    is_contract = plan is not None and plan.is_contract
+    return TicketFacts(
+        id=ticket.id,
+        organisation_id=ticket.organisation_id,
+        status=ticket.status,
+        is_contract=is_contract,
+        plan_name=plan.name if is_contract else "Break/Fix",
+        plan_slug=plan.slug if plan is not None else None,
+        impact=Impact(ticket.impact) if ticket.impact in Impact._value2member_map_ else Impact.PERSON,
+        revenue_per_hour=float(ticket.revenue_at_risk_per_hour or 0),
+        client_deadline=ticket.client_deadline,
+        safety_critical=ticket.safety_critical,
+        sla_due=_outstanding_due(ticket),
+        best_effort=ticket.sla_best_effort,
+        effort=_effort(model, ticket, plan.slug if plan is not None else None),
+        opened_at=ticket.opened_at,
+        override_position=ticket.override_position,
+        override_reason=ticket.override_reason,
+        required_skill=ticket.required_skill,
+        onsite=ticket.onsite_needed,
+        site=_location(org.latitude, org.longitude),
+        coverage=_coverage(plan),
+        technician_id=ticket.technician_id,
+    )
+
+
+def _remaining(effort: EffortEstimate, started: Optional[datetime], now: datetime) -> tuple[float, float]:
+    """Minutes of work left on a job in hand (median, p90); never less than a tenth of the job."""
+    elapsed = max(0.0, (now - started).total_seconds() / 60.0) if started else 0.0
+    median = max(effort.median_minutes - elapsed, effort.median_minutes * 0.1)
+    p90 = max(effort.p90_minutes - elapsed, effort.p90_minutes * 0.1, median)
+    return median, p90
+
+
+def _technicians(now: datetime, tz: str, active_jobs: Sequence[tuple[Ticket, TicketFacts]],
+                 travel: TravelModel) -> tuple[list[TechnicianInput], dict[int, str]]:
+    """Active technicians with their shifts (weekly, firm time zone, no public holidays) plus on-call periods,
+    free when their current jobs' remaining work (and drive, if en route) is done."""
+    techs = list(
+        db.session.scalars(
+            select(Technician)
+            .options(selectinload(Technician.user), selectinload(Technician.shifts))
+            .where(Technician.active.is_(True))
+            .order_by(Technician.id)
+        )
+    )
+    periods = db.session.scalars(
+        select(OnCallPeriod).where(OnCallPeriod.ends_at > now, OnCallPeriod.starts_at < now + ON_CALL_HORIZON)
+    ).all()
+    on_call: dict[int, list[tuple[datetime, datetime]]] = {}
+    for period in periods:
+        on_call.setdefault(period.technician_id, []).append((period.starts_at, period.ends_at))
+    jobs: dict[int, list[tuple[Ticket, TicketFacts]]] = {}
+    for ticket, facts in active_jobs:
+        if ticket.technician_id is not None:
+            jobs.setdefault(ticket.technician_id, []).append((ticket, facts))
+    holidays = settings.firm_holidays()
+    result: list[TechnicianInput] = []
+    names: dict[int, str] = {}
+    for tech in techs:
+        weekly: dict[int, list] = {}
+        for shift in tech.shifts:
+            if shift.ends > shift.starts:
+                weekly.setdefault(shift.weekday, []).append((shift.starts, shift.ends))
+        try:
+            availability = CoverageCalendar(tz, weekly, holidays=holidays, extra=on_call.get(tech.id, ()))
+        except ValueError as error:  # overlapping shifts typed by hand: skip the technician, say why
+            log.warning("technician %s has unusable shifts: %s", tech.id, error)
+            continue
+        location = _location(
+            tech.current_latitude if tech.current_latitude is not None else tech.home_latitude,
+            tech.current_longitude if tech.current_longitude is not None else tech.home_longitude,
+        )
+        busy_median = busy_p90 = 0.0
+        for ticket, facts in jobs.get(tech.id, []):
+            started = ticket.arrived_at if ticket.status == TicketStatus.ON_SITE else ticket.first_response_at
+            if ticket.status == TicketStatus.EN_ROUTE:
+                drive = travel.estimate(location, facts.site)
+                busy_median += drive.median_minutes
+                busy_p90 += drive.p90_minutes
+                started = None
+            median, p90 = _remaining(facts.effort, started, now)
+            busy_median += median
+            busy_p90 += p90
+            if facts.onsite and facts.site is not None and ticket.status in (TicketStatus.EN_ROUTE, TicketStatus.ON_SITE):
+                location = facts.site
+        names[tech.id] = tech.user.first_name
+        result.append(TechnicianInput(
+            id=tech.id, name=tech.name, skills=frozenset(tech.skills or ()), availability=availability,
+            free_at=now + timedelta(minutes=busy_median), free_at_p90=now + timedelta(minutes=busy_p90),
+            location=location,
+        ))
+    return result, names
+
+
+@dataclass
+class Loaded:
+    """The loaded state: the engines' inputs plus the ORM tickets the writer needs."""
+
+    inputs: QueueInputs
+    tickets: dict[int, Ticket]
+    other_open: list[Ticket]
+
+
+def load(now: datetime) -> Loaded:
+    """Read everything the engines need (no writes)."""
+    tz = settings.firm_timezone()
+    travel = settings.travel_model()
+    model = _effort_model()
+    tickets = _load_open_tickets()
+    waiting: list[TicketFacts] = []
+    active: list[tuple[Ticket, TicketFacts]] = []
+    other: list[Ticket] = []
+    for ticket in tickets:
+        facts = _facts(ticket, model)
+        if ticket.status in TicketStatus.WAITING:
+            waiting.append(facts)
+        else:
+            other.append(ticket)
+            if ticket.status in TicketStatus.ACTIVE:
+                active.append((ticket, facts))
+    technicians, names = _technicians(now, tz, active, travel)
+    inputs = QueueInputs(now=now, tz=tz, weights=settings.triage_weights(), waiting=tuple(waiting),
+                         technicians=tuple(technicians), technician_names=names, travel=travel)
+    return Loaded(inputs, {t.id: t for t in tickets}, other)
+
+
+# --- the computation (pure given the inputs) ------------------------------------------------------------
+
+
+def compute(inputs: QueueInputs) -> list[Placed]:
+    """Triage, then dispatch in triage order; the result is in queue order (position 1 first)."""
+    if not inputs.waiting:
+        return []
+    triage_input = [
+        TriageTicket(
+            id=f.id, is_contract=f.is_contract, plan_name=f.plan_name, impact=f.impact,
+            revenue_per_hour=f.revenue_per_hour, client_deadline=f.client_deadline,
+            safety_critical=f.safety_critical, sla_due=f.sla_due, effort_minutes=f.effort.median_minutes,
+            opened_at=f.opened_at, override_position=f.override_position, override_reason=f.override_reason,
+        )
+        for f in inputs.waiting
+    ]
+    ranked = rank_tickets(triage_input, inputs.weights, inputs.now, inputs.tz)
+    by_id = {f.id: f for f in inputs.waiting}
+    ordered = [by_id[r.ticket_id] for r in ranked]
+    estimates = plan_dispatch(
+        [
+            DispatchTicket(
+                id=f.id, required_skill=f.required_skill, onsite=f.onsite, site=f.site, effort=f.effort,
+                coverage=f.coverage, sla_due=f.sla_due, pinned_technician_id=f.technician_id,
+            )
+            for f in ordered
+        ],
+        inputs.technicians,
+        inputs.now,
+        inputs.travel,
+    )
+    placed = [Placed(f, r, e) for f, r, e in zip(ordered, ranked, estimates)]
+    placed.sort(key=lambda p: (p.estimate.position, p.triage.rank))
+    return placed
+
+
+# --- recompute and save ----------------------------------------------------------------------------------
+
+
+def _retryable(error: Exception) -> bool:
+    if isinstance(error, IntegrityError):  # two workers creating the queue_state row at once
+        return True
+    original = getattr(error, "orig", None)
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if sqlstate in RETRY_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and "locked" in str(original).lower()
+
+
+def _lock_state() -> int:
+    """Take the queue lock (row lock / SQLite write lock) by bumping the generation; returns the new one."""
+    bumped = db.session.execute(
+        update(QueueState).where(QueueState.id == STATE_ID).values(generation=QueueState.generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if bumped.rowcount == 0:
+        db.session.execute(insert(QueueState).values(id=STATE_ID, generation=1, waiting_count=0))
+    return int(db.session.scalar(select(QueueState.generation).where(QueueState.id == STATE_ID)))
+
+
+def recompute(now: datetime) -> int:
+    """Re-run triage and dispatch over every open ticket and save the result; returns the generation."""
+    db.session.commit()  # start from a fresh transaction: the lock must be the first thing it does
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            generation = _lock_state()
+            _save(load(now), now, generation)
+            db.session.commit()
+            return generation
+        except DBAPIError as error:
+            db.session.rollback()
+            if attempt == MAX_ATTEMPTS - 1 or not _retryable(error):
+                raise
+            log.info("queue recompute retried after %s", type(error.orig).__name__ if error.orig else error)
+            _time.sleep(random.uniform(0.01, 0.05) * (2 ** attempt))
+    raise AssertionError("unreachable")
+
+
+def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ahead: int,
+                 override: Optional[str]) -> str:
+    if override:
+        return f"placed there by our dispatcher: {override}"
+    if new < old:
+        if left_ahead:
+            return f"{left_ahead} ticket{'s' if left_ahead != 1 else ''} ahead of yours {'were' if left_ahead != 1 else 'was'} started or closed"
+        return "a technician became free sooner than planned or other tickets' priority changed"
+    if arrived_ahead:
+        return f"{arrived_ahead} more urgent ticket{'s' if arrived_ahead != 1 else ''} came in"
+    return "another ticket's deadline came nearer or it can be started sooner by a free specialist"
+
+
+def _en_route_arrivals(ticket_ids: list[int]) -> dict[int, tuple[Optional[str], Optional[str]]]:
+    """The arrival estimate given when each technician set off (from the 'en route' event)."""
+    if not ticket_ids:
+        return {}
+    rows = db.session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.detail)
+        .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.kind == "status")
+        .order_by(TicketEvent.id)
+    ).all()
+    found: dict[int, tuple[Optional[str], Optional[str]]] = {}
+    for ticket_id, detail in rows:
+        if isinstance(detail, dict) and detail.get("to") == TicketStatus.EN_ROUTE:
+            found[ticket_id] = (detail.get("arrival_median"), detail.get("arrival_p90"))
+    return found
+
+
+ACTIVE_NOTES = {
+    TicketStatus.EN_ROUTE: "Your technician is on the way.",
+    TicketStatus.ON_SITE: "Your technician is on site.",
+    TicketStatus.IN_PROGRESS: "A technician is working on it remotely.",
+    TicketStatus.WAITING_ON_CLIENT: "Waiting on you: the SLA clock is paused until you answer.",
+}
+
+
+def _save(loaded: Loaded, now: datetime, generation: int) -> None:
+    placed = compute(loaded.inputs)
+    old = {e.ticket_id: e for e in db.session.scalars(select(QueueEntry))}
+    old_waiting = sorted(
+        (e for e in old.values() if e.position is not None), key=lambda e: (e.position, e.ticket_id)
+    )
+    new_ids = {p.facts.id for p in placed}
+    # Prefix counts: how many tickets ahead (old order) left the queue; how many newcomers ahead (new order).
+    left_before: dict[int, int] = {}
+    count = 0
+    for e in old_waiting:
+        left_before[e.ticket_id] = count
+        if e.ticket_id not in new_ids:
+            count += 1
+    old_waiting_ids = {e.ticket_id for e in old_waiting}
+    arrived_before: dict[int, int] = {}
+    count = 0
+    for p in placed:
+        arrived_before[p.facts.id] = count
+        if p.facts.id not in old_waiting_ids:
+            count += 1
+
+    never_placed = [p.facts.id for p in placed if p.facts.id not in old]
+    triaged_before = set(
+        db.session.scalars(
+            select(TicketEvent.ticket_id).where(TicketEvent.ticket_id.in_(never_placed), TicketEvent.kind == "triaged")
+        )
+    ) if never_placed else set()
+
+    rows: list[dict] = []
+    events: list[dict] = []
+    names = loaded.inputs.technician_names
+    for p in placed:
+        t, e = p.triage, p.estimate
+        row = dict(
+            ticket_id=p.facts.id, organisation_id=p.facts.organisation_id, position=e.position, ahead=e.ahead,
+            technician_id=e.technician_id if e.technician_id in names else None,
+            eta_median=e.median, eta_p90=e.p90, sla_at_risk=e.sla_at_risk, score=float(t.score), note=e.note,
+            client_reasons=list(t.client_reasons), staff_reasons=list(t.staff_reasons), computed_at=now,
+            generation=generation,
+        )
+        rows.append(row)
+        before = old.get(p.facts.id)
+        ticket = loaded.tickets[p.facts.id]
+        place = notifications.place_words(e.position, e.ahead)
+        why = "; ".join(t.client_reasons)
+        if before is None and p.facts.id not in triaged_before:
+            events.append(dict(ticket_id=p.facts.id, at=now, kind="triaged", public=True,
+                               message=f"Triaged: {place}" + (f" Why: {why}." if why else ""),
+                               detail={"position": e.position, "ahead": e.ahead, "reasons": list(t.client_reasons),
+                                       "staff_reasons": list(t.staff_reasons), "score": float(t.score)}))
+            from . import tickets as ticket_service
+
+            decision = ticket_service.decide_after_hours(ticket, ticket.opened_at)
+            notifications.ticket_received(ticket, QueueEntry(**row), now,
+                                          after_hours_message="" if decision.message.startswith("Within")
+                                          else decision.message)
+        elif before is not None and before.position is None:
+            events.append(dict(ticket_id=p.facts.id, at=now, kind="re-ranked", public=True,
+                               message=f"Back in the queue: {place}",
+                               detail={"from": None, "to": e.position}))
+        elif before is not None and before.position != e.position:
+            reason = _move_reason(p.facts.id, before.position, e.position, left_before.get(p.facts.id, 0),
+                                  arrived_before.get(p.facts.id, 0),
+                                  p.facts.override_reason if p.facts.override_position is not None else None)
+            events.append(dict(
+                ticket_id=p.facts.id, at=now, kind="re-ranked", public=True,
+                message=f"Moved from {notifications.ordinal(before.position)} to {notifications.ordinal(e.position)} "
+                        f"in line: {reason}.",
+                detail={"from": before.position, "to": e.position, "reason": reason},
+            ))
+
+    arrivals = _en_route_arrivals([t.id for t in loaded.other_open if t.status == TicketStatus.EN_ROUTE])
+    for ticket in loaded.other_open:
+        median, p90 = arrivals.get(ticket.id, (None, None))
+        rows.append(dict(
+            ticket_id=ticket.id, organisation_id=ticket.organisation_id, position=None, ahead=None,
+            technician_id=ticket.technician_id, eta_median=datetime.fromisoformat(median) if median else None,
+            eta_p90=datetime.fromisoformat(p90) if p90 else None, sla_at_risk=False, score=0.0,
+            note=ACTIVE_NOTES.get(ticket.status, ""), client_reasons=[], staff_reasons=[], computed_at=now,
+            generation=generation,
+        ))
+
+    db.session.execute(delete(QueueEntry).execution_options(synchronize_session=False))
+    if rows:
+        db.session.execute(insert(QueueEntry), rows)
+    if events:
+        db.session.execute(insert(TicketEvent), events)
+    db.session.execute(
+        update(QueueState).where(QueueState.id == STATE_ID)
+        .values(computed_at=now, waiting_count=len(placed))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+
+
+# --- reading the saved queue ---------------------------------------------------------------------------------
+
+
+def entry_for(ticket_id: int) -> Optional[QueueEntry]:
+    return db.session.get(QueueEntry, ticket_id)
+
+
+def entries_for_organisation(organisation_id: int) -> dict[int, QueueEntry]:
+    return {
+        e.ticket_id: e
+        for e in db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == organisation_id))
+    }
+
+
+def waiting_count() -> int:
+    """How many tickets wait in the queue (the length a client may see, without whose they are)."""
+    return int(db.session.scalar(select(func.count()).select_from(QueueEntry).where(QueueEntry.position.is_not(None))) or 0)
+
+
+def generation() -> int:
+    return int(db.session.scalar(select(QueueState.generation).where(QueueState.id == STATE_ID)) or 0)
+
+
+# --- what-if ------------------------------------------------------------------------------------------------------
+
+
+def _quotes(placed: list[Placed], names: dict[int, str]) -> list[Quote]:
+    return [
+        Quote(
+            ticket_id=p.facts.id, position=p.estimate.position, ahead=p.estimate.ahead,
+            eta_median=p.estimate.median, eta_p90=p.estimate.p90,
+            technician_name=names.get(p.estimate.technician_id) if p.estimate.technician_id is not None else None,
+            sla_due=p.facts.sla_due, best_effort=p.facts.best_effort, sla_at_risk=p.estimate.sla_at_risk,
+            note=p.estimate.note,
+        )
+        for p in placed
+    ]
+
+
+def _on_plan(facts: TicketFacts, plan: Plan, now: datetime, onsite: bool) -> TicketFacts:
+    """The ticket as if its organisation moved to `plan` now (the clock restarts, as on a real upgrade)."""
+    terms = sla.terms_for(plan)
+    due = due_times(terms, now, onsite, (), now=now)
+    is_contract = plan.is_contract
+    outstanding = None if due.best_effort else (due.arrival_due if onsite and due.arrival_due else due.response_due)
+    return replace(
+        facts, is_contract=is_contract, plan_name=plan.name if is_contract else "Break/Fix", plan_slug=plan.slug,
+        sla_due=outstanding, best_effort=due.best_effort, coverage=_coverage(plan),
+    )
+
+
+def _scenario(inputs: QueueInputs, ticket: TicketFacts, plan: Optional[Plan], extra_technician: bool,
+              move_to: Optional[int]) -> QueueInputs:
+    waiting = list(inputs.waiting)
+    technicians = list(inputs.technicians)
+    names = dict(inputs.technician_names)
+    if plan is not None:
+        waiting = [_on_plan(f, plan, inputs.now, f.onsite) if f.organisation_id == ticket.organisation_id else f
+                   for f in waiting]
+    if move_to is not None:
+        waiting = [replace(f, override_position=move_to, override_reason="what-if") if f.id == ticket.id else f
+                   for f in waiting]
+    if extra_technician:
+        extra_id = min([t.id for t in technicians] + [0]) - 1
+        skills = frozenset().union(*(t.skills for t in technicians)) if technicians else frozenset()
+        technicians.append(TechnicianInput(
+            id=extra_id, name="One more technician", skills=skills, availability=settings.business_calendar(),
+            free_at=inputs.now, free_at_p90=inputs.now, location=None,
+        ))
+        names[extra_id] = "One more technician"
+    return replace(inputs, waiting=tuple(waiting), technicians=tuple(technicians), technician_names=names)
+
+
+def quote(ticket_id: int, now: datetime, *, plan_id: Optional[int] = None, extra_technician: bool = False,
+          move_to: Optional[int] = None) -> list[Quote]:
+    """The queue if the ticket's organisation were on another plan, one more technician were on shift, or the
+    ticket were moved; every waiting ticket's quote in the scenario's order. Writes nothing.
+
+    Empty when the ticket is not waiting (work started, or closed). For staff: clients use quote_upgrade.
+    """
+    loaded = load(now)
+    facts = next((f for f in loaded.inputs.waiting if f.id == ticket_id), None)
+    if facts is None:
+        return []
+    plan = db.session.get(Plan, plan_id) if plan_id is not None else None
+    if plan_id is not None and plan is None:
+        raise ValueError("plan_id: there is no such plan")
+    scenario = _scenario(loaded.inputs, facts, plan, extra_technician, move_to)
+    return _quotes(compute(scenario), scenario.technician_names)
+
+
+def quote_upgrade(ticket_id: int, now: datetime) -> list[tuple[Plan, Quote]]:
+    """For each paid active plan, this ticket's place and estimate if its organisation took the plan now."""
+    loaded = load(now)
+    facts = next((f for f in loaded.inputs.waiting if f.id == ticket_id), None)
+    if facts is None:
+        return []
+    plans = db.session.scalars(
+        select(Plan).where(Plan.active.is_(True), Plan.is_contract.is_(True), Plan.monthly_price > 0)
+        .order_by(Plan.display_order, Plan.id)
+    ).all()
+    result = []
+    for plan in plans:
+        scenario = _scenario(loaded.inputs, facts, plan, False, None)
+        mine = [q for q in _quotes(compute(scenario), scenario.technician_names) if q.ticket_id == ticket_id]
+        if mine:
+            result.append((plan, mine[0]))
+    return result

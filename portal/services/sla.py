@@ -1,0 +1,256 @@
+"""SLA clocks on stored tickets: which plan applies, due times, states, breaches, compliance.
+
+The arithmetic is the domain's (`domain.sla`); this module decides which plan and pauses it
+gets, writes the results on the ticket, records each breach once (with the due time and when
+it was seen) and records a timeline event whenever the promise changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..domain.sla import Compliance, DueTimes, Pause, SlaOutcome, SlaState, SlaTerms, compliance, due_times, sla_state
+from ..extensions import db
+from ..models import Contract, ContractStatus, Plan, Ticket, TicketEvent, TicketStatus
+from . import settings
+
+STATE_ORDER = {  # worst first: a ticket shows the worst of its response and arrival states
+    SlaState.BREACHED: 0,
+    SlaState.AT_RISK: 1,
+    SlaState.ON_TRACK: 2,
+    SlaState.MET: 3,
+}
+
+
+def current_plan(organisation_id: int) -> Optional[Plan]:
+    """The plan of the contract in force (active or past due); None means break/fix."""
+    contract = db.session.scalars(
+        select(Contract)
+        .options(selectinload(Contract.plan))
+        .where(
+            Contract.organisation_id == organisation_id,
+            Contract.status.in_([ContractStatus.ACTIVE, ContractStatus.PAST_DUE]),
+        )
+        .order_by(Contract.id.desc())
+    ).first()
+    if contract is None or not contract.plan.is_contract:
+        return None
+    return contract.plan
+
+
+def terms_for(plan: Optional[Plan]) -> SlaTerms:
+    """A contract plan guarantees its minutes in its calendar; break/fix (None) guarantees nothing."""
+    guaranteed = plan is not None and plan.is_contract
+    return SlaTerms(
+        guaranteed=guaranteed,
+        response_minutes=plan.remote_response_minutes if guaranteed else None,
+        onsite_minutes=plan.onsite_arrival_minutes if guaranteed else None,
+        calendar=settings.plan_calendar(plan if guaranteed else None),
+    )
+
+
+def pauses_since(ticket: Ticket, clock_start: datetime) -> list[Pause]:
+    """The ticket's waits on the client after the clock started (a pause before a rebase no longer counts)."""
+    result = []
+    for pause in ticket.pauses:
+        if pause.ended_at is not None and pause.ended_at <= clock_start:
+            continue
+        result.append(Pause(max(pause.started_at, clock_start), pause.ended_at))
+    return result
+
+
+def compute_due(ticket: Ticket, plan: Optional[Plan], clock_start: datetime, now: datetime) -> DueTimes:
+    return due_times(terms_for(plan), clock_start, ticket.onsite_needed, pauses_since(ticket, clock_start), now=now)
+
+
+def apply_plan(ticket: Ticket, plan: Optional[Plan], clock_start: datetime, now: datetime) -> None:
+    """Put the ticket under `plan` (None = break/fix) with its clock started at `clock_start`; no commit."""
+    guaranteed = plan if plan is not None and plan.is_contract else None
+    due = compute_due(ticket, guaranteed, clock_start, now)
+    ticket.sla_plan = guaranteed
+    ticket.sla_plan_id = guaranteed.id if guaranteed is not None else None
+    ticket.sla_clock_start = clock_start
+    ticket.response_due_at = due.response_due
+    ticket.arrival_due_at = due.arrival_due if ticket.onsite_needed else None
+    ticket.sla_best_effort = due.best_effort
+    ticket.sla_state = ticket_state(ticket, now).value
+
+
+def recompute_due(ticket: Ticket, now: datetime) -> None:
+    """After a pause or a change of on-site need: same plan, same clock start, new due times."""
+    if ticket.sla_clock_start is None:
+        apply_plan(ticket, ticket.sla_plan, ticket.opened_at, now)
+        return
+    due = compute_due(ticket, ticket.sla_plan, ticket.sla_clock_start, now)
+    ticket.response_due_at = due.response_due
+    ticket.arrival_due_at = due.arrival_due if ticket.onsite_needed else None
+    ticket.sla_best_effort = due.best_effort
+
+
+def _one_state(due: Optional[datetime], minutes: Optional[int], ticket: Ticket, done_at: Optional[datetime],
+               now: datetime, share: float) -> SlaState:
+    calendar = settings.plan_calendar(ticket.sla_plan)
+    return sla_state(due, minutes, ticket.sla_clock_start or ticket.opened_at, calendar, now, done_at,
+                     at_risk_share=share, best_effort=ticket.sla_best_effort)
+
+
+def ticket_state(ticket: Ticket, now: datetime, share: Optional[float] = None) -> SlaState:
+    """The worst of the response and (when on-site work is needed) arrival states; best effort for break/fix."""
+    if ticket.sla_best_effort:
+        return SlaState.BEST_EFFORT
+    if ticket.response_breached_at or ticket.arrival_breached_at:
+        return SlaState.BREACHED
+    share = settings.at_risk_share() if share is None else share
+    plan = ticket.sla_plan
+    states = [
+        _one_state(ticket.response_due_at, plan.remote_response_minutes if plan else None, ticket,
+                   ticket.first_response_at or ticket.resolved_at, now, share)
+    ]
+    if ticket.onsite_needed and ticket.arrival_due_at is not None:
+        states.append(
+            _one_state(ticket.arrival_due_at, plan.onsite_arrival_minutes if plan else None, ticket,
+                       ticket.arrived_at or ticket.resolved_at, now, share)
+        )
+    return min(states, key=lambda s: STATE_ORDER.get(s, 9))
+
+
+def _breach(ticket: Ticket, which: str, due: datetime, done_at: Optional[datetime], now: datetime) -> None:
+    words = "Remote response" if which == "response" else "Technician arrival"
+    late = f"done at {done_at.isoformat()}" if done_at else f"still pending at {now.isoformat()}"
+    ticket.events.append(
+        TicketEvent(
+            at=now, kind=f"sla_breached_{which}", public=True,
+            message=f"{words} target missed: it was due {due.isoformat()} ({late}).",
+            detail={"due_at": due.isoformat(), "done_at": done_at.isoformat() if done_at else None,
+                    "seen_at": now.isoformat()},
+        )
+    )
+
+
+def record_breaches(ticket: Ticket, now: datetime) -> list[str]:
+    """Record each missed target once: the breach time is the due time; the event says when it was seen."""
+    if ticket.sla_best_effort:
+        return []
+    found = []
+    checks = [("response", ticket.response_due_at, ticket.first_response_at or ticket.resolved_at, "response_breached_at")]
+    if ticket.onsite_needed:
+        checks.append(("arrival", ticket.arrival_due_at, ticket.arrived_at or ticket.resolved_at, "arrival_breached_at"))
+    for which, due, done_at, column in checks:
+        if due is None or getattr(ticket, column) is not None:
+            continue
+        if (done_at is not None and done_at > due) or (done_at is None and now > due and ticket.status != TicketStatus.WAITING_ON_CLIENT):
+            setattr(ticket, column, due)
+            _breach(ticket, which, due, done_at, now)
+            found.append(which)
+    return found
+
+
+def refresh_ticket(ticket: Ticket, now: datetime, share: Optional[float] = None) -> list[str]:
+    """Bring one ticket's due times (open pause), breaches and state up to `now`; no commit."""
+    if any(p.ended_at is None for p in ticket.pauses):
+        recompute_due(ticket, now)
+    found = record_breaches(ticket, now)
+    state = ticket_state(ticket, now, share).value
+    if ticket.sla_state != state:
+        ticket.sla_state = state
+    return found
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    tickets: int
+    breaches: int
+
+
+def refresh_states(now: datetime) -> RefreshResult:
+    """Refresh every open ticket's SLA state and record new breaches; commits (retries if a ticket moved meanwhile)."""
+    for attempt in range(3):
+        try:
+            share = settings.at_risk_share()
+            tickets = db.session.scalars(
+                select(Ticket)
+                .options(selectinload(Ticket.pauses), selectinload(Ticket.sla_plan))
+                .where(Ticket.status.in_(TicketStatus.OPEN))
+                .order_by(Ticket.id)
+            ).all()
+            breaches = sum(len(refresh_ticket(t, now, share)) for t in tickets)
+            db.session.commit()
+            return RefreshResult(len(tickets), breaches)
+        except StaleDataError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _due_words(ticket: Ticket) -> str:
+    if ticket.sla_best_effort:
+        return "best effort, no guarantee"
+    parts = []
+    if ticket.response_due_at:
+        parts.append(f"response due {ticket.response_due_at.isoformat()}")
+    if ticket.onsite_needed and ticket.arrival_due_at:
+        parts.append(f"arrival due {ticket.arrival_due_at.isoformat()}")
+    return ", ".join(parts)
+
+
+def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
+    """A contract change: every open ticket of the organisation goes under the plan now in force, its clock
+    restarting at the change; each gets a timeline event. Commits, then re-runs the queue. Returns the count."""
+    plan = current_plan(organisation_id)
+    tickets = db.session.scalars(
+        select(Ticket)
+        .options(selectinload(Ticket.pauses), selectinload(Ticket.sla_plan))
+        .where(Ticket.organisation_id == organisation_id, Ticket.status.in_(TicketStatus.OPEN))
+        .order_by(Ticket.id)
+    ).all()
+    for ticket in tickets:
+        before = {"plan": ticket.sla_plan.name if ticket.sla_plan else "Break/Fix", "due": _due_words(ticket)}
+        apply_plan(ticket, plan, now, now)
+        record_breaches(ticket, now)
+        name = plan.name if plan is not None else "Break/Fix"
+        ticket.events.append(
+            TicketEvent(
+                at=now, kind="sla_rebased", public=True,
+                message=f"{why}: now under {name} ({_due_words(ticket)}).",
+                detail={"before": before, "plan": name, "why": why,
+                        "response_due_at": ticket.response_due_at.isoformat() if ticket.response_due_at else None,
+                        "arrival_due_at": ticket.arrival_due_at.isoformat() if ticket.arrival_due_at else None},
+            )
+        )
+    db.session.commit()
+    from . import queue
+
+    queue.recompute(now)
+    return len(tickets)
+
+
+def outcomes_for(tickets: Iterable[Ticket]) -> list[SlaOutcome]:
+    return [
+        SlaOutcome(
+            response_due=t.response_due_at,
+            responded_at=t.first_response_at,
+            arrival_due=t.arrival_due_at if t.onsite_needed else None,
+            arrived_at=t.arrived_at if t.onsite_needed else None,
+        )
+        for t in tickets
+        if not t.sla_best_effort
+    ]
+
+
+def compliance_for(organisation_id: int, since: datetime, now: datetime) -> Compliance:
+    """Share of guaranteed responses and arrivals on time for tickets opened since `since`."""
+    tickets = db.session.scalars(
+        select(Ticket).where(
+            Ticket.organisation_id == organisation_id,
+            Ticket.opened_at >= since,
+            Ticket.opened_at <= now,
+            Ticket.sla_best_effort.is_(False),
+        )
+    ).all()
+    return compliance(outcomes_for(tickets), now)
