@@ -12,14 +12,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import hash_password
 from ..extensions import db
-from ..models import OnCallPeriod, Plan, Role, Shift, Technician, User
-from . import accounts
+from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, User
+from . import accounts, queue
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -37,8 +38,6 @@ class StaffError(Exception):
 
 def _requeue(now: datetime) -> None:
     """Re-run triage and dispatch after a staffing or plan change (commits its own result)."""
-    from . import queue
-
     queue.recompute(now)
 
 
@@ -378,53 +377,38 @@ class Outcome:
 
 def _stale(ticket_id: int, expected_version: Optional[int]) -> bool:
     """The form was filled in against an older version of the ticket than the one saved now."""
-    from ..models import Ticket
-
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None:
-        return True
-    db.session.refresh(ticket)
-    return expected_version is not None and ticket.version != expected_version
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    return ticket is None or (expected_version is not None and ticket.version != expected_version)
 
 
-def _through_ticket_core(action) -> Outcome:
+def _through_ticket_core(action: Callable[[], object]) -> Outcome:
     """Run one `services.tickets` change and turn its refusals into an Outcome for the form.
 
-    A TicketError naming the version field, or a concurrent update caught by the ORM's version
+    A TicketError naming the version, or a concurrent update caught by the ORM's version
     counter, means somebody else changed the ticket first: nothing was saved and the form says so.
+    (`services.tickets` imports this module for the on-call rota, hence the import here.)
     """
-    from sqlalchemy.orm.exc import StaleDataError
-
     from .tickets import TicketError
 
     try:
         action()
     except TicketError as error:
         db.session.rollback()
-        field = getattr(error, "field", None)
-        stale = field in ("version", "expected_version")
-        return Outcome(False, getattr(error, "message", None) or str(error), None if stale else field, stale)
+        stale = error.field == "version"
+        return Outcome(False, error.message, None if stale else error.field, stale)
     except StaleDataError:
         db.session.rollback()
         return Outcome(False, stale=True)
     return Outcome(True)
 
 
-def override(ticket_id: int, position: int, reason: str, expected_version: int, actor: User,
+def override(ticket_id: int, position: Optional[int], reason: str, expected_version: int, actor: User,
              now: datetime) -> Outcome:
-    """Pin the ticket at `position` (1 = next); the ticket core checks the version and logs why."""
+    """Pin the ticket at `position` (1 = next; None lifts the pin); the ticket core checks the version and logs why."""
     from . import tickets
 
     return _through_ticket_core(
         lambda: tickets.override_position(ticket_id, position, reason, actor, now, expected_version=expected_version)
-    )
-
-
-def clear_override(ticket_id: int, reason: str, expected_version: int, actor: User, now: datetime) -> Outcome:
-    from . import tickets
-
-    return _through_ticket_core(
-        lambda: tickets.override_position(ticket_id, None, reason, actor, now, expected_version=expected_version)
     )
 
 
@@ -450,19 +434,10 @@ def set_details(ticket_id: int, onsite_needed: bool, effort_minutes: Optional[in
 
 
 def change_status(ticket_id: int, status: str, note: str, expected_version: int, actor: User,
-                  technician_id: Optional[int], now: datetime) -> Outcome:
-    """A technician's tap. Taking an unassigned job the engine expected them to do assigns it to them first."""
-    from ..models import Ticket
+                  now: datetime) -> Outcome:
+    """A technician's tap (the ticket core gives an unassigned job to the technician who taps it)."""
     from . import tickets
 
     if _stale(ticket_id, expected_version):
         return Outcome(False, stale=True)
-
-    def act() -> None:
-        ticket = db.session.get(Ticket, ticket_id)
-        if ticket is not None and ticket.technician_id is None and technician_id is not None:
-            tickets.assign(ticket_id, technician_id, actor, now)
-        tickets.set_status(ticket_id, status, actor, now, note=note)
-
-    return _through_ticket_core(act)
-
+    return _through_ticket_core(lambda: tickets.set_status(ticket_id, status, actor, now, note=note))

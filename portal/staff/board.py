@@ -6,7 +6,8 @@ worker and every page agree on the same order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from datetime import datetime
+from typing import Optional, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -160,3 +161,56 @@ def my_jobs(technician: Technician) -> list[BoardRow]:
 
     jobs.sort(key=key)
     return jobs
+
+
+@dataclass(frozen=True)
+class WhatIfRow:
+    """One ticket's saved place and estimate next to what the scenario would give it."""
+
+    ticket: Ticket
+    before_position: Optional[int]
+    after_position: Optional[int]
+    before_eta: Optional[datetime]
+    after_eta: Optional[datetime]
+    after_eta_p90: Optional[datetime]
+    technician_name: Optional[str]
+
+    @property
+    def moved(self) -> bool:
+        return self.before_position != self.after_position
+
+    @property
+    def minutes_sooner(self) -> Optional[int]:
+        """Positive when the scenario brings the start or arrival forward."""
+        if self.before_eta is None or self.after_eta is None:
+            return None
+        return round((self.before_eta - self.after_eta).total_seconds() / 60)
+
+    @property
+    def changed(self) -> bool:
+        return self.moved or bool(self.minutes_sooner)
+
+
+def compare_quotes(quotes: Sequence) -> list[WhatIfRow]:
+    """Pair each quote of a what-if with the saved queue entry of its ticket, in the scenario's order."""
+    ids = [q.ticket_id for q in quotes]
+    tickets = {t.id: t for t in db.session.scalars(
+        select(Ticket).options(selectinload(Ticket.organisation)).where(Ticket.id.in_(ids)))}
+    entries = {e.ticket_id: e for e in db.session.scalars(select(QueueEntry).where(QueueEntry.ticket_id.in_(ids)))}
+    rows = []
+    for quote in quotes:
+        ticket = tickets.get(quote.ticket_id)
+        if ticket is None:
+            continue
+        entry = entries.get(quote.ticket_id)
+        rows.append(WhatIfRow(
+            ticket=ticket,
+            before_position=entry.position if entry else None,
+            after_position=quote.position,
+            before_eta=entry.eta_median if entry else None,
+            after_eta=quote.eta_median,
+            after_eta_p90=quote.eta_p90,
+            technician_name=quote.technician_name,
+        ))
+    rows.sort(key=lambda r: (r.after_position is None, r.after_position or 0, r.ticket.id))
+    return rows

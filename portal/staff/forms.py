@@ -117,3 +117,17 @@ class PlanForm(FlaskForm):
     onboarding_fee = DecimalField("Onboarding fee", places=2, validators=[InputRequired(), NumberRange(0, 1_000_000)])
     display_order = IntegerField("Display order", default=0, validators=[InputRequired(), NumberRange(0, 1000)])
     active = BooleanField("On sale", default=True)
+
+
+class WhatIfForm(FlaskForm):
+    """A planning question asked of the queue; it changes nothing, so it is a GET without CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    scenario = SelectField("What if", choices=[
+        SelectChoice("extra_technician", "one more technician were on shift"),
+        SelectChoice("move", "this ticket moved to place N"),
+    ], default="extra_technician")
+    ticket_id = SelectField("Ticket", coerce=int, choices=[], validate_choice=True)
+    move_to = IntegerField("Place N", validators=[Optional(), NumberRange(1, 10_000, "Give a place of 1 or more.")])

@@ -17,10 +17,12 @@ from ..auth import roles_required
 from ..extensions import db
 from ..models import Organisation, QueueEntry, Role, Ticket, TicketStatus
 from ..services import contracts
+from ..services import queue as queue_service
 from ..services import staff as staff_service
 from . import rota, weights
-from .board import SLA_LABELS, SLA_STATES, Filters, load_board, my_jobs as load_my_jobs, plan_choices
-from .forms import AssignForm, BoardFilterForm, ClearOverrideForm, DetailsForm, OverrideForm, StatusForm
+from .board import SLA_LABELS, SLA_STATES, Filters, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
+from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, DetailsForm, OverrideForm, StatusForm,
+                    WhatIfForm)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -181,8 +183,8 @@ def clear_override(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = ClearOverrideForm(prefix="clear")
     if form.validate_on_submit() and _version(form) is not None:
-        outcome = staff_service.clear_override(ticket.id, form.reason.data.strip(), _version(form),
-                                                current_user, clock.now())
+        outcome = staff_service.override(ticket.id, None, form.reason.data.strip(), _version(form),
+                                          current_user, clock.now())
         if outcome.ok:
             flash(f"#{ticket.id} is back in the engine's order.", "success")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
@@ -211,16 +213,9 @@ def details(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = DetailsForm(prefix="details")
     if form.validate_on_submit() and _version(form) is not None:
-        try:
-            skill = staff_service.parse_skills(form.required_skill.data or "")
-        except staff_service.StaffError as error:
-            form.required_skill.errors = list(form.required_skill.errors) + [str(error)]
-            return _render_ticket(ticket, 400, details_form=form)
-        if len(skill) > 1:
-            form.required_skill.errors = list(form.required_skill.errors) + ["Name one skill."]
-            return _render_ticket(ticket, 400, details_form=form)
         outcome = staff_service.set_details(ticket.id, bool(form.onsite_needed.data), form.effort_minutes.data,
-                                             skill[0] if skill else None, _version(form), current_user, clock.now())
+                                             (form.required_skill.data or "").strip() or None, _version(form),
+                                             current_user, clock.now())
         if outcome.ok:
             flash(f"#{ticket.id}: estimate saved and the queue re-run.", "success")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
@@ -230,11 +225,11 @@ def details(ticket_id: int):
 
 def _refuse(form, outcome, default_field: str) -> None:
     db.session.rollback()
-    message = STALE_MESSAGE if outcome.stale else outcome.message
-    form.form_errors.append(message)
-    field = outcome.field if outcome.field and outcome.field in form else default_field
-    if not outcome.stale:
-        form[field].errors = list(form[field].errors) + [message]
+    if outcome.stale:
+        form.form_errors.append(STALE_MESSAGE)
+    else:
+        field = outcome.field if outcome.field and outcome.field in form else default_field
+        form[field].errors = list(form[field].errors) + [outcome.message]
     form.refused = True
     form.stale = outcome.stale
 
@@ -273,7 +268,9 @@ def my_jobs():
 def tap_status(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     tech = staff_service.technician_for_user(current_user)
-    mine = tech is not None and (ticket.technician_id in (None, tech.id))
+    entry = db.session.get(QueueEntry, ticket.id)
+    expected = ticket.technician_id is None and entry is not None and entry.technician_id is not None
+    mine = tech is not None and (ticket.technician_id == tech.id or (expected and entry.technician_id == tech.id))
     if not (mine or _can_dispatch()):
         abort(403)
     form = StatusForm(prefix=f"t{ticket.id}")
@@ -285,10 +282,37 @@ def tap_status(ticket_id: int):
         flash(f"#{ticket.id}: write a short note on what fixed it before marking it resolved.", "error")
         return redirect(url_for("staff.my_jobs", _anchor=f"job-{ticket.id}"), code=303)
     outcome = staff_service.change_status(ticket.id, form.status.data, note, _version(form), current_user,
-                                           tech.id if tech is not None else None, clock.now())
+                                           clock.now())
     if outcome.ok:
         flash(f"#{ticket.id}: {TAP_LABELS[form.status.data].lower()}. The client's page is updated.", "success")
     else:
         db.session.rollback()
         flash(f"#{ticket.id}: " + (STALE_MESSAGE if outcome.stale else outcome.message), "error")
     return redirect(url_for("staff.my_jobs"), code=303)
+
+
+# --- planning: what if ... (nothing is saved) --------------------------------------------------
+
+
+@bp.route("/what-if")
+@dispatch_roles
+def what_if():
+    """Preview the queue with one more technician on shift, or one ticket moved, without saving it."""
+    waiting = load_board(Filters()).waiting
+    form = WhatIfForm(request.args)
+    form.ticket_id.choices = [SelectChoice(r.ticket.id, f"#{r.ticket.id} {r.ticket.title} (place {r.entry.position})")
+                              for r in waiting]
+    rows = None
+    status = 200
+    if request.args and form.validate():
+        if form.scenario.data == "move" and not form.move_to.data:
+            form.move_to.errors = list(form.move_to.errors) + ["Give the place to try (1 = next)."]
+            status = 400
+        else:
+            move_to = form.move_to.data if form.scenario.data == "move" else None
+            quotes = queue_service.quote(form.ticket_id.data, clock.now(),
+                                         extra_technician=form.scenario.data == "extra_technician", move_to=move_to)
+            rows = compare_quotes(quotes)
+    elif request.args:
+        status = 400
+    return render_template("staff/what_if.html", form=form, rows=rows, has_waiting=bool(waiting)), status

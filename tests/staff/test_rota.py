@@ -1,0 +1,305 @@
+"""Technicians, weekly shifts, the on-call rota and plans: who may change them and what is refused."""
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import OnCallPeriod, OutboxMessage, Plan, Role, Shift, Technician, User
+from tests.conftest import make_organisation, make_plan, make_user
+from tests.staff.helpers import make_technician, staff
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+# --- technicians -----------------------------------------------------------------------------
+
+
+def test_dispatcher_creates_a_technician_with_a_new_account(client):
+    staff(client, Role.DISPATCHER)
+    response = client.post("/staff/technicians", data={
+        "user_id": "0", "email": "New.Tech@Firm.example", "full_name": "Nina New", "skills": "Network, printer",
+        "home_zone": "brooklyn", "home_latitude": "40.68", "home_longitude": "-73.94", "active": "y",
+    })
+    assert response.status_code == 302
+    tech = db.session.scalars(select(Technician)).one()
+    assert (tech.user.email, tech.user.role, tech.skills, tech.home_zone) == (
+        "new.tech@firm.example", Role.TECHNICIAN, ["network", "printer"], "brooklyn")
+    assert (tech.home_latitude, tech.home_longitude, tech.active) == (40.68, -73.94, True)
+    # The new technician chooses a password through a reset link; nobody else knows it.
+    mail = db.session.scalars(select(OutboxMessage)).one()
+    assert mail.recipient == "new.tech@firm.example" and "/auth/reset" in mail.body
+
+
+def test_owner_makes_a_technician_of_an_existing_staff_account(client):
+    staff(client, Role.OWNER)
+    dana = make_user("dana@firm.example", role=Role.DISPATCHER, name="Dana")
+    page = client.get("/staff/technicians").get_data(as_text=True)
+    assert "Dana" in page
+    response = client.post("/staff/technicians", data={"user_id": str(dana.id), "skills": "desktop", "active": "y"})
+    assert response.status_code == 302
+    assert db.session.scalars(select(Technician)).one().user_id == dana.id
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"user_id": "0", "email": "", "full_name": "X"}, "give the new technician"),
+    ({"user_id": "0", "email": "x@firm.example", "full_name": ""}, "Give the new technician&#39;s name"),
+    ({"user_id": "0", "email": "x@firm.example", "full_name": "X", "skills": "net work!"}, "Skills are single words"),
+    ({"user_id": "0", "email": "x@firm.example", "full_name": "X", "home_latitude": "40"}, "both the home latitude"),
+    ({"user_id": "0", "email": "x@firm.example", "full_name": "X", "home_latitude": "95", "home_longitude": "1"}, "between -90"),
+    ({"user_id": "0", "email": "taken@acme.example", "full_name": "X"}, "already has an account"),
+])
+def test_bad_technician_input_saves_nothing(client, data, message):
+    make_user("taken@acme.example", organisation=make_organisation("Acme"))
+    staff(client, Role.DISPATCHER)
+    users_before = count(User)
+    response = client.post("/staff/technicians", data=data)
+    assert response.status_code == 400
+    assert message.lower() in response.get_data(as_text=True).lower()
+    assert count(Technician) == 0 and count(User) == users_before and count(OutboxMessage) == 0
+
+
+def test_edit_technician_skills_and_deactivate(client):
+    tech = make_technician()
+    staff(client, Role.DISPATCHER)
+    assert "network" in client.get(f"/staff/technicians/{tech.id}").get_data(as_text=True)
+    response = client.post(f"/staff/technicians/{tech.id}", data={"skills": "server security", "home_zone": "queens"})
+    assert response.status_code == 302
+    db.session.refresh(tech)
+    assert (tech.skills, tech.home_zone, tech.active) == (["server", "security"], "queens", False)
+
+
+# --- shifts ----------------------------------------------------------------------------------
+
+
+def test_add_and_remove_a_shift(client):
+    tech = make_technician(weekdays=[])
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/technicians/{tech.id}/shifts",
+                           data={"shift-weekday": "5", "shift-starts": "09:00", "shift-ends": "13:00"})
+    assert response.status_code == 302
+    shift = db.session.scalars(select(Shift)).one()
+    assert (shift.weekday, shift.starts, shift.ends) == (5, time(9), time(13))
+    assert client.post(f"/staff/technicians/{tech.id}/shifts/{shift.id}/delete").status_code == 302
+    assert count(Shift) == 0
+
+
+@pytest.mark.parametrize("starts, ends, message", [
+    ("13:00", "09:00", "must end after it starts"),
+    ("10:00", "10:00", "must end after it starts"),
+    ("17:00", "20:00", "Overlaps the Monday shift 08:00–18:00"),
+    ("07:00", "08:30", "Overlaps the Monday shift"),
+    ("", "10:00", "Give the start time"),
+])
+def test_bad_shifts_are_refused(client, starts, ends, message):
+    tech = make_technician(weekdays=[0])
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/technicians/{tech.id}/shifts",
+                           data={"shift-weekday": "0", "shift-starts": starts, "shift-ends": ends})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert count(Shift) == 1
+
+
+def test_adjacent_shift_and_other_day_are_fine(client):
+    tech = make_technician(weekdays=[0])
+    staff(client, Role.DISPATCHER)
+    assert client.post(f"/staff/technicians/{tech.id}/shifts",
+                       data={"shift-weekday": "0", "shift-starts": "18:00", "shift-ends": "20:00"}).status_code == 302
+    assert client.post(f"/staff/technicians/{tech.id}/shifts",
+                       data={"shift-weekday": "1", "shift-starts": "08:00", "shift-ends": "12:00"}).status_code == 302
+    assert count(Shift) == 3
+
+
+def test_shift_of_another_technician_cannot_be_deleted_through_this_one(client):
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    staff(client, Role.DISPATCHER)
+    assert client.post(f"/staff/technicians/{tom.id}/shifts/{tara.shifts[0].id}/delete").status_code == 404
+    assert count(Shift) == 10
+
+
+# --- on-call rota ----------------------------------------------------------------------------
+
+
+def local(text: str) -> str:
+    return text  # the form takes firm-local "YYYY-MM-DDTHH:MM"
+
+
+def test_add_on_call_period_in_firm_time(client):
+    tech = make_technician()
+    staff(client, Role.DISPATCHER)
+    response = client.post("/staff/on-call", data={
+        "technician_id": str(tech.id), "starts_at": "2031-01-05T18:00", "ends_at": "2031-01-06T08:00"})
+    assert response.status_code == 302
+    period = db.session.scalars(select(OnCallPeriod)).one()
+    # New York is UTC-5 in January.
+    assert period.starts_at == datetime(2031, 1, 5, 23, 0, tzinfo=timezone.utc)
+    assert period.ends_at == datetime(2031, 1, 6, 13, 0, tzinfo=timezone.utc)
+    assert "Tom Tech" in client.get("/staff/on-call").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("starts, ends, message", [
+    ("2031-01-06T08:00", "2031-01-05T18:00", "must end after it starts"),
+    ("2031-01-10T20:00", "2031-01-11T06:00", "Overlaps Tara"),
+    ("2020-01-01T00:00", "2020-01-02T00:00", "already over"),
+    ("2031-01-01T00:00", "2031-03-01T00:00", "at most 31 days"),
+    ("not a date", "2031-01-06T08:00", "Not a valid datetime"),
+])
+def test_bad_on_call_periods_are_refused(client, starts, ends, message):
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    db.session.add(OnCallPeriod(technician=tara, starts_at=datetime(2031, 1, 11, 0, tzinfo=timezone.utc),
+                                ends_at=datetime(2031, 1, 11, 12, tzinfo=timezone.utc)))
+    db.session.commit()
+    staff(client, Role.DISPATCHER)
+    response = client.post("/staff/on-call", data={"technician_id": str(tom.id), "starts_at": starts, "ends_at": ends})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert count(OnCallPeriod) == 1
+
+
+def test_remove_on_call_period(client):
+    tech = make_technician()
+    db.session.add(OnCallPeriod(technician=tech, starts_at=datetime(2031, 1, 1, tzinfo=timezone.utc),
+                                ends_at=datetime(2031, 1, 2, tzinfo=timezone.utc)))
+    db.session.commit()
+    staff(client, Role.OWNER)
+    period = db.session.scalars(select(OnCallPeriod)).one()
+    assert client.post(f"/staff/on-call/{period.id}/delete").status_code == 302
+    assert count(OnCallPeriod) == 0
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def plan_form(plan: Plan, **changes) -> dict:
+    data = {
+        "slug": plan.slug, "name": plan.name, "summary": plan.summary or "", "monthly_price": str(plan.monthly_price),
+        "currency": plan.currency, "coverage": plan.coverage,
+        "remote_response_minutes": str(plan.remote_response_minutes or ""),
+        "onsite_arrival_minutes": str(plan.onsite_arrival_minutes or ""),
+        "hourly_rate": str(plan.hourly_rate), "minimum_term_months": str(plan.minimum_term_months),
+        "onboarding_fee": str(plan.onboarding_fee), "display_order": str(plan.display_order),
+    }
+    if plan.is_contract:
+        data["is_contract"] = "y"
+    if plan.after_hours_emergencies:
+        data["after_hours_emergencies"] = "y"
+    if plan.active:
+        data["active"] = "y"
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_owner_edits_a_plan(client):
+    plan = make_plan("priority", name="Priority", stripe_price_id="price_123")
+    staff(client, Role.OWNER)
+    assert "Priority" in client.get("/staff/plans").get_data(as_text=True)
+    response = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, name="Priority Plus",
+                                                                      remote_response_minutes="45",
+                                                                      monthly_price="1390"))
+    assert response.status_code == 302
+    db.session.refresh(plan)
+    assert (plan.name, plan.remote_response_minutes, plan.monthly_price, plan.stripe_price_id) == (
+        "Priority Plus", 45, Decimal("1390.00"), "price_123")
+
+
+def test_owner_creates_a_plan(client):
+    staff(client, Role.OWNER)
+    response = client.post("/staff/plans/new", data={
+        "slug": "gold", "name": "Gold", "monthly_price": "3000", "currency": "usd", "coverage": "24x7",
+        "is_contract": "y", "remote_response_minutes": "15", "onsite_arrival_minutes": "60",
+        "after_hours_emergencies": "y", "hourly_rate": "0", "minimum_term_months": "12", "onboarding_fee": "0",
+        "display_order": "5", "active": "y"})
+    assert response.status_code == 302
+    assert db.session.scalars(select(Plan).where(Plan.slug == "gold")).one().after_hours_emergencies
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"remote_response_minutes": ""}, "promises a remote response time"),
+    ({"onsite_arrival_minutes": "30"}, "cannot be shorter than the remote response"),
+    ({"after_hours_emergencies": "y"}, "need 24x7 coverage"),
+    ({"slug": "Not A Slug"}, "lowercase letters"),
+    ({"slug": "break-fix"}, "already uses this slug"),
+    ({"monthly_price": "-1"}, "Number must be between"),
+    ({"name": ""}, "This field is required"),
+    ({"currency": "us"}, "Use a three-letter code"),
+])
+def test_bad_plan_edits_change_nothing(client, changes, message):
+    make_plan("break-fix", name="Break/Fix")
+    plan = make_plan("priority", name="Priority")
+    staff(client, Role.OWNER)
+    response = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, **changes))
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert (plan.slug, plan.name, plan.remote_response_minutes, plan.onsite_arrival_minutes,
+            plan.after_hours_emergencies, plan.monthly_price) == ("priority", "Priority", 60, 240, False, Decimal("1290.00"))
+
+
+def test_break_fix_plan_cannot_promise_times(client):
+    plan = make_plan("break-fix", name="Break/Fix")
+    staff(client, Role.OWNER)
+    response = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, remote_response_minutes="60"))
+    assert response.status_code == 400 and "Break/fix promises no times" in response.get_data(as_text=True)
+
+
+# --- role gates ------------------------------------------------------------------------------
+
+
+ROTA_PAGES = ["/staff/technicians", "/staff/on-call"]
+OWNER_PAGES = ["/staff/plans", "/staff/plans/new"]
+
+
+def test_technicians_cannot_manage_the_rota_or_plans(client):
+    tech = make_technician()
+    make_plan("priority")
+    from tests.conftest import login
+    login(client, tech.user.email)
+    for url in ROTA_PAGES + OWNER_PAGES + [f"/staff/technicians/{tech.id}"]:
+        assert client.get(url).status_code == 403, url
+    assert client.post(f"/staff/technicians/{tech.id}/shifts",
+                       data={"shift-weekday": "6", "shift-starts": "08:00", "shift-ends": "09:00"}).status_code == 403
+    assert count(Shift) == 5
+
+
+def test_dispatchers_cannot_edit_plans(client):
+    plan = make_plan("priority", name="Priority")
+    staff(client, Role.DISPATCHER)
+    for url in OWNER_PAGES + [f"/staff/plans/{plan.id}"]:
+        assert client.get(url).status_code == 403, url
+    assert client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, name="Cheap")).status_code == 403
+    db.session.refresh(plan)
+    assert plan.name == "Priority"
+
+
+def test_clients_get_403_and_anonymous_log_in(client):
+    org = make_organisation("Acme")
+    make_user("a@acme.example", organisation=org)
+    for url in ROTA_PAGES + OWNER_PAGES:
+        response = client.get(url)
+        assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    from tests.conftest import login
+    login(client, "a@acme.example")
+    for url in ROTA_PAGES + OWNER_PAGES:
+        assert client.get(url).status_code == 403, url
+
+
+def test_forms_need_a_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        tech = make_technician()
+        make_user("d@firm.example", role=Role.DISPATCHER)
+        client = app.test_client()
+        from tests.conftest import csrf_token_from
+        token = csrf_token_from(client.get("/auth/login").get_data(as_text=True))
+        client.post("/auth/login", data={"email": "d@firm.example", "password": "correct-horse-battery-staple",
+                                         "csrf_token": token})
+        response = client.post(f"/staff/technicians/{tech.id}/shifts",
+                               data={"shift-weekday": "6", "shift-starts": "08:00", "shift-ends": "09:00"})
+        assert response.status_code == 400
+        assert db.session.scalar(select(func.count()).select_from(Shift)) == 5
