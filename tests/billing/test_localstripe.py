@@ -76,8 +76,8 @@ def test_subscription_upgrade_cancel_and_end_through_delivered_webhooks(stripe_s
     contract = contract_now(contract.id)
     assert contract.stripe_subscription_id == subscription.id
     assert contract.current_period_end is not None and contract.starts_at is not None
-    kinds = set(db.session.scalars(select(StripeEvent.type)))
-    assert {"customer.subscription.created", "invoice.payment_succeeded"} <= kinds
+    wait_for(lambda: {"customer.subscription.created", "invoice.payment_succeeded"}
+             <= set(db.session.scalars(select(StripeEvent.type))), what="both events delivered")
     assert wait_for(lambda: db.session.scalars(select(TicketEvent).where(
         TicketEvent.ticket_id == ticket.id, TicketEvent.message.contains("Essentials contract active"))).first(),
         what="ticket timeline event")
