@@ -1,0 +1,189 @@
+"""The emergency upgrade panel, the pay-by-invoice path without keys, and the owner's activation."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal import clock
+from portal.extensions import db
+from portal.models import Contract, ContractStatus, QueueEntry, Role, TicketEvent
+from portal.services import queue, tickets
+from portal.templating import ordinal
+from tests.conftest import login, make_organisation, make_plan
+from tests.services.conftest import add_technician, make_user, ticket_input
+
+from .conftest import signed, stripe_config
+from .helpers import checkout_session, event
+from .test_checkout_http import stripe_answers
+
+
+@pytest.fixture
+def app(make_app, recorder):
+    app = make_app(**stripe_config(recorder.url))
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def world(app):
+    """Acme on Priority with three open tickets; Bolt on break/fix with its tills down; one technician."""
+    now = clock.now()
+    priority = make_plan("priority", name="Priority", stripe_price_id="price_priority", onboarding_fee=Decimal("500"),
+                         minimum_term_months=12, display_order=2)
+    make_plan("premium", name="Premium 24/7", monthly_price=Decimal("2490"), coverage="24x7",
+              stripe_price_id="price_premium", display_order=3)
+    make_plan("break-fix", name="Break/Fix")
+    acme = make_organisation("Acme", priority)
+    bolt = make_organisation("Bolt")
+    add_technician("tom@firm.test", ["network", "server"], on_call=(now - timedelta(days=3), now + timedelta(days=4)))
+    acme_admin = make_user("admin@acme.test", organisation=acme)
+    bolt_admin = make_user("admin@bolt.test", organisation=bolt)
+    make_user("member@bolt.test", Role.CLIENT_MEMBER, organisation=bolt)
+    for i in range(3):
+        tickets.open_ticket(acme.id, acme_admin.id, ticket_input(title=f"Acme {i}", impact="department"), now, None)
+    tills = tickets.open_ticket(bolt.id, bolt_admin.id, ticket_input(title="Tills down", impact="company"), now, None)
+    return {"acme": acme, "bolt": bolt, "ticket": tills.ticket, "priority": priority}
+
+
+def saved_queue() -> list[tuple]:
+    db.session.expire_all()
+    return [(e.ticket_id, e.position, e.eta_median) for e in db.session.scalars(select(QueueEntry).order_by(QueueEntry.ticket_id))]
+
+
+def test_panel_shows_each_paid_plan_with_place_estimate_price_and_fee_and_writes_nothing(client, world):
+    ticket = world["ticket"]
+    before = saved_queue()
+    login(client, "admin@bolt.test")
+
+    page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
+
+    quotes = queue.quote_upgrade(ticket.id, clock.now())
+    assert [plan.slug for plan, _ in quotes] == ["priority", "premium"]
+    current = queue.entry_for(ticket.id)
+    assert f"Number <strong>{current.position}</strong> in the queue" in page
+    for plan, quote in quotes:
+        assert plan.name in page
+        assert f"{ordinal(quote.position)} ({quote.ahead} ahead)" in page
+        assert quote.position <= current.position
+    assert "$1,290 a month, 12-month minimum" in page and "$500" in page and "$2,490 a month" in page
+    assert page.count("Upgrade and pay") == 2
+    assert saved_queue() == before
+
+
+def test_members_see_the_panel_but_cannot_pay(client, world):
+    login(client, "member@bolt.test")
+    page = client.get(f"/billing/tickets/{world['ticket'].id}/upgrade").get_data(as_text=True)
+    assert "Ask an admin of your organisation to upgrade" in page and "Upgrade and pay" not in page
+    assert client.post(f"/billing/tickets/{world['ticket'].id}/upgrade/priority").status_code == 403
+
+
+def test_another_organisations_ticket_is_not_found(client, world):
+    login(client, "admin@acme.test")
+    assert client.get(f"/billing/tickets/{world['ticket'].id}/upgrade").status_code == 404
+    assert client.post(f"/billing/tickets/{world['ticket'].id}/upgrade/priority").status_code == 404
+    assert client.get("/billing/tickets/999999/upgrade").status_code == 404
+
+
+def test_contract_clients_are_told_they_are_covered(client, world):
+    login(client, "admin@acme.test")
+    acme_ticket = db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == world["acme"].id)).first()
+    page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
+    assert "You are on Priority" in page and "Upgrade and pay" not in page
+
+
+def test_paying_the_emergency_upgrade_moves_the_ticket_once_stripe_confirms(client, recorder, world):
+    stripe_answers(recorder)
+    ticket = world["ticket"]
+    login(client, "admin@bolt.test")
+    before = queue.entry_for(ticket.id).position
+    promised = dict((p.slug, q) for p, q in queue.quote_upgrade(ticket.id, clock.now()))["priority"]
+
+    response = client.post(f"/billing/tickets/{ticket.id}/upgrade/priority")
+
+    assert response.status_code == 303
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == world["bolt"].id)).one()
+    assert contract.status == ContractStatus.PENDING
+    assert queue.entry_for(ticket.id).position == before  # nothing moves on the way to Stripe
+    [session] = recorder.calls("POST", "/v1/checkout/sessions")
+    assert session.form["metadata[ticket_id]"] == str(ticket.id)
+
+    body, headers = signed(event("checkout.session.completed",
+                                 checkout_session(contract, customer="cus_rec_1", ticket_id=ticket.id),
+                                 int(clock.now().timestamp())))
+    assert client.post("/billing/webhook", data=body, headers=headers).status_code == 200
+
+    db.session.expire_all()
+    assert db.session.get(Contract, contract.id).status == ContractStatus.ACTIVE
+    after = queue.entry_for(ticket.id)
+    assert after.position == promised.position < before
+    upgraded = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                            TicketEvent.kind == "upgraded")).one()
+    assert upgraded.public and f"now number {after.position} in the queue" in upgraded.message
+
+
+def test_without_stripe_keys_the_invoice_path_is_offered(make_app):
+    app = make_app()
+    with app.app_context():
+        client = app.test_client()
+        make_plan("priority", name="Priority", stripe_price_id="price_priority")
+        bolt = make_organisation("Bolt")
+        make_user("admin@bolt.test", organisation=bolt)
+        login(client, "admin@bolt.test")
+        page = client.get("/client/plans/priority").get_data(as_text=True)
+        assert "pay by invoice" in page and "pay by card" not in page
+        refused = client.post("/billing/checkout/priority", follow_redirects=True).get_data(as_text=True)
+        assert "Card payments are not set up" in refused
+        assert db.session.scalars(select(Contract)).all() == []
+
+
+def test_card_button_shown_when_stripe_is_configured(client, world):
+    login(client, "admin@bolt.test")
+    page = client.get("/client/plans/priority").get_data(as_text=True)
+    assert "Subscribe to Priority, pay by card" in page and "one-time onboarding fee of $500" in page
+
+
+def test_owner_activates_an_invoiced_request_and_tickets_are_rebased(client, world):
+    bolt, ticket = world["bolt"], world["ticket"]
+    login(client, "admin@bolt.test")
+    client.post("/client/plans/priority/invoice")
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == bolt.id)).one()
+    assert contract.status == ContractStatus.PENDING and contract.payment_method == "invoice"
+    client.post("/auth/logout")
+
+    make_user("dana@firm.test", Role.DISPATCHER)
+    login(client, "dana@firm.test")
+    assert client.get("/billing/staff/contracts").status_code == 403
+    assert client.post(f"/billing/staff/contracts/{contract.id}/activate").status_code == 403
+    client.post("/auth/logout")
+
+    make_user("olga@firm.test", Role.OWNER)
+    login(client, "olga@firm.test")
+    listing = client.get("/billing/staff/contracts").get_data(as_text=True)
+    assert "Bolt" in listing and "Priority" in listing
+    page = client.post(f"/billing/staff/contracts/{contract.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "Bolt is now on Priority (pay by invoice)" in page
+
+    db.session.expire_all()
+    contract = db.session.get(Contract, contract.id)
+    assert contract.status == ContractStatus.ACTIVE and contract.starts_at is not None
+    assert contract.minimum_term_ends_at is not None and contract.minimum_term_ends_at > contract.starts_at
+    assert db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.message.contains("Priority contract active (confirmed by the firm)")
+    )).first()
+    again = client.post(f"/billing/staff/contracts/{contract.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "already active" in again
+
+
+def test_billing_overview_for_a_card_contract_offers_change_cancel_and_portal(client, world):
+    acme = world["acme"]
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).one()
+    contract.payment_method, contract.stripe_subscription_id = "card", "sub_x"
+    acme.stripe_customer_id = "cus_acme"
+    db.session.commit()
+    login(client, "admin@acme.test")
+    page = client.get("/billing/").get_data(as_text=True)
+    assert "Change plan" in page and "Premium 24/7" in page
+    assert "Cancel at the end of the paid period" in page and "Open the Stripe billing portal" in page
