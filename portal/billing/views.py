@@ -193,6 +193,12 @@ def upgrade_checkout(ticket_id: int, slug: str):
 # --- the firm's side: invoiced plan requests ----------------------------------------------------------
 
 
+@bp.app_template_global()
+def invoice_requests_for(organisation_id: int) -> list[Contract]:
+    """Invoiced plan requests waiting for an owner, for the staff organisation page."""
+    return [c for c in billing.pending_invoice_contracts() if c.organisation_id == organisation_id]
+
+
 @bp.route("/staff/contracts")
 @owner_only
 def staff_contracts():

@@ -163,8 +163,13 @@ def test_owner_activates_an_invoiced_request_and_tickets_are_rebased(client, wor
     login(client, "olga@firm.test")
     listing = client.get("/billing/staff/contracts").get_data(as_text=True)
     assert "Bolt" in listing and "Priority" in listing
-    page = client.post(f"/billing/staff/contracts/{contract.id}/activate", follow_redirects=True).get_data(as_text=True)
-    assert "Bolt is now on Priority (pay by invoice)" in page
+    org_page = client.get(f"/staff/organisations/{bolt.id}").get_data(as_text=True)
+    assert "Plan requests (pay by invoice)" in org_page and "Activate Priority" in org_page
+    response = client.post(f"/billing/staff/contracts/{contract.id}/activate",
+                           data={"next": f"/staff/organisations/{bolt.id}"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/staff/organisations/{bolt.id}")
+    page = client.get(f"/staff/organisations/{bolt.id}").get_data(as_text=True)
+    assert "Bolt is now on Priority (pay by invoice)" in page and "Activate Priority" not in page
 
     db.session.expire_all()
     contract = db.session.get(Contract, contract.id)
