@@ -1,0 +1,189 @@
+"""Dispatcher actions on a ticket: override (and a stale version), clear, assign, details; each re-runs the queue."""
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import QueueEntry, Role, Ticket, TicketEvent
+from portal.services import tickets
+from tests.client.helpers import set_clock
+from tests.conftest import make_organisation, make_plan
+from tests.staff.helpers import make_technician, staff
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+def open_ticket(org, title: str, impact: str = "person", revenue: str = "0", onsite: bool = False,
+                category: str = "software") -> Ticket:
+    data = tickets.TicketInput(title=title, description="", category=category, impact=impact,
+                               revenue_at_risk_per_hour=Decimal(revenue), client_deadline=None,
+                               onsite_needed=onsite, safety_critical=False)
+    return tickets.open_ticket(org.id, None, data, TUESDAY_10_NY).ticket
+
+
+def queue_setup(monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme = make_organisation("Acme", make_plan("priority", name="Priority"))
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara Net", skills=("network", "security"))
+    big = open_ticket(acme, "Whole office offline", impact="company", revenue="5000")
+    mid = open_ticket(acme, "Accounts team cannot print", impact="department")
+    small = open_ticket(acme, "One mouse broken")
+    return dict(acme=acme, tom=tom, tara=tara, big=big, mid=mid, small=small)
+
+
+def position(ticket: Ticket) -> int:
+    db.session.expire_all()
+    return db.session.get(QueueEntry, ticket.id).position
+
+
+def fresh(ticket: Ticket) -> Ticket:
+    return db.session.get(Ticket, ticket.id, populate_existing=True)
+
+
+def events(ticket: Ticket, kind: str) -> list[TicketEvent]:
+    return list(db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                             TicketEvent.kind == kind)))
+
+
+def test_override_moves_the_ticket_and_logs_why(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    assert [position(q["big"]), position(q["mid"]), position(q["small"])] == [1, 2, 3]
+    dispatcher = staff(client, Role.DISPATCHER)
+    version = fresh(q["small"]).version
+    page = client.get(f"/staff/tickets/{q['small'].id}").get_data(as_text=True)
+    assert f'name="override-version" type="hidden" value="{version}"' in page
+    response = client.post(f"/staff/tickets/{q['small'].id}/override", data={
+        "override-position": "1", "override-reason": "Mouse belongs to the CEO presenting at 11", "override-version": str(version)})
+    assert response.status_code == 302
+    assert [position(q["small"]), position(q["big"]), position(q["mid"])] == [1, 2, 3]
+    ticket = fresh(q["small"])
+    assert (ticket.override_position, ticket.override_reason) == (1, "Mouse belongs to the CEO presenting at 11")
+    [event] = events(ticket, "override")
+    assert event.actor_id == dispatcher.id and "CEO presenting" in event.message
+    board = client.get("/staff/").get_data(as_text=True)
+    assert "override" in board and "CEO presenting" in board
+    assert "CEO presenting" in client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+
+
+def test_stale_version_is_refused_with_a_clear_message(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    old_version = fresh(q["small"]).version
+    # Someone else changes the ticket after the dispatcher's page was drawn.
+    tickets.set_details(q["small"].id, True, 30, None, None, TUESDAY_10_NY)
+    assert fresh(q["small"]).version != old_version
+    before = {t: position(q[t]) for t in ("big", "mid", "small")}
+    response = client.post(f"/staff/tickets/{q['small'].id}/override", data={
+        "override-position": "1", "override-reason": "CEO", "override-version": str(old_version)})
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "changed by someone else" in html and "nothing was saved" in html
+    assert 'value="CEO"' in html  # what the dispatcher typed is still there
+    assert fresh(q["small"]).override_position is None
+    assert {t: position(q[t]) for t in ("big", "mid", "small")} == before
+    assert events(q["small"], "override") == []
+
+
+def test_override_needs_a_reason_and_a_valid_place(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    version = str(fresh(q["small"]).version)
+    for data, message in [
+        ({"override-position": "1", "override-reason": "  "}, "Say why"),
+        ({"override-position": "0", "override-reason": "x"}, "Number must be between 1"),
+        ({"override-position": "first", "override-reason": "x"}, "Not a valid integer value"),
+    ]:
+        response = client.post(f"/staff/tickets/{q['small'].id}/override", data={**data, "override-version": version})
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    assert fresh(q["small"]).override_position is None and position(q["small"]) == 3
+
+
+def test_override_on_work_in_hand_names_the_place_field(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    tickets.assign(q["big"].id, q["tara"].id, None, TUESDAY_10_NY)
+    tickets.set_status(q["big"].id, "in_progress", None, TUESDAY_10_NY)
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/tickets/{q['big'].id}/override", data={
+        "override-position": "2", "override-reason": "x", "override-version": str(fresh(q["big"]).version)})
+    assert response.status_code == 400
+    assert "Only a ticket waiting in the queue has a place to change" in response.get_data(as_text=True)
+
+
+def test_clear_override_returns_to_the_engines_order(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    client.post(f"/staff/tickets/{q['small'].id}/override", data={
+        "override-position": "1", "override-reason": "CEO", "override-version": str(fresh(q["small"]).version)})
+    assert position(q["small"]) == 1
+    response = client.post(f"/staff/tickets/{q['small'].id}/override/clear", data={
+        "clear-reason": "Presentation over", "clear-version": str(fresh(q["small"]).version)})
+    assert response.status_code == 302
+    assert fresh(q["small"]).override_position is None and position(q["small"]) == 3
+    assert "Presentation over" in events(q["small"], "override")[-1].message
+
+
+def test_assign_and_reassign_a_technician(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    url = f"/staff/tickets/{q['mid'].id}/assign"
+    response = client.post(url, data={"assign-technician_id": str(q["tom"].id), "assign-version": str(fresh(q["mid"]).version)})
+    assert response.status_code == 302
+    assert fresh(q["mid"]).technician_id == q["tom"].id
+    db.session.expire_all()
+    assert db.session.get(QueueEntry, q["mid"].id).technician_id == q["tom"].id
+    response = client.post(url, data={"assign-technician_id": str(q["tara"].id), "assign-version": str(fresh(q["mid"]).version)})
+    assert response.status_code == 302 and fresh(q["mid"]).technician_id == q["tara"].id
+    assert len(events(q["mid"], "assigned")) == 2
+    # Same technician again: refused next to the field, nothing logged.
+    response = client.post(url, data={"assign-technician_id": str(q["tara"].id), "assign-version": str(fresh(q["mid"]).version)})
+    assert response.status_code == 400 and "already has the ticket" in response.get_data(as_text=True)
+    assert len(events(q["mid"], "assigned")) == 2
+    # Back to the engine's choice.
+    response = client.post(url, data={"assign-technician_id": "0", "assign-version": str(fresh(q["mid"]).version)})
+    assert response.status_code == 302 and fresh(q["mid"]).technician_id is None
+
+
+def test_assign_with_a_stale_version_changes_nothing(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    old = fresh(q["mid"]).version
+    tickets.override_position(q["mid"].id, 1, "x", q["tom"].user, TUESDAY_10_NY)
+    response = client.post(f"/staff/tickets/{q['mid'].id}/assign",
+                           data={"assign-technician_id": str(q["tom"].id), "assign-version": str(old)})
+    assert response.status_code == 409 and "changed by someone else" in response.get_data(as_text=True)
+    assert fresh(q["mid"]).technician_id is None
+
+
+def test_set_onsite_effort_and_skill(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/tickets/{q['small'].id}/details", data={
+        "details-onsite_needed": "y", "details-effort_minutes": "20", "details-required_skill": "Security",
+        "details-version": str(fresh(q["small"]).version)})
+    assert response.status_code == 302
+    ticket = fresh(q["small"])
+    assert (ticket.onsite_needed, ticket.effort_minutes, ticket.required_skill) == (True, 20, "security")
+    assert ticket.arrival_due_at is not None  # the on-site clock now runs too
+    assert events(ticket, "details")
+    db.session.expire_all()
+    # Only Tara has the security skill: the engine now sends her.
+    assert db.session.get(QueueEntry, ticket.id).technician_id == q["tara"].id
+
+
+def test_bad_details_name_the_field_and_change_nothing(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    version = str(fresh(q["small"]).version)
+    for data, message in [
+        ({"details-effort_minutes": "0"}, "Between 1 minute and a week"),
+        ({"details-effort_minutes": "soon"}, "Not a valid integer value"),
+        ({"details-required_skill": "two words"}, "A skill is one word"),
+    ]:
+        response = client.post(f"/staff/tickets/{q['small'].id}/details", data={**data, "details-version": version})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400 and message in html
+    ticket = fresh(q["small"])
+    assert (ticket.onsite_needed, ticket.effort_minutes, str(ticket.version)) == (False, None, version)
