@@ -1,0 +1,126 @@
+"""The technician's phone view: current and next jobs, one-tap status changes that re-run the queue."""
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import OutboxMessage, QueueEntry, Role, Ticket, TicketEvent, TicketStatus
+from portal.services import tickets
+from tests.client.helpers import set_clock
+from tests.conftest import login, make_organisation, make_plan, make_user
+from tests.staff.helpers import make_technician, staff
+from tests.staff.test_actions import TUESDAY_10_NY, open_ticket
+
+
+def fresh(ticket: Ticket) -> Ticket:
+    return db.session.get(Ticket, ticket.id, populate_existing=True)
+
+
+def tap(client, ticket: Ticket, status: str, note: str = "", version=None):
+    version = fresh(ticket).version if version is None else version
+    prefix = f"t{ticket.id}-"
+    return client.post(f"/staff/my-jobs/{ticket.id}/status",
+                       data={prefix + "status": status, prefix + "version": str(version), prefix + "note": note})
+
+
+def setup(monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme = make_organisation("Acme", make_plan("priority", name="Priority"))
+    make_user("alice@acme.example", organisation=acme, name="Alice Acme")
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara Net")
+    job = open_ticket(acme, "Server room switch dead", impact="company", onsite=True, category="network")
+    tickets.assign(job.id, tom.id, None, TUESDAY_10_NY)
+    return acme, tom, tara, job
+
+
+def test_my_jobs_page_is_a_phone_page_with_address_deadline_and_taps(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    html = client.get("/staff/my-jobs").get_data(as_text=True)
+    assert 'name="viewport"' in html and 'class="jobs"' in html
+    assert "Server room switch dead" in html and "1 Main St" in html and "Deadline" in html
+    for label in ("En route", "On site", "Waiting on client", "Resolved", "Resolution note"):
+        assert label in html, label
+
+
+def test_taps_move_the_ticket_through_its_day(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    assert tap(client, job, "en_route").status_code == 303
+    assert fresh(job).status == TicketStatus.EN_ROUTE
+    # The client hears the technician is on the way (written with the change).
+    assert db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_en_route")).first()
+    tap(client, job, "on_site")
+    assert fresh(job).status == TicketStatus.ON_SITE and fresh(job).arrived_at == TUESDAY_10_NY
+    tap(client, job, "waiting_on_client")
+    assert fresh(job).status == TicketStatus.WAITING_ON_CLIENT
+    assert fresh(job).pauses[-1].ended_at is None
+    tap(client, job, "on_site")
+    assert fresh(job).pauses[-1].ended_at is not None
+    response = tap(client, job, "resolved", note="Replaced the switch's power supply")
+    assert response.status_code == 303
+    ticket = fresh(job)
+    assert ticket.status == TicketStatus.RESOLVED and ticket.resolved_at == TUESDAY_10_NY
+    messages = [e.message for e in ticket.events if e.kind == "status"]
+    assert any("power supply" in m for m in messages)
+    # Resolved work leaves the queue and the technician's list.
+    db.session.expire_all()
+    entry = db.session.get(QueueEntry, job.id)
+    assert entry is None or entry.position is None
+    assert "Server room switch dead" not in client.get("/staff/my-jobs").get_data(as_text=True)
+
+
+def test_resolving_needs_a_note(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    response = tap(client, job, "resolved", note="  ")
+    assert response.status_code == 303
+    assert fresh(job).status == TicketStatus.ASSIGNED
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "write a short note" in page
+
+
+def test_a_stale_or_impossible_tap_changes_nothing(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    old = fresh(job).version
+    tap(client, job, "en_route")
+    response = tap(client, job, "on_site", version=old)
+    assert fresh(job).status == TicketStatus.EN_ROUTE
+    assert "changed by someone else" in client.get(response.headers["Location"]).get_data(as_text=True)
+    response = tap(client, job, "en_route")
+    assert "already" in client.get(response.headers["Location"]).get_data(as_text=True)
+    response = tap(client, job, "closed")
+    assert "not understood" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert fresh(job).status == TicketStatus.EN_ROUTE
+
+
+def test_other_technicians_and_clients_cannot_tap(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tara.user.email)
+    assert "Server room switch dead" not in client.get("/staff/my-jobs").get_data(as_text=True)
+    assert tap(client, job, "en_route").status_code == 403
+    login(client, "alice@acme.example")
+    assert tap(client, job, "en_route").status_code == 403
+    assert fresh(job).status == TicketStatus.ASSIGNED
+
+
+def test_tapping_an_expected_job_takes_it(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme = make_organisation("Acme", make_plan("priority"))
+    tom = make_technician()
+    job = open_ticket(acme, "Email bounces", category="email")
+    assert db.session.get(QueueEntry, job.id).technician_id == tom.id
+    login(client, tom.user.email)
+    assert "Expected: #" in client.get("/staff/my-jobs").get_data(as_text=True)
+    tap(client, job, "in_progress")
+    ticket = fresh(job)
+    assert (ticket.status, ticket.technician_id, ticket.first_response_at) == (
+        TicketStatus.IN_PROGRESS, tom.id, TUESDAY_10_NY)
+
+
+def test_dispatcher_may_tap_for_a_technician(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    assert tap(client, job, "en_route").status_code == 303
+    assert fresh(job).status == TicketStatus.EN_ROUTE
+    assert db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == job.id, TicketEvent.kind == "status")).first()
