@@ -1,0 +1,360 @@
+"""Coverage calendars: when a plan's clock runs.
+
+SLA targets are promised in *covered* time: a four-hour response under a business-hours plan
+opened Friday 17:00 is due Monday 11:00, not Friday 21:00. A calendar is either 24x7 or weekly
+local business hours in the firm's time zone, minus public holidays (from the `holidays`
+library, never a hand-written list), plus explicit extra intervals (on-call periods).
+Daylight-saving changes are handled by converting every local interval to UTC through zoneinfo,
+so a business day that contains a DST change is simply one hour shorter or longer in UTC.
+
+Arithmetic walks whole covered intervals (one per local day and range), never minute by
+minute, so adding weeks of covered time costs a few dozen steps.
+"""
+from __future__ import annotations
+
+import heapq
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Container, Iterator, Mapping, Optional, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = timezone.utc
+_ONE_DAY = timedelta(days=1)
+# A calendar whose weekly hours are all lost to holidays for this long has no coverage at all.
+_MAX_EMPTY_DAYS = 3 * 366
+
+_DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+Interval = tuple[datetime, datetime]
+
+
+def as_utc(value: datetime, name: str) -> datetime:
+    """Naive datetimes are ambiguous across zones; refuse them rather than guess."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value.astimezone(UTC)
+
+
+def load_zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"Unknown time zone {tz!r}") from exc
+
+
+def _parse_clock(text: str, *, allow_24: bool) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if not match:
+        raise ValueError(f"Time {text!r} is not in HH:MM form")
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if allow_24 and hour == 24 and minute == 0:
+        return time(0, 0)  # midnight at the end of the day
+    if hour > 23 or minute > 59:
+        raise ValueError(f"Time {text!r} is not a valid time of day")
+    return time(hour, minute)
+
+
+def _parse_days(text: str) -> list[int]:
+    days: list[int] = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if not item:
+            raise ValueError("A day list has an empty entry")
+        bounds = item.split("-")
+        if len(bounds) > 2 or any(b[:3] not in _DAY_NAMES or len(b) < 3 for b in bounds):
+            raise ValueError(f"Unknown day {item!r}: use Mon, Tue, Wed, Thu, Fri, Sat, Sun or a range like Mon-Fri")
+        first = _DAY_NAMES[bounds[0][:3]]
+        last = _DAY_NAMES[bounds[-1][:3]]
+        day = first
+        while True:  # ranges may wrap the week: Fri-Mon
+            days.append(day)
+            if day == last:
+                break
+            day = (day + 1) % 7
+    return days
+
+
+def _range_minutes(start: time, end: time) -> tuple[int, int]:
+    """Minutes since local midnight; an end of 00:00 means the end of the day."""
+    s = start.hour * 60 + start.minute
+    e = end.hour * 60 + end.minute
+    if e == 0:
+        e = 24 * 60
+    return s, e
+
+
+def _clock_text(value: time, *, is_end: bool) -> str:
+    return "24:00" if is_end and value == time(0) else f"{value:%H:%M}"
+
+
+def _check_day_ranges(weekday: int, ranges: Sequence[tuple[time, time]]) -> list[tuple[time, time]]:
+    spans = []
+    for start, end in ranges:
+        if not isinstance(start, time) or not isinstance(end, time):
+            raise ValueError(f"{_DAY_LABELS[weekday]}: hours must be (time, time) pairs")
+        s, e = _range_minutes(start, end)
+        if s >= e:
+            raise ValueError(
+                f"{_DAY_LABELS[weekday]}: {_clock_text(start, is_end=False)}-{_clock_text(end, is_end=True)}"
+                " must end after it starts "
+                "(use 24:00 for midnight)"
+            )
+        spans.append((s, e, start, end))
+    spans.sort()
+    for (s1, e1, a1, b1), (s2, _e2, a2, b2) in zip(spans, spans[1:]):
+        if s2 < e1:
+            raise ValueError(
+                f"{_DAY_LABELS[weekday]}: {_clock_text(a1, is_end=False)}-{_clock_text(b1, is_end=True)}"
+                f" overlaps {_clock_text(a2, is_end=False)}-{_clock_text(b2, is_end=True)}"
+            )
+    return [(a, b) for _s, _e, a, b in spans]
+
+
+def parse_weekly_hours(spec: str) -> dict[int, list[tuple[time, time]]]:
+    """Parse staff-entered weekly hours like "Mon-Fri 08:00-18:00; Sat 09:00-13:00".
+
+    Groups are separated by ";"; each is a day list (Mon, Mon-Fri, Mon,Wed,Fri, wrap-around
+    Fri-Mon) followed by one or more HH:MM-HH:MM ranges (24:00 = midnight). Weekday 0 is Monday.
+    Raises ValueError with a plain-words message on any mistake.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError('Enter weekly hours, for example "Mon-Fri 08:00-18:00"')
+    collected: dict[int, list[tuple[time, time]]] = {}
+    for group in spec.split(";"):
+        group = group.strip()
+        if not group:
+            continue
+        parts = group.split(None, 1)
+        if len(parts) < 2:
+            raise ValueError(f'"{group}" needs days and hours, for example "Mon-Fri 08:00-18:00"')
+        days = _parse_days(parts[0])
+        ranges: list[tuple[time, time]] = []
+        for token in re.split(r"[\s,]+", parts[1].strip()):
+            if not token:
+                continue
+            bounds = token.split("-")
+            if len(bounds) != 2:
+                raise ValueError(f'Hours "{token}" must look like 08:00-18:00')
+            ranges.append((_parse_clock(bounds[0], allow_24=False), _parse_clock(bounds[1], allow_24=True)))
+        for day in days:
+            collected.setdefault(day, []).extend(ranges)
+    if not collected:
+        raise ValueError('Enter weekly hours, for example "Mon-Fri 08:00-18:00"')
+    return {day: _check_day_ranges(day, ranges) for day, ranges in sorted(collected.items())}
+
+
+class CoverageCalendar:
+    """When a plan's SLA clock runs. Immutable; accepts aware datetimes, returns aware UTC."""
+
+    __slots__ = ("_tz_name", "_zone", "_weekly", "_holidays", "_extra", "_day_cache")
+
+    def __init__(
+        self,
+        tz: str,
+        weekly: Optional[Mapping[int, Sequence[tuple[time, time]]]],
+        holidays: Container[date] = frozenset(),
+        extra: Sequence[tuple[datetime, datetime]] = (),
+    ) -> None:
+        self._tz_name = tz
+        self._zone = load_zone(tz)
+        if weekly is None:
+            self._weekly: Optional[dict[int, tuple[tuple[int, int], ...]]] = None
+        else:
+            normalised: dict[int, tuple[tuple[int, int], ...]] = {}
+            for weekday, ranges in weekly.items():
+                if weekday not in range(7):
+                    raise ValueError(f"Weekday {weekday!r} must be 0 (Monday) to 6 (Sunday)")
+                checked = _check_day_ranges(weekday, list(ranges))
+                if checked:
+                    normalised[weekday] = tuple(_range_minutes(s, e) for s, e in checked)
+            self._weekly = normalised
+        self._holidays = holidays
+        extras = []
+        for index, (start, end) in enumerate(extra):
+            s = as_utc(start, f"extra[{index}] start")
+            e = as_utc(end, f"extra[{index}] end")
+            if e <= s:
+                raise ValueError(f"extra[{index}] must end after it starts")
+            extras.append((s, e))
+        self._extra: tuple[Interval, ...] = tuple(sorted(extras))
+        # Memo of local day -> UTC intervals; an optimisation only, the calendar never changes.
+        self._day_cache: dict[date, tuple[Interval, ...]] = {}
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, "_day_cache"):
+            raise AttributeError("CoverageCalendar is immutable")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        kind = "24x7" if self._weekly is None else f"weekly {self._weekly}"
+        return f"CoverageCalendar({self._tz_name!r}, {kind}, extra={len(self._extra)})"
+
+    # -- constructors -------------------------------------------------------------------------
+
+    @classmethod
+    def always(cls) -> "CoverageCalendar":
+        """24x7 coverage (premium plans): every instant counts."""
+        return cls("UTC", None)
+
+    @classmethod
+    def business(
+        cls,
+        tz: str,
+        weekly_hours: str = "Mon-Fri 08:00-18:00",
+        holiday_country: Optional[str] = "US",
+        holiday_region: Optional[str] = "NY",
+    ) -> "CoverageCalendar":
+        """Weekly business hours in the firm's zone minus the public holidays of country/region."""
+        weekly = parse_weekly_hours(weekly_hours)
+        if holiday_country:
+            import holidays as holidays_lib
+
+            try:
+                days_off: Container[date] = holidays_lib.country_holidays(
+                    holiday_country, subdiv=holiday_region or None
+                )
+            except NotImplementedError as exc:
+                raise ValueError(
+                    f"No public holidays known for country {holiday_country!r}"
+                    + (f" region {holiday_region!r}" if holiday_region else "")
+                ) from exc
+        else:
+            days_off = frozenset()
+        return cls(tz, weekly, days_off, ())
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def tz(self) -> str:
+        """The zone whose wall clock the weekly hours (and local dates) are read in."""
+        return self._tz_name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
+    @property
+    def is_24x7(self) -> bool:
+        return self._weekly is None
+
+    def local(self, at: datetime) -> datetime:
+        """`at` on the calendar's wall clock, for messages."""
+        return as_utc(at, "at").astimezone(self._zone)
+
+    # -- interval machinery -------------------------------------------------------------------
+
+    def _day_intervals(self, day: date) -> tuple[Interval, ...]:
+        cached = self._day_cache.get(day)
+        if cached is not None:
+            return cached
+        assert self._weekly is not None
+        result: list[Interval] = []
+        ranges = self._weekly.get(day.weekday(), ())
+        if ranges and day not in self._holidays:
+            midnight = datetime(day.year, day.month, day.day)
+            for s_min, e_min in ranges:
+                # Local wall times -> UTC; zoneinfo resolves DST gaps/folds (fold=0).
+                start = (midnight + timedelta(minutes=s_min)).replace(tzinfo=self._zone).astimezone(UTC)
+                end = (midnight + timedelta(minutes=e_min)).replace(tzinfo=self._zone).astimezone(UTC)
+                if end > start:
+                    result.append((start, end))
+        frozen = tuple(result)
+        if len(self._day_cache) < 20_000:
+            self._day_cache[day] = frozen
+        return frozen
+
+    def _weekly_stream(self, at: datetime) -> Iterator[Interval]:
+        if not self._weekly:
+            return
+        day = at.astimezone(self._zone).date() - _ONE_DAY
+        empty_run = 0
+        while empty_run <= _MAX_EMPTY_DAYS:
+            intervals = self._day_intervals(day)
+            if intervals:
+                empty_run = 0
+                yield from intervals
+            else:
+                empty_run += 1
+            day += _ONE_DAY
+
+    def _pieces(self, at: datetime) -> Iterator[Interval]:
+        """Covered time from `at` on: sorted, non-overlapping pieces ending after `at`.
+
+        Pieces may touch (Mon 00:00-24:00 then Tue 00:00-...), which every caller tolerates;
+        not coalescing keeps the stream lazy even for calendars covered every day.
+        """
+        extras = (iv for iv in self._extra if iv[1] > at)
+        merged = heapq.merge(self._weekly_stream(at), extras)
+        reached: Optional[datetime] = None
+        for start, end in merged:
+            if reached is not None and start < reached:
+                start = reached
+            if end <= start:
+                continue
+            reached = end
+            if end <= at:
+                continue
+            yield start, end
+
+    # -- public arithmetic --------------------------------------------------------------------
+
+    def is_covered(self, at: datetime) -> bool:
+        """Whether the clock runs at `at` (intervals are start-inclusive, end-exclusive)."""
+        at = as_utc(at, "at")
+        if self._weekly is None:
+            return True
+        for start, _end in self._pieces(at):
+            return start <= at
+        return False
+
+    def next_covered(self, at: datetime) -> datetime:
+        """`at` itself when covered, otherwise the start of the next covered interval."""
+        at = as_utc(at, "at")
+        if self._weekly is None:
+            return at
+        for start, _end in self._pieces(at):
+            return max(start, at)
+        raise ValueError("This calendar has no covered time after the given moment")
+
+    def add(self, start: datetime, minutes: float) -> datetime:
+        """The instant by which `minutes` of covered time have passed since `start`.
+
+        Adding 0 returns `start` unchanged (so add is exactly additive); a positive amount that
+        uses up an interval exactly ends at that interval's end (18:00, not 08:00 next day).
+        """
+        start = as_utc(start, "start")
+        if minutes < 0:
+            raise ValueError("minutes must not be negative")
+        remaining = timedelta(minutes=minutes)
+        if self._weekly is None or remaining == timedelta(0):
+            return start + remaining
+        for piece_start, piece_end in self._pieces(start):
+            begin = max(piece_start, start)
+            available = piece_end - begin
+            if remaining <= available:
+                return begin + remaining
+            remaining -= available
+        raise ValueError("This calendar has no covered time left to add to")
+
+    def covered_minutes(self, start: datetime, end: datetime) -> float:
+        """Covered minutes between two instants (0 when end is not after start)."""
+        start = as_utc(start, "start")
+        end = as_utc(end, "end")
+        if end <= start:
+            return 0.0
+        if self._weekly is None:
+            return (end - start) / timedelta(minutes=1)
+        total = timedelta(0)
+        for piece_start, piece_end in self._pieces(start):
+            if piece_start >= end:
+                break
+            total += min(piece_end, end) - max(piece_start, start)
+        return total / timedelta(minutes=1)
+
+    def next_business_start(self, at: datetime) -> datetime:
+        """First covered instant on a later local day than `at`: the best-effort target."""
+        at = as_utc(at, "at")
+        local_day = at.astimezone(self._zone).date() + _ONE_DAY
+        next_midnight = datetime(local_day.year, local_day.month, local_day.day, tzinfo=self._zone)
+        return self.next_covered(next_midnight.astimezone(UTC))

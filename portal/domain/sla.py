@@ -1,0 +1,214 @@
+"""SLA clocks: due times, pauses, states and compliance.
+
+A contract promises a remote response and (when someone must come) an on-site arrival within
+so many minutes of *covered* time from the moment the ticket was opened. Break/fix clients get
+no promise: a best-effort target of the next business day, always flagged as such.
+While a ticket waits on the client the clock stops; a pause moves the due times later by
+exactly the covered time it lasted, and a pause can never make a deadline earlier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Iterable, Optional, Sequence
+
+from portal.domain.calendar import UTC, CoverageCalendar, as_utc
+
+
+class SlaState(str, Enum):
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    MET = "met"
+    BREACHED = "breached"
+    BEST_EFFORT = "best_effort"
+
+
+@dataclass(frozen=True)
+class SlaTerms:
+    """What the ticket's plan promises; `guaranteed` False means break/fix (best effort)."""
+
+    guaranteed: bool
+    response_minutes: Optional[int]
+    onsite_minutes: Optional[int]
+    calendar: CoverageCalendar
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A stretch while the ticket waited on the client; ended_at None = still waiting."""
+
+    started_at: datetime
+    ended_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class DueTimes:
+    response_due: Optional[datetime]
+    arrival_due: Optional[datetime]
+    best_effort: bool
+
+
+def _merged_pauses(
+    pauses: Sequence[Pause], clock_start: datetime, now: Optional[datetime]
+) -> list[tuple[datetime, datetime]]:
+    """Pauses as sorted, disjoint UTC intervals after the clock started; open ones end at now."""
+    spans: list[tuple[datetime, datetime]] = []
+    for index, pause in enumerate(pauses):
+        start = as_utc(pause.started_at, f"pauses[{index}].started_at")
+        if pause.ended_at is None:
+            if now is None:
+                raise ValueError("now is needed while a pause is still open")
+            end = as_utc(now, "now")
+        else:
+            end = as_utc(pause.ended_at, f"pauses[{index}].ended_at")
+        start = max(start, clock_start)
+        if end > start:
+            spans.append((start, end))
+    spans.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _shift_for_pauses(
+    due: datetime, pauses: list[tuple[datetime, datetime]], calendar: CoverageCalendar
+) -> datetime:
+    """Move `due` later by the covered time of each pause that began before the (moving) due.
+
+    A pause that starts after the clock already ran out cannot rescue a breach, so it is ignored.
+    """
+    for start, end in pauses:
+        if start >= due:
+            break
+        due = calendar.add(due, calendar.covered_minutes(start, end))
+    return due
+
+
+def due_times(
+    terms: SlaTerms,
+    clock_start: datetime,
+    onsite_needed: bool,
+    pauses: Sequence[Pause] = (),
+    now: Optional[datetime] = None,
+) -> DueTimes:
+    """Response and arrival due times for a ticket whose clock started at `clock_start`.
+
+    Guaranteed plans: `minutes` of covered time after the start, shifted by pauses.
+    Break/fix: the next business start after the start, flagged best_effort (never a promise).
+    Arrival is only due when on-site work is needed.
+    """
+    start = as_utc(clock_start, "clock_start")
+    calendar = terms.calendar
+    spans = _merged_pauses(pauses, start, now)
+    if not terms.guaranteed:
+        target = _shift_for_pauses(calendar.next_business_start(start), spans, calendar)
+        return DueTimes(response_due=target, arrival_due=target if onsite_needed else None, best_effort=True)
+
+    def promised(minutes: Optional[int], name: str) -> Optional[datetime]:
+        if minutes is None:
+            return None
+        if minutes <= 0:
+            raise ValueError(f"{name} must be a positive number of minutes")
+        return _shift_for_pauses(calendar.add(start, minutes), spans, calendar)
+
+    return DueTimes(
+        response_due=promised(terms.response_minutes, "response_minutes"),
+        arrival_due=promised(terms.onsite_minutes, "onsite_minutes") if onsite_needed else None,
+        best_effort=False,
+    )
+
+
+def sla_state(
+    due: Optional[datetime],
+    target_minutes: Optional[int],
+    clock_start: datetime,
+    calendar: CoverageCalendar,
+    now: datetime,
+    done_at: Optional[datetime],
+    at_risk_share: float = 0.25,
+    best_effort: bool = False,
+) -> SlaState:
+    """Where one clock (response or arrival) stands.
+
+    Met/breached once done (done exactly at the due time is met); breached once `now` is past
+    the due; at risk when no more than `at_risk_share` of the target's covered time is left.
+    Best-effort targets (or no target) are never judged: they were never promised.
+    """
+    if not 0 <= at_risk_share <= 1:
+        raise ValueError("at_risk_share must be between 0 and 1")
+    if best_effort or due is None:
+        return SlaState.BEST_EFFORT
+    due = as_utc(due, "due")
+    now = as_utc(now, "now")
+    if done_at is not None:
+        return SlaState.MET if as_utc(done_at, "done_at") <= due else SlaState.BREACHED
+    if now > due:
+        return SlaState.BREACHED
+    start = as_utc(clock_start, "clock_start")
+    total = float(target_minutes) if target_minutes else calendar.covered_minutes(start, due)
+    left = calendar.covered_minutes(now, due)
+    if total <= 0 or left <= at_risk_share * total:
+        return SlaState.AT_RISK
+    return SlaState.ON_TRACK
+
+
+@dataclass(frozen=True)
+class SlaOutcome:
+    response_due: Optional[datetime]
+    responded_at: Optional[datetime]
+    arrival_due: Optional[datetime]
+    arrived_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class Compliance:
+    responses_total: int
+    responses_on_time: int
+    arrivals_total: int
+    arrivals_on_time: int
+
+    @property
+    def response_share(self) -> Optional[float]:
+        """Share of judged responses on time; None when nothing could be judged yet."""
+        return self.responses_on_time / self.responses_total if self.responses_total else None
+
+    @property
+    def arrival_share(self) -> Optional[float]:
+        return self.arrivals_on_time / self.arrivals_total if self.arrivals_total else None
+
+
+def _judge(due: Optional[datetime], done: Optional[datetime], now: datetime) -> Optional[bool]:
+    """True on time, False late (or overdue and still not done), None not judgeable yet."""
+    if due is None:
+        return None
+    due = due.astimezone(UTC)
+    if done is not None:
+        return done.astimezone(UTC) <= due
+    if now > due:
+        return False
+    return None
+
+
+def compliance(outcomes: Iterable[SlaOutcome], now: datetime) -> Compliance:
+    """Share of promised responses and arrivals delivered on time.
+
+    A promise still running is not counted yet; one already overdue counts as missed even
+    before the technician gets there, so an open breach cannot hide from the figures.
+    """
+    now = as_utc(now, "now")
+    r_total = r_ok = a_total = a_ok = 0
+    for outcome in outcomes:
+        verdict = _judge(outcome.response_due, outcome.responded_at, now)
+        if verdict is not None:
+            r_total += 1
+            r_ok += verdict
+        verdict = _judge(outcome.arrival_due, outcome.arrived_at, now)
+        if verdict is not None:
+            a_total += 1
+            a_ok += verdict
+    return Compliance(r_total, r_ok, a_total, a_ok)

@@ -1,0 +1,374 @@
+"""Triage: the order in which waiting tickets are served, and the reasons in plain words.
+
+Policy (see docs/ARCHITECTURE.md, "Triage and SLA policy"):
+1. Contract clients come before break/fix clients, always (the "FastPass"), unless a
+   dispatcher pins a ticket to a place by hand (an override, with a reason).
+2. Within a class, by cost of delay: a score summed from business impact, revenue at risk per
+   hour, the client's own deadline (closer = more urgent), a safety-critical flag, the time left
+   to the SLA due, minus a small effort term so quick wins go first when the cost is equal.
+3. Ties: earlier opened first, then lower id -- so the order is a strict total order.
+
+A ticket's score depends only on the ticket itself, `now` and the weights, never on the other
+tickets: an unrelated ticket can never flip two others' relative order.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any, Mapping, Optional, Sequence
+
+from portal.domain.calendar import CoverageCalendar, as_utc, load_zone
+
+
+class Impact(str, Enum):
+    COMPANY = "company"
+    DEPARTMENT = "department"
+    PERSON = "person"
+
+
+IMPACT_WORDS = {
+    Impact.COMPANY: "whole office affected",
+    Impact.DEPARTMENT: "one department affected",
+    Impact.PERSON: "one person affected",
+}
+
+# Plain-words labels for the staff settings form, keyed by TriageWeights field name.
+WEIGHT_LABELS: dict[str, str] = {
+    "impact_company": "Points when the whole company is affected",
+    "impact_department": "Points when one department is affected",
+    "impact_person": "Points when one person is affected",
+    "revenue_points_per_1000": "Points per $1,000 an hour of revenue at risk",
+    "revenue_cap": "Most points revenue at risk can add",
+    "deadline_max": "Points for a client deadline that is due now (or already passed)",
+    "deadline_horizon_hours": "Hours ahead at which a client deadline starts to count",
+    "safety_critical": "Points for safety-critical work (pharmacy, clinic)",
+    "sla_max": "Points for an SLA that is due now (or overdue)",
+    "sla_horizon_hours": "Hours ahead at which the SLA due time starts to count",
+    "effort_points_per_hour": "Points taken off per hour of estimated work (quick wins first)",
+    "effort_cap_hours": "Most hours of work that count against a ticket",
+}
+
+_POSITIVE_KEYS = {"deadline_horizon_hours", "sla_horizon_hours"}
+_MAX_WEIGHT = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class TriageWeights:
+    """Staff-editable weights of the cost-of-delay score (points; see WEIGHT_LABELS)."""
+
+    impact_company: float = 100.0
+    impact_department: float = 40.0
+    impact_person: float = 10.0
+    revenue_points_per_1000: float = 8.0
+    revenue_cap: float = 200.0
+    deadline_max: float = 200.0
+    deadline_horizon_hours: float = 24.0
+    safety_critical: float = 150.0
+    sla_max: float = 100.0
+    sla_horizon_hours: float = 8.0
+    effort_points_per_hour: float = 5.0
+    effort_cap_hours: float = 8.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TriageWeights":
+        """Validated weights from staff input; missing keys keep their defaults.
+
+        Raises ValueError whose message starts with the offending key, so a form can show it
+        next to the right field.
+        """
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ValueError(f"{key}: unknown triage weight")
+        values: dict[str, float] = {}
+        for key in sorted(known):
+            if key not in data:
+                continue
+            raw = data[key]
+            if isinstance(raw, bool):
+                raise ValueError(f"{key}: enter a number")
+            try:
+                number = float(Decimal(str(raw).strip())) if isinstance(raw, str) else float(raw)
+            except (InvalidOperation, TypeError, ValueError):
+                raise ValueError(f"{key}: enter a number") from None
+            if not math.isfinite(number):
+                raise ValueError(f"{key}: enter a finite number")
+            if number < 0:
+                raise ValueError(f"{key}: must not be negative")
+            if key in _POSITIVE_KEYS and number == 0:
+                raise ValueError(f"{key}: must be more than 0")
+            if number > _MAX_WEIGHT:
+                raise ValueError(f"{key}: must be at most {_MAX_WEIGHT:,.0f}")
+            values[key] = number
+        weights = cls(**values)
+        if weights.impact_company < weights.impact_department:
+            raise ValueError("impact_company: must be at least the department points")
+        if weights.impact_department < weights.impact_person:
+            raise ValueError("impact_department: must be at least the one-person points")
+        return weights
+
+
+@dataclass(frozen=True)
+class TriageTicket:
+    id: int
+    is_contract: bool
+    plan_name: str
+    impact: Impact
+    revenue_per_hour: float
+    client_deadline: Optional[datetime]
+    safety_critical: bool
+    sla_due: Optional[datetime]
+    effort_minutes: float
+    opened_at: datetime
+    override_position: Optional[int] = None
+    override_reason: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    ticket_id: int
+    rank: int
+    score: float
+    components: dict[str, float] = field(hash=False)
+    client_reasons: tuple[str, ...]
+    staff_reasons: tuple[str, ...]
+
+
+def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
+    """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
+    zone = load_zone(tz)
+    local = as_utc(at, "at").astimezone(zone)
+    today = as_utc(now, "now").astimezone(zone).date()
+    clock = f"{local:%H:%M}"
+    delta = (local.date() - today).days
+    if delta == 0:
+        return f"today {clock}"
+    if delta == 1:
+        return f"tomorrow {clock}"
+    if delta == -1:
+        return f"yesterday {clock}"
+    year = f" {local.year}" if local.year != today.year else ""
+    return f"{local:%a} {local.day} {local:%b}{year} {clock}"
+
+
+def _urgency(due: datetime, now: datetime, maximum: float, horizon_hours: float) -> tuple[float, float]:
+    """Points rising linearly from 0 (horizon away) to `maximum` (due now or overdue)."""
+    hours_left = (due - now) / timedelta(hours=1)
+    if hours_left <= 0:
+        return maximum, hours_left
+    if hours_left >= horizon_hours:
+        return 0.0, hours_left
+    return maximum * (1 - hours_left / horizon_hours), hours_left
+
+
+@dataclass(frozen=True)
+class _Scored:
+    ticket: TriageTicket
+    score: float
+    components: dict[str, float]
+    staff_parts: tuple[str, ...]
+    client_parts: tuple[str, ...]
+    key: tuple
+
+
+def _check_ticket(ticket: TriageTicket) -> Impact:
+    try:
+        impact = Impact(ticket.impact)
+    except ValueError:
+        raise ValueError(f"ticket {ticket.id}: impact must be company, department or person") from None
+    for name in ("revenue_per_hour", "effort_minutes"):
+        value = float(getattr(ticket, name))
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"ticket {ticket.id}: {name} must be a number of at least 0")
+    if ticket.override_position is not None and ticket.override_position < 1:
+        raise ValueError(f"ticket {ticket.id}: override_position must be 1 or more")
+    return impact
+
+
+def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str) -> _Scored:
+    """Cost-of-delay score of one ticket: depends on nothing but the ticket, now and weights."""
+    impact = _check_ticket(ticket)
+    opened = as_utc(ticket.opened_at, f"ticket {ticket.id} opened_at")
+    staff: list[str] = []
+    client: list[str] = []
+    if ticket.is_contract:
+        staff.append(f"class: contract ({ticket.plan_name}) - served before break/fix")
+        client.append("Priority contract")
+    else:
+        staff.append(f"class: break/fix ({ticket.plan_name}) - served after contract clients")
+        client.append("Break/fix (no contract): served after contract clients")
+
+    impact_points = {
+        Impact.COMPANY: weights.impact_company,
+        Impact.DEPARTMENT: weights.impact_department,
+        Impact.PERSON: weights.impact_person,
+    }[impact]
+    staff.append(f"impact {impact.value}: +{impact_points:.1f}")
+    client.append(IMPACT_WORDS[impact])
+
+    revenue = float(ticket.revenue_per_hour)
+    revenue_points = min(weights.revenue_cap, revenue / 1000 * weights.revenue_points_per_1000)
+    if revenue > 0:
+        staff.append(f"revenue at risk ${revenue:,.0f}/h: +{revenue_points:.1f}")
+        client.append(f"${revenue:,.0f} an hour of revenue at risk")
+
+    deadline_points = 0.0
+    if ticket.client_deadline is not None:
+        deadline = as_utc(ticket.client_deadline, f"ticket {ticket.id} client_deadline")
+        deadline_points, hours = _urgency(deadline, now, weights.deadline_max, weights.deadline_horizon_hours)
+        when = describe_local_time(deadline, now, tz)
+        if hours <= 0:
+            staff.append(f"client deadline passed ({when}): +{deadline_points:.1f}")
+            client.append(f"deadline {when} has passed")
+        else:
+            staff.append(f"client deadline in {hours:.1f} h ({when}): +{deadline_points:.1f}")
+            client.append(f"deadline {when}")
+
+    safety_points = weights.safety_critical if ticket.safety_critical else 0.0
+    if ticket.safety_critical:
+        staff.append(f"safety-critical: +{safety_points:.1f}")
+        client.append("safety-critical")
+
+    sla_points = 0.0
+    if ticket.sla_due is not None:
+        sla_due = as_utc(ticket.sla_due, f"ticket {ticket.id} sla_due")
+        sla_points, hours = _urgency(sla_due, now, weights.sla_max, weights.sla_horizon_hours)
+        when = describe_local_time(sla_due, now, tz)
+        if hours <= 0:
+            staff.append(f"SLA overdue since {when}: +{sla_points:.1f}")
+        else:
+            staff.append(f"SLA due in {hours:.1f} h ({when}): +{sla_points:.1f}")
+        if ticket.is_contract:
+            client.append(f"contract target {'was ' if hours <= 0 else ''}due {when}")
+
+    effort_hours = min(float(ticket.effort_minutes) / 60, weights.effort_cap_hours)
+    effort_points = -effort_hours * weights.effort_points_per_hour
+    staff.append(f"effort {float(ticket.effort_minutes):.0f} min: {effort_points:+.1f}")
+    if 0 < ticket.effort_minutes <= 30:
+        client.append(f"quick fix (about {float(ticket.effort_minutes):.0f} min)")
+
+    components = {
+        "impact": impact_points,
+        "revenue": revenue_points,
+        "deadline": deadline_points,
+        "safety": safety_points,
+        "sla": sla_points,
+        "effort": effort_points,
+    }
+    score = sum(components.values())
+    staff.append(f"score {score:.1f}")
+    key = (0 if ticket.is_contract else 1, -score, opened, ticket.id)
+    return _Scored(ticket, score, components, tuple(staff), tuple(client), key)
+
+
+def rank_tickets(
+    tickets: Sequence[TriageTicket], weights: TriageWeights, now: datetime, tz: str
+) -> list[TriageResult]:
+    """All waiting tickets in serving order, each with its score and reasons.
+
+    Overrides: a ticket with override_position p is placed p-th among all tickets (or last if
+    there are fewer); the others keep their relative order. Two tickets pinned to the same
+    place keep their natural order, one right after the other (pins never swap places).
+    """
+    now = as_utc(now, "now")
+    load_zone(tz)
+    seen: set[int] = set()
+    for ticket in tickets:
+        if ticket.id in seen:
+            raise ValueError(f"ticket {ticket.id} appears twice")
+        seen.add(ticket.id)
+    scored = sorted((_score(t, weights, now, tz) for t in tickets), key=lambda s: s.key)
+    natural_place = {s.ticket.id: index for index, s in enumerate(scored, start=1)}
+    free = [s for s in scored if s.ticket.override_position is None]
+    pinned = sorted(
+        (s for s in scored if s.ticket.override_position is not None),
+        key=lambda s: (s.ticket.override_position, s.key),
+    )
+    # Pinned places, in pin order: clamp to the list, bump clashes to the next place, and pull
+    # back from the end so every pinned ticket gets its own place.
+    count, slots, previous = len(scored), [], 0
+    for item in pinned:
+        previous = max(min(item.ticket.override_position, count), previous + 1)
+        slots.append(previous)
+    for index in range(len(slots)):
+        slots[index] = min(slots[index], count - (len(slots) - 1 - index))
+    placed: list[Optional[_Scored]] = [None] * count
+    for item, slot in zip(pinned, slots):
+        placed[slot - 1] = item
+    remaining = iter(free)
+    order = [item if item is not None else next(remaining) for item in placed]
+
+    results = []
+    for rank, item in enumerate(order, start=1):
+        staff = list(item.staff_parts)
+        client = list(item.client_parts)
+        ticket = item.ticket
+        if ticket.override_position is not None:
+            reason = (ticket.override_reason or "").strip()
+            staff.append(
+                f"override: pinned at place {ticket.override_position} "
+                f"(natural place {natural_place[ticket.id]})" + (f": {reason}" if reason else "")
+            )
+            client.insert(0, f"Placed at position {rank} by our dispatcher" + (f": {reason}" if reason else ""))
+        results.append(
+            TriageResult(
+                ticket_id=ticket.id,
+                rank=rank,
+                score=item.score,
+                components=dict(item.components),
+                client_reasons=tuple(client),
+                staff_reasons=tuple(staff),
+            )
+        )
+    return results
+
+
+@dataclass(frozen=True)
+class AfterHoursDecision:
+    covered_now: bool
+    page_on_call: bool
+    next_business_at: Optional[datetime]
+    message: str
+
+
+def after_hours_decision(
+    now: datetime,
+    is_contract: bool,
+    after_hours_emergencies: bool,
+    plan_calendar: CoverageCalendar,
+    business_calendar: CoverageCalendar,
+) -> AfterHoursDecision:
+    """What happens to a ticket opened at `now`.
+
+    In business hours: queued as usual. Outside them, a contract with after-hours emergencies
+    (or a plan whose own calendar covers this moment, e.g. 24x7) pages the on-call technician;
+    everyone else is told plainly when work starts: the next covered moment of their plan.
+    """
+    now = as_utc(now, "now")
+    if business_calendar.is_covered(now):
+        return AfterHoursDecision(True, False, None, "Within business hours: your ticket is in the queue now.")
+    plan_covered = plan_calendar.is_covered(now)
+    if is_contract and (after_hours_emergencies or plan_covered):
+        return AfterHoursDecision(
+            True,
+            True,
+            None,
+            "After hours: your contract covers emergencies, so the on-call technician has been paged.",
+        )
+    if plan_covered:
+        return AfterHoursDecision(True, False, None, "Your plan covers this time: your ticket is in the queue now.")
+    next_at = plan_calendar.next_covered(now)
+    local = business_calendar.local(next_at)
+    when = f"{local:%a} {local.day} {local:%b %Y %H:%M}"
+    return AfterHoursDecision(
+        False,
+        False,
+        next_at,
+        f"Outside business hours: we will start on the next business day, {when}.",
+    )

@@ -1,0 +1,271 @@
+"""Coverage calendar arithmetic: business hours, holidays, DST, extras, and its algebra."""
+from __future__ import annotations
+
+import time as clock
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from portal.domain.calendar import CoverageCalendar, parse_weekly_hours
+
+NY_TZ = "America/New_York"
+from zoneinfo import ZoneInfo  # noqa: E402
+
+NY = ZoneInfo(NY_TZ)
+UTC = timezone.utc
+BUSINESS = CoverageCalendar.business(NY_TZ)  # Mon-Fri 08:00-18:00, US-NY holidays
+
+
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=NY)
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def test_parse_default_business_week():
+    weekly = parse_weekly_hours("Mon-Fri 08:00-18:00")
+    assert sorted(weekly) == [0, 1, 2, 3, 4]
+    assert weekly[0] == [(time(8), time(18))]
+
+
+def test_parse_several_groups_ranges_lists_and_midnight():
+    weekly = parse_weekly_hours("Mon,Wed 08:00-12:00 13:00-17:00; Sat 09:00-24:00; Sun-Mon 20:00-22:00")
+    assert weekly[0] == [(time(8), time(12)), (time(13), time(17)), (time(20), time(22))]
+    assert weekly[2] == [(time(8), time(12)), (time(13), time(17))]
+    assert weekly[5] == [(time(9), time(0))]
+    assert weekly[6] == [(time(20), time(22))]
+    assert 1 not in weekly
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("", "Enter weekly hours"),
+        ("Mon-Fri", "needs days and hours"),
+        ("Funday 08:00-18:00", "Unknown day"),
+        ("Mon-Fri 8-18", "HH:MM"),
+        ("Mon-Fri 18:00-08:00", "must end after it starts"),
+        ("Mon-Fri 25:00-26:00", "not a valid time"),
+        ("Mon 08:00-12:00 11:00-13:00", "overlaps"),
+        ("Mon 08:00-12:00; Mon 11:00-13:00", "overlaps"),
+        ("Sat 00:00-24:00; Sat-Sun 01:00-02:00", "Sat: 00:00-24:00 overlaps 01:00-02:00"),
+    ],
+)
+def test_parse_rejects_bad_specs_with_plain_words(spec: str, words: str):
+    with pytest.raises(ValueError, match=words):
+        parse_weekly_hours(spec)
+
+
+def test_constructor_validates_zone_weekday_and_extras():
+    with pytest.raises(ValueError, match="Unknown time zone"):
+        CoverageCalendar("Mars/Olympus", None)
+    with pytest.raises(ValueError, match="Weekday 7"):
+        CoverageCalendar(NY_TZ, {7: [(time(8), time(9))]})
+    with pytest.raises(ValueError, match="end after it starts"):
+        CoverageCalendar(NY_TZ, {}, extra=[(ny(2026, 1, 1, 10), ny(2026, 1, 1, 9))])
+    with pytest.raises(ValueError, match="timezone-aware"):
+        BUSINESS.add(datetime(2026, 1, 5, 9), 10)
+    with pytest.raises(ValueError, match="No public holidays"):
+        CoverageCalendar.business(NY_TZ, holiday_country="XX")
+
+
+def test_calendar_is_immutable():
+    with pytest.raises(AttributeError):
+        BUSINESS._weekly = None  # type: ignore[misc]
+
+
+# --- business hours ------------------------------------------------------------------------------
+
+
+def test_is_covered_respects_hours_weekends_and_end_exclusive():
+    assert BUSINESS.is_covered(ny(2026, 11, 24, 8, 0))
+    assert BUSINESS.is_covered(ny(2026, 11, 24, 17, 59))
+    assert not BUSINESS.is_covered(ny(2026, 11, 24, 18, 0))
+    assert not BUSINESS.is_covered(ny(2026, 11, 24, 7, 59))
+    assert not BUSINESS.is_covered(ny(2026, 11, 28, 12, 0))  # Saturday
+
+
+def test_friday_evening_four_hours_is_monday_noon():
+    due = BUSINESS.add(ny(2026, 11, 20, 17, 0), 240)
+    assert due == ny(2026, 11, 23, 11, 0)
+    assert due.tzinfo == UTC
+
+
+def test_thanksgiving_is_not_covered_and_skipped():
+    thanksgiving = ny(2026, 11, 26, 10, 0)
+    assert not BUSINESS.is_covered(thanksgiving)
+    assert BUSINESS.next_covered(thanksgiving) == ny(2026, 11, 27, 8, 0)
+    # Wednesday 17:00 + 4 covered hours: 1 h Wednesday, Thursday off, 3 h Friday.
+    assert BUSINESS.add(ny(2026, 11, 25, 17, 0), 240) == ny(2026, 11, 27, 11, 0)
+    assert BUSINESS.covered_minutes(ny(2026, 11, 25, 0, 0), ny(2026, 11, 28, 0, 0)) == 20 * 60
+
+
+def test_no_holidays_when_country_is_none():
+    plain = CoverageCalendar.business(NY_TZ, holiday_country=None)
+    assert plain.is_covered(ny(2026, 11, 26, 10, 0))
+
+
+def test_using_up_an_interval_exactly_ends_at_closing_time():
+    assert BUSINESS.add(ny(2026, 11, 24, 8, 0), 600) == ny(2026, 11, 24, 18, 0)
+    assert BUSINESS.add(ny(2026, 11, 24, 8, 0), 601) == ny(2026, 11, 25, 8, 1)
+
+
+def test_adding_from_uncovered_time_starts_at_opening():
+    assert BUSINESS.add(ny(2026, 11, 24, 3, 0), 30) == ny(2026, 11, 24, 8, 30)
+    assert BUSINESS.add(ny(2026, 11, 24, 3, 0), 0) == ny(2026, 11, 24, 3, 0)
+
+
+def test_negative_minutes_are_refused():
+    with pytest.raises(ValueError, match="negative"):
+        BUSINESS.add(ny(2026, 11, 24, 9, 0), -1)
+
+
+def test_next_business_start_is_on_a_later_local_day():
+    assert BUSINESS.next_business_start(ny(2026, 11, 24, 9, 0)) == ny(2026, 11, 25, 8, 0)
+    assert BUSINESS.next_business_start(ny(2026, 11, 24, 2, 0)) == ny(2026, 11, 25, 8, 0)
+    assert BUSINESS.next_business_start(ny(2026, 11, 25, 17, 0)) == ny(2026, 11, 27, 8, 0)  # Thanksgiving
+    assert BUSINESS.next_business_start(ny(2026, 11, 27, 12, 0)) == ny(2026, 11, 30, 8, 0)
+
+
+def test_always_covers_everything():
+    always = CoverageCalendar.always()
+    at = ny(2026, 11, 26, 3, 0)
+    assert always.is_covered(at) and always.next_covered(at) == at
+    assert always.add(at, 90) == at + timedelta(minutes=90)
+    assert always.covered_minutes(at, at + timedelta(hours=5)) == 300
+    assert always.next_business_start(datetime(2026, 11, 26, 3, tzinfo=UTC)) == datetime(2026, 11, 27, tzinfo=UTC)
+
+
+# --- daylight saving ---------------------------------------------------------------------------
+
+
+def test_spring_forward_weekend_keeps_local_opening_hours():
+    # DST starts Sunday 2026-03-08 in New York; Monday opens at 08:00 EDT (12:00 UTC, not 13:00).
+    due = BUSINESS.add(ny(2026, 3, 6, 17, 0), 120)
+    assert due == ny(2026, 3, 9, 9, 0)
+    assert due == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
+
+
+def test_fall_back_weekend_keeps_local_opening_hours():
+    # DST ends Sunday 2026-11-01; Monday 08:00 EST is 13:00 UTC.
+    assert BUSINESS.add(ny(2026, 10, 30, 17, 30), 60) == datetime(2026, 11, 2, 13, 30, tzinfo=UTC)
+
+
+def test_24_hour_day_across_dst_change_is_23_or_25_hours_long():
+    all_days = CoverageCalendar(NY_TZ, {d: [(time(0), time(0))] for d in range(7)})
+    assert all_days.covered_minutes(ny(2026, 3, 8, 0, 0), ny(2026, 3, 9, 0, 0)) == 23 * 60
+    assert all_days.covered_minutes(ny(2026, 11, 1, 0, 0), ny(2026, 11, 2, 0, 0)) == 25 * 60
+    assert all_days.add(ny(2026, 3, 7, 12, 0), 24 * 60) == ny(2026, 3, 8, 13, 0)
+
+
+def test_hours_inside_the_dst_gap_are_simply_shorter():
+    night = CoverageCalendar(NY_TZ, {6: [(time(1), time(4))]}, holidays=frozenset())
+    # 01:00-04:00 local on the spring-forward Sunday lasts only two real hours.
+    assert night.covered_minutes(ny(2026, 3, 8, 0, 0), ny(2026, 3, 9, 0, 0)) == 120
+
+
+# --- extras (on-call periods) --------------------------------------------------------------------
+
+
+def test_extra_on_call_interval_adds_coverage_on_top():
+    on_call = (ny(2026, 11, 26, 9, 0), ny(2026, 11, 26, 13, 0))  # Thanksgiving on-call morning
+    cal = CoverageCalendar(NY_TZ, parse_weekly_hours("Mon-Fri 08:00-18:00"), frozenset({date(2026, 11, 26)}), [on_call])
+    assert cal.is_covered(ny(2026, 11, 26, 10, 0))
+    assert not cal.is_covered(ny(2026, 11, 26, 13, 0))
+    assert cal.add(ny(2026, 11, 25, 17, 0), 120) == ny(2026, 11, 26, 10, 0)
+
+
+def test_overlapping_extra_is_not_counted_twice():
+    cal = CoverageCalendar(NY_TZ, parse_weekly_hours("Mon-Fri 08:00-18:00"), (), [(ny(2026, 11, 24, 17, 0), ny(2026, 11, 24, 20, 0))])
+    assert cal.covered_minutes(ny(2026, 11, 24, 0, 0), ny(2026, 11, 25, 0, 0)) == 12 * 60
+
+
+def test_extras_only_calendar_runs_out():
+    cal = CoverageCalendar(NY_TZ, {}, (), [(ny(2026, 11, 24, 20, 0), ny(2026, 11, 24, 22, 0))])
+    assert cal.add(ny(2026, 11, 24, 12, 0), 60) == ny(2026, 11, 24, 21, 0)
+    with pytest.raises(ValueError, match="no covered time"):
+        cal.add(ny(2026, 11, 24, 12, 0), 180)
+    with pytest.raises(ValueError, match="no covered time"):
+        cal.next_covered(ny(2026, 11, 25, 0, 0))
+    assert not cal.is_covered(ny(2026, 11, 25, 0, 0))
+
+
+def test_adding_a_year_of_covered_time_is_fast():
+    started = clock.perf_counter()
+    due = BUSINESS.add(ny(2026, 1, 2, 9, 0), 250 * 600)
+    assert clock.perf_counter() - started < 0.5
+    assert BUSINESS.is_covered(due - timedelta(microseconds=1))
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+CALENDARS = {
+    "business-ny": BUSINESS,
+    "split-shift-london": CoverageCalendar.business("Europe/London", "Mon-Fri 09:00-12:30 13:30-17:00; Sat 10:00-14:00", "GB", "ENG"),
+    "nights-and-weekends": CoverageCalendar(NY_TZ, parse_weekly_hours("Mon-Fri 00:00-02:30 22:00-24:00; Sat-Sun 00:00-24:00")),
+    "always": CoverageCalendar.always(),
+}
+
+instants = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+)
+minute_amounts = st.integers(min_value=0, max_value=60 * 24 * 20)
+calendars = st.sampled_from(sorted(CALENDARS))
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=calendars, start=instants, minutes=st.integers(min_value=1, max_value=60 * 24 * 20))
+def test_due_time_never_falls_outside_covered_hours(name: str, start: datetime, minutes: int):
+    cal = CALENDARS[name]
+    due = cal.add(start, minutes)
+    # The last minute before the due time was covered: a due time is the end of covered work.
+    assert cal.is_covered(due - timedelta(microseconds=1))
+    assert due > start
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=calendars, start=instants, a=minute_amounts, b=minute_amounts)
+def test_add_is_additive_and_monotonic(name: str, start: datetime, a: int, b: int):
+    cal = CALENDARS[name]
+    assert cal.add(cal.add(start, a), b) == cal.add(start, a + b)
+    low, high = sorted((a, b))
+    assert cal.add(start, low) <= cal.add(start, high)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=calendars, start=instants, later=instants, minutes=minute_amounts)
+def test_add_is_monotonic_in_the_start(name: str, start: datetime, later: datetime, minutes: int):
+    cal = CALENDARS[name]
+    first, second = sorted((start, later))
+    assert cal.add(first, minutes) <= cal.add(second, minutes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=calendars, start=instants, minutes=minute_amounts)
+def test_covered_minutes_is_the_inverse_of_add(name: str, start: datetime, minutes: int):
+    cal = CALENDARS[name]
+    assert cal.covered_minutes(start, cal.add(start, minutes)) == pytest.approx(minutes, abs=1e-6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=calendars, a=instants, b=instants, c=instants)
+def test_covered_minutes_adds_up_over_adjacent_spans(name: str, a: datetime, b: datetime, c: datetime):
+    cal = CALENDARS[name]
+    first, middle, last = sorted((a, b, c))
+    whole = cal.covered_minutes(first, last)
+    assert whole == pytest.approx(cal.covered_minutes(first, middle) + cal.covered_minutes(middle, last), abs=1e-6)
+    assert 0 <= whole <= (last - first) / timedelta(minutes=1) + 1e-6
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=calendars, at=instants)
+def test_next_covered_and_next_business_start_are_covered(name: str, at: datetime):
+    cal = CALENDARS[name]
+    nxt = cal.next_covered(at)
+    assert nxt >= at and cal.is_covered(nxt)
+    assert cal.covered_minutes(at, nxt) == 0
+    business = cal.next_business_start(at)
+    assert cal.is_covered(business)
+    assert business.astimezone(cal.zone).date() > at.astimezone(cal.zone).date()

@@ -1,0 +1,218 @@
+"""SLA clocks: due times in covered time, best effort, pauses, states and compliance."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from portal.domain.calendar import CoverageCalendar
+from portal.domain.sla import (
+    Compliance,
+    DueTimes,
+    Pause,
+    SlaOutcome,
+    SlaState,
+    SlaTerms,
+    compliance,
+    due_times,
+    sla_state,
+)
+
+NY_TZ = "America/New_York"
+NY = ZoneInfo(NY_TZ)
+UTC = timezone.utc
+BUSINESS = CoverageCalendar.business(NY_TZ)
+ESSENTIALS = SlaTerms(guaranteed=True, response_minutes=120, onsite_minutes=480, calendar=BUSINESS)
+PREMIUM = SlaTerms(guaranteed=True, response_minutes=30, onsite_minutes=120, calendar=CoverageCalendar.always())
+BREAK_FIX = SlaTerms(guaranteed=False, response_minutes=None, onsite_minutes=None, calendar=BUSINESS)
+
+
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=NY)
+
+
+# --- due times -----------------------------------------------------------------------------------
+
+
+def test_business_hours_contract_counts_only_covered_time():
+    due = due_times(ESSENTIALS, ny(2026, 11, 24, 16, 0), onsite_needed=True)
+    assert due == DueTimes(response_due=ny(2026, 11, 24, 18, 0), arrival_due=ny(2026, 11, 25, 14, 0), best_effort=False)
+
+
+def test_arrival_is_only_due_when_someone_must_come():
+    due = due_times(ESSENTIALS, ny(2026, 11, 24, 16, 0), onsite_needed=False)
+    assert due.arrival_due is None and due.response_due is not None
+
+
+def test_holiday_is_skipped_for_due_times():
+    # Opened Wednesday before Thanksgiving 17:00: 1 h Wednesday + 1 h Friday.
+    due = due_times(ESSENTIALS, ny(2026, 11, 25, 17, 0), onsite_needed=True)
+    assert due.response_due == ny(2026, 11, 27, 9, 0)
+    assert due.arrival_due == ny(2026, 11, 27, 15, 0)  # 1 h Wednesday + 7 h Friday
+
+
+def test_24x7_plan_runs_through_the_night():
+    due = due_times(PREMIUM, ny(2026, 11, 26, 2, 0), onsite_needed=True)
+    assert due.response_due == ny(2026, 11, 26, 2, 30)
+    assert due.arrival_due == ny(2026, 11, 26, 4, 0)
+
+
+def test_break_fix_is_best_effort_next_business_day():
+    due = due_times(BREAK_FIX, ny(2026, 11, 25, 10, 0), onsite_needed=True)
+    assert due.best_effort is True
+    assert due.response_due == due.arrival_due == ny(2026, 11, 27, 8, 0)  # Thursday is Thanksgiving
+    assert due_times(BREAK_FIX, ny(2026, 11, 24, 10, 0), onsite_needed=False).arrival_due is None
+
+
+def test_pause_shifts_due_time_by_exactly_the_covered_time_that_passed():
+    start = ny(2026, 11, 24, 9, 0)  # response due 11:00
+    pause = Pause(ny(2026, 11, 24, 9, 30), ny(2026, 11, 24, 10, 15))
+    assert due_times(ESSENTIALS, start, False, [pause]).response_due == ny(2026, 11, 24, 11, 45)
+
+
+def test_pause_over_the_night_only_counts_covered_time():
+    start = ny(2026, 11, 24, 17, 0)  # response due Wed 09:00
+    pause = Pause(ny(2026, 11, 24, 17, 30), ny(2026, 11, 25, 8, 30))  # 30 covered min Tue + 30 Wed
+    assert due_times(ESSENTIALS, start, False, [pause]).response_due == ny(2026, 11, 25, 10, 0)
+
+
+def test_open_pause_counts_until_now_and_needs_now():
+    start = ny(2026, 11, 24, 9, 0)
+    open_pause = Pause(ny(2026, 11, 24, 9, 30), None)
+    due = due_times(ESSENTIALS, start, False, [open_pause], now=ny(2026, 11, 24, 10, 0))
+    assert due.response_due == ny(2026, 11, 24, 11, 30)
+    with pytest.raises(ValueError, match="now is needed"):
+        due_times(ESSENTIALS, start, False, [open_pause])
+
+
+def test_pause_after_the_deadline_passed_cannot_rescue_a_breach():
+    start = ny(2026, 11, 24, 9, 0)  # due 11:00
+    late_pause = Pause(ny(2026, 11, 24, 12, 0), ny(2026, 11, 24, 15, 0))
+    assert due_times(ESSENTIALS, start, False, [late_pause]).response_due == ny(2026, 11, 24, 11, 0)
+
+
+def test_overlapping_pauses_are_counted_once():
+    start = ny(2026, 11, 24, 9, 0)
+    pauses = [Pause(ny(2026, 11, 24, 9, 30), ny(2026, 11, 24, 10, 0)), Pause(ny(2026, 11, 24, 9, 45), ny(2026, 11, 24, 10, 15))]
+    assert due_times(ESSENTIALS, start, False, pauses).response_due == ny(2026, 11, 24, 11, 45)
+
+
+def test_pause_before_the_clock_started_is_ignored():
+    start = ny(2026, 11, 24, 9, 0)
+    early = Pause(ny(2026, 11, 24, 8, 0), ny(2026, 11, 24, 9, 0))
+    assert due_times(ESSENTIALS, start, False, [early]).response_due == ny(2026, 11, 24, 11, 0)
+
+
+def test_break_fix_best_effort_target_also_moves_with_a_pause():
+    start = ny(2026, 11, 24, 10, 0)  # target Wed 08:00
+    pause = Pause(ny(2026, 11, 24, 11, 0), ny(2026, 11, 24, 12, 0))
+    assert due_times(BREAK_FIX, start, True, [pause]).response_due == ny(2026, 11, 25, 9, 0)
+
+
+def test_nonpositive_target_is_refused():
+    with pytest.raises(ValueError, match="response_minutes"):
+        due_times(SlaTerms(True, 0, None, BUSINESS), ny(2026, 11, 24, 9, 0), False)
+
+
+# --- states --------------------------------------------------------------------------------------
+
+
+START = ny(2026, 11, 24, 9, 0)
+DUE = ny(2026, 11, 24, 11, 0)  # 120 covered minutes
+
+
+@pytest.mark.parametrize(
+    "now, done_at, expected",
+    [
+        (ny(2026, 11, 24, 9, 10), None, SlaState.ON_TRACK),
+        (ny(2026, 11, 24, 10, 29), None, SlaState.ON_TRACK),
+        (ny(2026, 11, 24, 10, 30), None, SlaState.AT_RISK),  # exactly 25% left
+        (ny(2026, 11, 24, 11, 0), None, SlaState.AT_RISK),  # due now, not yet late
+        (ny(2026, 11, 24, 11, 1), None, SlaState.BREACHED),
+        (ny(2026, 11, 24, 12, 0), ny(2026, 11, 24, 11, 0), SlaState.MET),
+        (ny(2026, 11, 24, 12, 0), ny(2026, 11, 24, 11, 1), SlaState.BREACHED),
+    ],
+)
+def test_sla_state(now: datetime, done_at, expected: SlaState):
+    assert sla_state(DUE, 120, START, BUSINESS, now, done_at) is expected
+
+
+def test_at_risk_share_is_configurable_and_counts_covered_time():
+    # Due Wed 09:00 after a 120-min target started Tue 17:00; at 17:45 Tue 75 covered min are left.
+    start, due = ny(2026, 11, 24, 17, 0), ny(2026, 11, 25, 9, 0)
+    assert sla_state(due, 120, start, BUSINESS, ny(2026, 11, 24, 17, 45), None, at_risk_share=0.5) is SlaState.ON_TRACK
+    assert sla_state(due, 120, start, BUSINESS, ny(2026, 11, 24, 17, 45), None, at_risk_share=0.7) is SlaState.AT_RISK
+    # Overnight nothing is used up: still 60 min left at 07:00 Wednesday.
+    assert sla_state(due, 120, start, BUSINESS, ny(2026, 11, 25, 7, 0), None, at_risk_share=0.25) is SlaState.ON_TRACK
+    with pytest.raises(ValueError, match="at_risk_share"):
+        sla_state(due, 120, start, BUSINESS, start, None, at_risk_share=1.5)
+
+
+def test_best_effort_is_never_judged():
+    assert sla_state(DUE, None, START, BUSINESS, ny(2026, 11, 30, 9, 0), None, best_effort=True) is SlaState.BEST_EFFORT
+    assert sla_state(None, None, START, BUSINESS, START, None) is SlaState.BEST_EFFORT
+
+
+# --- compliance ----------------------------------------------------------------------------------
+
+
+def test_compliance_counts_on_time_late_and_open_breaches():
+    now = ny(2026, 11, 30, 12, 0)
+    outcomes = [
+        SlaOutcome(ny(2026, 11, 24, 11, 0), ny(2026, 11, 24, 10, 0), ny(2026, 11, 24, 17, 0), ny(2026, 11, 24, 16, 0)),
+        SlaOutcome(ny(2026, 11, 24, 11, 0), ny(2026, 11, 24, 12, 0), None, None),  # late response
+        SlaOutcome(ny(2026, 11, 25, 11, 0), None, ny(2026, 11, 25, 17, 0), None),  # both overdue, still open
+        SlaOutcome(ny(2026, 11, 30, 14, 0), None, ny(2026, 12, 1, 9, 0), None),  # still running: not judged
+        SlaOutcome(None, None, None, None),  # break/fix: nothing promised
+    ]
+    result = compliance(outcomes, now)
+    assert result == Compliance(responses_total=3, responses_on_time=1, arrivals_total=2, arrivals_on_time=1)
+    assert result.response_share == pytest.approx(1 / 3)
+    assert result.arrival_share == 0.5
+
+
+def test_compliance_with_nothing_judged_has_no_share():
+    result = compliance([], ny(2026, 11, 30, 12, 0))
+    assert result.response_share is None and result.arrival_share is None
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+instants = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC))
+
+
+@st.composite
+def pause_lists(draw, start: datetime):
+    pauses = []
+    for _ in range(draw(st.integers(0, 4))):
+        begin = start + timedelta(minutes=draw(st.integers(-600, 60 * 24 * 10)))
+        length = timedelta(minutes=draw(st.integers(0, 60 * 24 * 3)))
+        pauses.append(Pause(begin, begin + length))
+    return pauses
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), start=instants, terms=st.sampled_from([ESSENTIALS, PREMIUM, BREAK_FIX]))
+def test_pauses_never_shorten_a_deadline(data, start: datetime, terms: SlaTerms):
+    pauses = data.draw(pause_lists(start))
+    plain = due_times(terms, start, True)
+    paused = due_times(terms, start, True, pauses)
+    assert paused.response_due >= plain.response_due
+    assert paused.arrival_due >= plain.arrival_due
+    # Adding one more pause never makes it earlier either.
+    extra = data.draw(pause_lists(start))
+    more = due_times(terms, start, True, pauses + extra)
+    assert more.response_due >= paused.response_due
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=instants, pause_at=st.integers(0, 119), length=st.integers(0, 60 * 24 * 4))
+def test_a_pause_before_the_due_shifts_it_by_its_covered_minutes(start: datetime, pause_at: int, length: int):
+    begin = BUSINESS.add(start, pause_at)
+    pause = Pause(begin, begin + timedelta(minutes=length))
+    plain = due_times(ESSENTIALS, start, False).response_due
+    paused = due_times(ESSENTIALS, start, False, [pause]).response_due
+    assert BUSINESS.covered_minutes(plain, paused) == pytest.approx(BUSINESS.covered_minutes(pause.started_at, pause.ended_at), abs=1e-6)
+    assert BUSINESS.is_covered(paused - timedelta(microseconds=1))
