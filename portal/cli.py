@@ -48,13 +48,17 @@ def register_cli(app: Flask) -> None:
     @click.option("--loop", is_flag=True, help="Keep checking every interval until stopped.")
     @click.option("--interval", default=60.0, show_default=True, help="Seconds between rounds with --loop.")
     def alerts_check_command(loop: bool, interval: float) -> None:
-        """Email the dispatchers about open tickets newly at risk or breached (once per ticket and state)."""
-        from .services import alerts
+        """Refresh every open ticket's SLA state (time passing makes tickets at risk), then email the
+        dispatchers about tickets newly at risk or breached (once per ticket and state)."""
+        from .services import alerts, sla
 
         while True:
-            result = alerts.check_sla(clock.now())
-            if result.tickets_alerted or not loop:
-                click.echo(f"alerts: {result.tickets_alerted} tickets, {result.emails} emails")
+            now = clock.now()
+            refreshed = sla.refresh_states(now)
+            result = alerts.check_sla(now)
+            if result.tickets_alerted or refreshed.breaches or not loop:
+                click.echo(f"alerts: {refreshed.breaches} new breaches; "
+                           f"{result.tickets_alerted} tickets, {result.emails} emails")
             if not loop:
                 return
             db.session.remove()
