@@ -99,9 +99,21 @@ def test_page_with_nobody_on_call_tells_the_dispatchers(app):
     assert t.events[-1].public is False
 
 
-def test_cli_check_writes_the_alerts(app):
+def test_cli_check_refreshes_sla_states_then_alerts(app, monkeypatch):
+    """Time passing alone makes a ticket breach: the worker refreshes states before alerting."""
+    from tests.client.helpers import set_clock
+    from tests.conftest import make_plan
+    from tests.staff.test_actions import TUESDAY_10_NY, open_ticket
+
     make_user("d@firm.example", role=Role.DISPATCHER)
-    ticket(make_organisation("Acme"), sla_state="breached")
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    t = open_ticket(make_organisation("Acme", make_plan("priority")), "Server down", impact="company")
+    assert t.sla_state == "on_track"
+    set_clock(monkeypatch, TUESDAY_10_NY + timedelta(hours=2))  # the 60-minute response is overdue
     result = app.test_cli_runner().invoke(args=["alerts", "check"])
-    assert result.exit_code == 0 and "alerts: 1 tickets, 1 emails" in result.output
+    assert result.exit_code == 0, result.output
+    assert "1 new breaches; 1 tickets, 1 emails" in result.output
+    db.session.expire_all()
+    assert db.session.get(Ticket, t.id).response_breached_at is not None
     assert len(mails(alerts.ALERT_KIND[alerts.BREACHED])) == 1
+    assert "0 tickets, 0 emails" in app.test_cli_runner().invoke(args=["alerts", "check"]).output
