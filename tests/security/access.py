@@ -52,6 +52,11 @@ ROUTES: dict[str, Access] = {
     "client.ticket_attachment": Access.CLIENT,
     "client.account": Access.CLIENT_ADMIN,
     "client.revoke_api_token": Access.CLIENT_ADMIN,
+    # JSON API (session or Bearer token of the organisation)
+    "api.openapi": Access.PUBLIC,
+    "api.list_tickets": Access.API_CLIENT,
+    "api.get_ticket": Access.API_CLIENT,
+    "api.create_ticket": Access.API_CLIENT,
     # billing (client admins alone manage billing; the owner activates invoice contracts)
     "billing.overview": Access.CLIENT_ADMIN,
     "billing.checkout": Access.CLIENT_ADMIN,
@@ -130,3 +135,19 @@ def expected(access: Access, role: str, organisation_scoped: bool) -> str:
     if role == "other_admin":
         return HIDDEN if organisation_scoped else ALLOWED
     return ALLOWED
+
+
+def allowed_role(access: Access) -> str:
+    """One role that passes the gate of `access` (for checks that need the request to reach the view)."""
+    return {
+        Access.PUBLIC: "anonymous",
+        Access.SIGNED_WEBHOOK: "anonymous",
+        Access.LOGGED_IN: "client_admin",
+        Access.CLIENT: "client_member",
+        Access.CLIENT_ADMIN: "client_admin",
+        Access.API_CLIENT: "client_member",
+        Access.API_CLIENT_ADMIN: "client_admin",
+        Access.STAFF: "technician",
+        Access.DISPATCH: "dispatcher",
+        Access.OWNER: "owner",
+    }[access]

@@ -137,3 +137,45 @@ def test_route_answers_each_role_as_the_policy_says(matrix_app: Flask, endpoint:
                 world = rebuild_world()  # the request may have changed or deleted the objects the next role needs
     record("matrix: routes (endpoint x method)")
     assert not problems, f"{method} {rule.rule} ({access.value}):\n  " + "\n  ".join(problems)
+
+
+API_CASES = [case for case in CASES if access_for(case[0], case[1]) in (Access.API_CLIENT, Access.API_CLIENT_ADMIN)]
+
+
+@pytest.mark.parametrize("endpoint,method,rule", API_CASES, ids=[f"{m} {r.rule}" for _, m, r in API_CASES])
+def test_api_tokens_open_only_their_own_organisation(matrix_app: Flask, endpoint: str, method: str, rule: Rule):
+    """Bearer tokens: own organisation allowed; another organisation's token gets 404; revoked or forged get 401."""
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import api_tokens
+    from tests.security.world import NOW
+
+    with matrix_app.app_context():
+        world = build_world()
+        other_admin = db.session.get(User, world.user_ids["other_admin"])
+        other_secret = api_tokens.create(world.org_b, "Bolt monitoring", other_admin, NOW).secret
+        revoked = api_tokens.create(world.org_a, "Old script", db.session.get(User, world.user_ids["client_admin"]), NOW)
+        api_tokens.revoke(world.org_a, revoked.token.id, db.session.get(User, world.user_ids["client_admin"]), NOW)
+    organisation_scoped = bool(set(rule.arguments) & ORGANISATION_SCOPED)
+    url = url_for_case(matrix_app, rule, world)
+    client = matrix_app.test_client()
+
+    def call(secret: str):
+        headers = {"Authorization": f"Bearer {secret}"}
+        if method == "GET":
+            return client.open(url, method=method, headers=headers)
+        return client.open(url, method=method, headers=headers, json={})
+
+    checks = {
+        "own token": (call(world.api_secret_a), ALLOWED),
+        "other organisation's token": (call(other_secret), HIDDEN if organisation_scoped else ALLOWED),
+        "revoked token": (call(revoked.secret), UNAUTHORISED),
+        "forged token": (call("nwp_" + "x" * 43), UNAUTHORISED),
+    }
+    problems = [f"{name}: expected {want}, got {outcome(r)} ({r.status_code})"
+                for name, (r, want) in checks.items() if outcome(r) != want]
+    other = checks["other organisation's token"][0]
+    if world.ticket_a_title in other.get_data(as_text=True):
+        problems.append("another organisation's token sees organisation A's ticket")
+    record("matrix: requests (route x method x role)", len(checks))
+    assert not problems, f"{method} {rule.rule}:\n  " + "\n  ".join(problems)

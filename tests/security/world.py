@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from portal.auth import hash_password
 from portal.extensions import db
+from portal.services import api_tokens
 from portal.models import (
-    ApiToken,
     Attachment,
     Comment,
     Contract,
@@ -68,6 +68,7 @@ class World:
     comment_a: int
     attachment_a: int
     api_token_a: int
+    api_secret_a: str             # the Bearer secret of organisation A's token
     contract_a: int
 
     def client_for(self, app: Flask, role: str) -> FlaskClient:
@@ -124,18 +125,18 @@ def build_world() -> World:
     db.session.add(TicketEvent(ticket=ticket_a, at=NOW - timedelta(hours=1), kind="opened", message="Ticket opened"))
     comment_a = Comment(ticket_id=ticket_a.id, author_id=users["client_member"].id, body="It beeps three times",
                         created_at=NOW - timedelta(minutes=50))
-    api_token_a = ApiToken(organisation_id=org_a.id, name="Monitoring", prefix="nwp_abcdefgh",
-                           token_hash="0" * 64, created_by_id=users["client_admin"].id, created_at=NOW)
     attachment_a = _attachment(ticket_a, users["client_member"])
-    db.session.add_all([comment_a, api_token_a, attachment_a])
+    db.session.add_all([comment_a, attachment_a])
     db.session.commit()
+    issued = api_tokens.create(org_a.id, "Monitoring", users["client_admin"], NOW)
+    api_token_a = issued.token
     return World(
         session_ids={role: user.get_id() for role, user in users.items()},
         user_ids={role: user.id for role, user in users.items()},
         org_a=org_a.id, org_b=org_b.id, plan=plan.id, plan_slug=plan.slug, break_fix=break_fix.id,
         technician=technician.id, shift=shift.id, on_call=on_call.id, ticket_a=ticket_a.id,
         ticket_a_title=ticket_a.title, ticket_b=ticket_b.id, comment_a=comment_a.id, api_token_a=api_token_a.id,
-        attachment_a=attachment_a.id, contract_a=contract_a.id,
+        api_secret_a=issued.secret, attachment_a=attachment_a.id, contract_a=contract_a.id,
     )
 
 
