@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from .auth import hash_password
 from .extensions import db
+from .services import queue, sla
 from .models import (
     Contract,
     ContractStatus,
@@ -154,10 +155,15 @@ def seed_demo(now: datetime) -> int:
         if db.session.scalars(select(Ticket).where(Ticket.organisation_id == org.id, Ticket.title == title)).first():
             continue
         requester = db.session.scalars(select(User).where(User.organisation_id == org.id, User.role == Role.CLIENT_ADMIN)).first()
-        db.session.add(Ticket(organisation_id=org.id, requester=requester, title=title, description=description,
-                              category=category, impact=impact, revenue_at_risk_per_hour=revenue,
-                              onsite_needed=onsite, safety_critical=safety, required_skill=skill,
-                              effort_minutes=effort, opened_at=now, updated_at=now))
+        ticket = Ticket(organisation_id=org.id, requester=requester, title=title, description=description,
+                        category=category, impact=impact, revenue_at_risk_per_hour=revenue,
+                        onsite_needed=onsite, safety_critical=safety, required_skill=skill,
+                        effort_minutes=effort, opened_at=now, updated_at=now)
+        db.session.add(ticket)
+        db.session.flush()
+        # Under the organisation's contract (Premium, Priority...) like a ticket opened in the portal.
+        sla.apply_plan(ticket, sla.current_plan(org.id), now, now)
         created += 1
     db.session.commit()
+    queue.recompute(now)
     return created
