@@ -508,14 +508,14 @@ def _contract_for(subscription_id: Optional[str], metadata: dict, customer_id: O
     pending card request; a subscription made elsewhere (Stripe dashboard) gets a new contract."""
     if subscription_id:
         found = db.session.scalars(
-            select(Contract).where(Contract.stripe_subscription_id == subscription_id)
+            select(Contract).where(Contract.stripe_subscription_id == subscription_id).with_for_update()
         ).first()
         if found is not None:
             return found
     organisation = _organisation_for_customer(customer_id)
     contract_id = (metadata or {}).get("contract_id")
     if contract_id and str(contract_id).isdigit():
-        found = db.session.get(Contract, int(contract_id))
+        found = db.session.get(Contract, int(contract_id), with_for_update=True)
         if found is not None and (organisation is None or found.organisation_id == organisation.id) \
                 and found.stripe_subscription_id in (None, subscription_id):
             return found
@@ -527,7 +527,7 @@ def _contract_for(subscription_id: Optional[str], metadata: dict, customer_id: O
             Contract.status == ContractStatus.PENDING,
             Contract.payment_method == "card",
             Contract.stripe_subscription_id.is_(None),
-        ).order_by(Contract.id.desc())
+        ).order_by(Contract.id.desc()).with_for_update()
     ).first()
     if pending is not None:
         return pending
@@ -603,9 +603,11 @@ def handle_webhook(payload: bytes, signature_header: str, now: datetime) -> Webh
     if db.session.get(StripeEvent, event["id"]) is not None:
         outcome.replay = True
         return outcome
-    db.session.add(StripeEvent(id=event["id"], type=outcome.event_type, received_at=now, payload=event))
-    contract, change = _apply_event(event, now)
     try:
+        # Recorded first: a second worker holding the same event waits here, then fails the unique key.
+        db.session.add(StripeEvent(id=event["id"], type=outcome.event_type, received_at=now, payload=event))
+        db.session.flush()
+        contract, change = _apply_event(event, now)
         db.session.commit()
     except IntegrityError:  # the same event delivered twice at once: the other worker applied it
         db.session.rollback()
@@ -616,7 +618,12 @@ def handle_webhook(payload: bytes, signature_header: str, now: datetime) -> Webh
     log.info("stripe event %s %s: contract %s %s", event["id"], outcome.event_type,
              outcome.contract_id, change or "unchanged")
     if contract is not None and change:
-        _after_change(contract, change, now)
+        try:
+            _after_change(contract, change, now)
+        except Exception:  # the contract is saved; Stripe must not retry an event already applied
+            db.session.rollback()
+            log.exception("contract %s changed (%s) but re-triage failed; the next queue recompute catches up",
+                          contract.id, change)
     return outcome
 
 
