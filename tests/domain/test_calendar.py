@@ -269,3 +269,44 @@ def test_next_covered_and_next_business_start_are_covered(name: str, at: datetim
     business = cal.next_business_start(at)
     assert cal.is_covered(business)
     assert business.astimezone(cal.zone).date() > at.astimezone(cal.zone).date()
+
+
+# --- properties over randomly built calendars -------------------------------------------------------
+
+ZONES = ["America/New_York", "Europe/London", "Australia/Sydney", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+@st.composite
+def random_calendars(draw) -> CoverageCalendar:
+    """Any weekly hours (with at least one range), holidays and on-call extras, in zones with odd DST."""
+    weekly: dict[int, list[tuple[time, time]]] = {}
+    for weekday in range(7):
+        marks = sorted(draw(st.sets(st.integers(0, 48), max_size=4)))
+        if len(marks) % 2:
+            marks = marks[:-1]
+        ranges = []
+        for start, end in zip(marks[::2], marks[1::2]):
+            to_time = lambda half_hours: time(0) if half_hours == 48 else time(half_hours // 2, 30 * (half_hours % 2))  # noqa: E731
+            ranges.append((to_time(start), to_time(end)))
+        if ranges:
+            weekly[weekday] = ranges
+    assume(weekly)
+    days_off = draw(st.frozensets(st.dates(date(2026, 1, 1), date(2026, 12, 31)), max_size=20))
+    extras = []
+    for _ in range(draw(st.integers(0, 3))):
+        begin = draw(instants)
+        extras.append((begin, begin + timedelta(minutes=draw(st.integers(1, 60 * 48)))))
+    return CoverageCalendar(draw(st.sampled_from(ZONES)), weekly, days_off, extras)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cal=random_calendars(), start=instants, a=minute_amounts, b=minute_amounts)
+def test_random_calendars_keep_the_algebra(cal: CoverageCalendar, start: datetime, a: int, b: int):
+    due = cal.add(start, a + b)
+    assert cal.add(cal.add(start, a), b) == due
+    assert cal.add(start, min(a, b)) <= due
+    assert cal.covered_minutes(start, due) == pytest.approx(a + b, abs=1e-6)
+    if a + b:
+        assert cal.is_covered(due - timedelta(microseconds=1))
+    nxt = cal.next_covered(start)
+    assert cal.is_covered(nxt) and cal.covered_minutes(start, nxt) == 0

@@ -288,7 +288,7 @@ def ticket_sets(draw, with_override: bool = False) -> list[TriageTicket]:
     return [draw(triage_tickets(id, with_override)) for id in range(1, count + 1)]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tickets=ticket_sets(), newcomer=triage_tickets(99), now=instants)
 def test_no_unrelated_ticket_can_flip_two_others(tickets, newcomer, now):
     before = order(tickets, now=now)
@@ -296,7 +296,7 @@ def test_no_unrelated_ticket_can_flip_two_others(tickets, newcomer, now):
     assert after == before
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tickets=ticket_sets(with_override=True), now=instants, seed=st.randoms())
 def test_order_is_total_and_independent_of_input_order(tickets, now, seed):
     first = order(tickets, now=now)
@@ -306,7 +306,7 @@ def test_order_is_total_and_independent_of_input_order(tickets, now, seed):
     assert sorted(first) == sorted(t.id for t in tickets)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tickets=ticket_sets(), now=instants)
 def test_contract_never_behind_break_fix_without_override(tickets, now):
     by_id = {t.id: t for t in tickets}
@@ -314,7 +314,7 @@ def test_contract_never_behind_break_fix_without_override(tickets, now):
     assert classes == sorted(classes, reverse=True)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tickets=ticket_sets(with_override=True), now=instants)
 def test_pins_land_in_place_and_the_rest_keep_their_order(tickets, now):
     results = rank_tickets(tickets, WEIGHTS, now, NY_TZ)
