@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Iterable, Optional, Sequence
 
-from portal.domain.calendar import UTC, CoverageCalendar, as_utc
+from portal.domain.calendar import CoverageCalendar, as_utc
 
 
 class SlaState(str, Enum):
@@ -186,9 +186,9 @@ def _judge(due: Optional[datetime], done: Optional[datetime], now: datetime) -> 
     """True on time, False late (or overdue and still not done), None not judgeable yet."""
     if due is None:
         return None
-    due = due.astimezone(UTC)
+    due = as_utc(due, "due")
     if done is not None:
-        return done.astimezone(UTC) <= due
+        return as_utc(done, "done") <= due
     if now > due:
         return False
     return None

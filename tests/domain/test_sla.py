@@ -216,3 +216,10 @@ def test_a_pause_before_the_due_shifts_it_by_its_covered_minutes(start: datetime
     paused = due_times(ESSENTIALS, start, False, [pause]).response_due
     assert BUSINESS.covered_minutes(plain, paused) == pytest.approx(BUSINESS.covered_minutes(pause.started_at, pause.ended_at), abs=1e-6)
     assert BUSINESS.is_covered(paused - timedelta(microseconds=1))
+
+
+def test_naive_datetimes_are_refused_by_name():
+    with pytest.raises(ValueError, match="clock_start"):
+        due_times(ESSENTIALS, datetime(2026, 11, 24, 9, 0), False)
+    with pytest.raises(ValueError, match="due"):
+        compliance([SlaOutcome(datetime(2026, 11, 24, 9, 0), None, None, None)], ny(2026, 11, 30, 12, 0))
