@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask seed-demo`, `flask outbox deliver`."""
+"""Command-line tasks: `flask seed-demo`, `flask outbox deliver`, `flask backup`."""
 from __future__ import annotations
 
 import time as _time
@@ -63,3 +63,23 @@ def register_cli(app: Flask) -> None:
                 return
             db.session.remove()
             _time.sleep(interval)
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    @click.option("--force", is_flag=True, help="Replace an existing file at PATH.")
+    def backup_command(path: str, force: bool) -> None:
+        """Write a consistent copy of the SQLite database to PATH (attachments to PATH.attachments/).
+
+        On PostgreSQL it writes nothing and prints the pg_dump command to use instead."""
+        from pathlib import Path
+
+        from .services import backup
+
+        try:
+            result = backup.backup_database(db.engine, Path(path), current_app.config.get("UPLOAD_FOLDER"), force)
+        except backup.BackupError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"backup: {result.path} ({result.size_bytes} bytes, {sum(result.rows.values())} rows "
+                   f"in {len(result.rows)} tables)")
+        if result.attachments_path is not None:
+            click.echo(f"attachments: {result.attachments_copied} new files in {result.attachments_path}")
