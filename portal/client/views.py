@@ -1,4 +1,6 @@
 """The client's side: dashboard, colleagues and plan choice. Every query is scoped to the user's organisation."""
+from datetime import timedelta
+
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -10,21 +12,47 @@ from ..extensions import db
 from ..models import Invitation, Role, User
 from ..services import accounts, contracts
 from ..services import plans as plan_service
+from ..services import sla as sla_service
+from ..services import ticket_status
+from .presenting import display
 
 bp = Blueprint("client", __name__, url_prefix="/client")
 
 client_only = roles_required(*Role.CLIENT)
 client_admin_only = roles_required(Role.CLIENT_ADMIN)
 
+from . import account, tickets as ticket_views  # noqa: E402  (they register their routes on bp)
+
+account.register(bp)
+ticket_views.register(bp)
+COMPLIANCE_DAYS = 90
+
 
 @bp.route("/")
 @client_only
 def dashboard():
+    """Open tickets with places and estimates, the contract's guarantees, 90-day SLA compliance, past tickets."""
+    from flask import current_app
+
     organisation = current_user.organisation
     contract = contracts.current_contract(organisation.id)
     pending = contracts.pending_contract(organisation.id)
+    plan = sla_service.current_plan(organisation.id)
+    now = clock.now()
+    views = ticket_status.tickets_for(organisation.id)
+    open_views = [v for v in views if v.is_open]
     return render_template(
-        "client/dashboard.html", organisation=organisation, contract=contract, pending=pending
+        "client/dashboard.html",
+        organisation=organisation,
+        contract=contract,
+        pending=pending,
+        plan=plan,
+        promise=plan_service.promise(plan, current_app.config["BUSINESS_HOURS"]) if plan else None,
+        compliance=sla_service.compliance_for(organisation.id, now - timedelta(days=COMPLIANCE_DAYS), now),
+        compliance_days=COMPLIANCE_DAYS,
+        open_tickets=[(v, display(v)) for v in open_views],
+        past_tickets=[v for v in views if not v.is_open],
+        queue_length=ticket_status.queue_length(),
     )
 
 

@@ -1,0 +1,141 @@
+"""The OpenAPI 3.1 description of /api/v1, written by hand so it reads as documentation.
+
+Why by hand: the API is small and its words (position, ahead, eta, sla) need explaining more
+than generating; tests check real responses against these schemas so the two cannot drift.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
+
+TICKET = {
+    "type": "object",
+    "required": ["id", "title", "status", "position", "ahead", "eta", "sla", "technician", "reasons", "updated_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "status": {
+            "type": "string",
+            "enum": ["new", "assigned", "en_route", "on_site", "in_progress", "waiting_on_client", "resolved", "closed"],
+        },
+        "position": {
+            "type": ["integer", "null"], "minimum": 1,
+            "description": "Place in the queue, 1 = next to be started; null once work has started or the ticket is done.",
+        },
+        "ahead": {"type": ["integer", "null"], "minimum": 0, "description": "How many tickets will be started before this one."},
+        "eta": {
+            "type": "object",
+            "required": ["median", "p90"],
+            "properties": {
+                "median": {**NULLABLE_DATETIME, "description": "Expected arrival (on site) or remote start; half of the time sooner."},
+                "p90": {**NULLABLE_DATETIME, "description": "Nine times out of ten by then."},
+                "kind": {"type": "string", "enum": ["arrival", "remote_start"]},
+            },
+        },
+        "sla": {
+            "type": "object",
+            "required": ["due_at", "state"],
+            "properties": {
+                "due_at": {**NULLABLE_DATETIME, "description": "The contract's deadline; for break/fix the best-effort time, never a promise."},
+                "state": {"type": ["string", "null"], "enum": ["on_track", "at_risk", "met", "breached", "best_effort", None]},
+                "best_effort": {"type": "boolean"},
+            },
+        },
+        "technician": {"type": ["string", "null"], "description": "First name of the assigned technician, once known."},
+        "reasons": {"type": "array", "items": {"type": "string"}, "description": "Plain-words reasons for the place."},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+TICKET_INPUT = {
+    "type": "object",
+    "required": ["title", "impact"],
+    "properties": {
+        "title": {"type": "string", "maxLength": 200, "description": "What is broken, in a line."},
+        "description": {"type": "string"},
+        "category": {"type": "string", "description": "e.g. network, hardware, software, email, security, other."},
+        "impact": {"type": "string", "enum": ["company", "department", "person"], "description": "Who is affected."},
+        "revenue_at_risk_per_hour": {"type": ["number", "string"], "minimum": 0, "description": "Money lost per hour, roughly."},
+        "client_deadline": {"type": ["string", "null"], "description": "A deadline today, HH:MM in the organisation's time zone, or an ISO 8601 date-time."},
+        "onsite_needed": {"type": "boolean"},
+        "safety_critical": {"type": "boolean"},
+    },
+}
+
+ERRORS = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {"errors": {"type": "object", "additionalProperties": {"type": "string"},
+                              "description": "Field name -> what is wrong with it."}},
+}
+
+
+def _error_response(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    ticket_ref = {"$ref": "#/components/schemas/Ticket"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Client portal API",
+            "version": "1.0.0",
+            "description": "Your organisation's tickets: place in the queue, arrival estimate, SLA and reasons. "
+                           "Authenticate with an organisation API token (created by a client admin on the account page) "
+                           "as `Authorization: Bearer <token>`, or with the logged-in session plus the X-CSRFToken header for writes.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerToken": []}, {"session": []}],
+        "paths": {
+            "/tickets": {
+                "get": {
+                    "summary": "Your organisation's tickets, open ones in queue order first",
+                    "parameters": [{"name": "state", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["all", "open", "done"], "default": "all"}}],
+                    "responses": {
+                        "200": {"description": "The tickets", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["tickets", "queue_length"],
+                            "properties": {"tickets": {"type": "array", "items": ticket_ref},
+                                           "queue_length": {"type": "integer", "minimum": 0}}}}}},
+                        "400": _error_response("Bad query parameter"),
+                        "401": _error_response("Not authenticated"),
+                        "429": _error_response("Too many requests with this token"),
+                    },
+                },
+                "post": {
+                    "summary": "Open a ticket (same fields and validation as the emergency form)",
+                    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                    "schema": {"type": "string", "maxLength": 64},
+                                    "description": "Repeat a request with the same key and only one ticket is opened."}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketInput"}}}},
+                    "responses": {
+                        "201": {"description": "Opened", "content": {"application/json": {"schema": ticket_ref}}},
+                        "200": {"description": "Already opened with this Idempotency-Key", "content": {"application/json": {"schema": ticket_ref}}},
+                        "400": _error_response("A field is wrong; nothing was opened"),
+                        "401": _error_response("Not authenticated"),
+                        "429": _error_response("Too many requests with this token"),
+                    },
+                },
+            },
+            "/tickets/{ticket_id}": {
+                "get": {
+                    "summary": "One ticket",
+                    "parameters": [{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {
+                        "200": {"description": "The ticket", "content": {"application/json": {"schema": ticket_ref}}},
+                        "401": _error_response("Not authenticated"),
+                        "404": _error_response("No such ticket for your organisation"),
+                    },
+                },
+            },
+        },
+        "components": {
+            "schemas": {"Ticket": TICKET, "TicketInput": TICKET_INPUT, "Errors": ERRORS},
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer", "description": "Organisation API token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+    }

@@ -1,0 +1,118 @@
+"""JSON API v1: list, read and open tickets for the caller's organisation.
+
+Views parse and answer; validation is the form's (`tickets.parse_ticket_input`) and the body is
+the status page's read model (`ticket_status`), so the API, the page and live.json agree.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .. import clock
+from ..extensions import csrf, db, limiter
+from ..models import Organisation
+from ..services import ticket_status, tickets
+from . import auth
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # session writes are checked in auth.identify(); token requests need no CSRF
+
+TOKEN_RATE = "120/minute"
+ADDRESS_RATE = "600/minute"
+
+limiter.limit(TOKEN_RATE, key_func=auth.rate_limit_key, exempt_when=lambda: not auth.uses_token())(bp)
+limiter.limit(ADDRESS_RATE, exempt_when=lambda: not auth.uses_token())(bp)
+
+
+def _error(status: int, errors: dict[str, str]):
+    response = jsonify({"errors": errors})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="portal-api"'
+    return response
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint == "api.openapi":
+        return None
+    try:
+        from flask import g
+
+        g.api_caller = auth.identify()
+    except auth.ApiAuthError as error:
+        return _error(error.status, {"auth": error.message})
+    return None
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(error: CSRFError):
+    return _error(400, {"csrf_token": f"{error.description} Send it in the X-CSRFToken header."})
+
+
+def http_error(error: HTTPException):
+    """Every API error is JSON, including 404, 405, 413 and 429 (the app's HTML pages are for browsers).
+
+    Registered per code as well: Flask prefers an app handler for the exact code over a
+    blueprint handler for the class, and the app has HTML handlers for 403/404/413/429.
+    """
+    messages = {
+        404: "There is no such ticket.",
+        429: "Too many requests with this token; slow down and retry in a minute.",
+    }
+    return _error(error.code or 500, {"request": messages.get(error.code or 0, error.description or error.name)})
+
+
+bp.register_error_handler(HTTPException, http_error)
+for _code in (400, 401, 403, 404, 405, 413, 429):
+    bp.register_error_handler(_code, http_error)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.get("/tickets")
+def list_tickets():
+    state = request.args.get("state", "all")
+    choices = {"all": None, "open": True, "done": False}
+    if state not in choices:
+        return _error(400, {"state": "Use one of: all, open, done."})
+    views = ticket_status.tickets_for(auth.caller().organisation_id, open_only=choices[state])
+    return jsonify({"tickets": [v.as_json() for v in views], "queue_length": ticket_status.queue_length()})
+
+
+@bp.get("/tickets/<int:ticket_id>")
+def get_ticket(ticket_id: int):
+    view = ticket_status.ticket_view(auth.caller().organisation_id, ticket_id)
+    if view is None:
+        return _error(404, {"ticket": "There is no such ticket."})
+    return jsonify(view.as_json())
+
+
+@bp.post("/tickets")
+def create_ticket():
+    payload: Any = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return _error(400, {"body": "Send a JSON object with the ticket's fields (Content-Type: application/json)."})
+    who = auth.caller()
+    organisation = db.session.get(Organisation, who.organisation_id)
+    now = clock.now()
+    try:
+        data = tickets.parse_ticket_input(payload, organisation.timezone, now)
+    except tickets.TicketError as error:
+        return _error(400, {error.field or "body": error.message})
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key is not None and len(key) > 64:
+        return _error(400, {"Idempotency-Key": "Use at most 64 characters."})
+    opened = tickets.open_ticket(who.organisation_id, who.user_id, data, now, idempotency_key=key)
+    view = ticket_status.ticket_view(who.organisation_id, opened.ticket.id)
+    response = jsonify(view.as_json())
+    response.status_code = 201 if opened.created else 200
+    response.headers["Location"] = f"{bp.url_prefix}/tickets/{opened.ticket.id}"
+    return response

@@ -1,0 +1,58 @@
+"""The organisation's account page: API tokens for the JSON API (client admins only)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, url_for
+from flask_login import current_user
+
+from .. import clock
+from ..auth import roles_required
+from ..models import Role
+from ..services import api_tokens
+from .forms import ApiTokenForm, RevokeForm
+
+client_admin_only = roles_required(Role.CLIENT_ADMIN)
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/account", "account", account, methods=["GET", "POST"])
+    bp.add_url_rule("/account/api-tokens/<int:token_id>/revoke", "revoke_api_token", revoke_token, methods=["POST"])
+
+
+def _page(form: ApiTokenForm, issued=None, status: int = 200, message: str | None = None):
+    org_id = current_user.organisation_id
+    return render_template(
+        "client/account.html",
+        form=form,
+        revoke_form=RevokeForm(),
+        tokens=api_tokens.tokens_for(org_id),
+        issued=issued,
+        message=message,
+        openapi_url=url_for("api.openapi"),
+    ), status
+
+
+@client_admin_only
+def account():
+    """Create a token: the secret is shown on this response only, never again (no redirect)."""
+    form = ApiTokenForm()
+    if form.validate_on_submit():
+        try:
+            issued = api_tokens.create(current_user.organisation_id, form.name.data or "", current_user, clock.now())
+        except api_tokens.ApiTokenError as error:
+            form[error.field or "name"].errors.append(error.message)
+            return _page(form, status=400)
+        return _page(ApiTokenForm(formdata=None), issued=issued)
+    if form.is_submitted():
+        return _page(form, status=400)
+    return _page(form)
+
+
+@client_admin_only
+def revoke_token(token_id: int):
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    token = api_tokens.revoke(current_user.organisation_id, token_id, current_user, clock.now())
+    if token is None:
+        abort(404)
+    return _page(ApiTokenForm(formdata=None), message=f"Token “{token.name}” ({token.prefix}…) is revoked; it stops working at once.")

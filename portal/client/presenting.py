@@ -1,0 +1,78 @@
+"""Plain-words phrases for a ticket's status, shared by the page and its live updates.
+
+Why server-side: the live script only copies these strings into the page, so the first render
+and every update read exactly the same, and no wording lives in JavaScript.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from ..models import TicketStatus
+from ..services.ticket_status import TicketStatusView
+from ..templating import local_time, ordinal
+
+SLA_WORDS = {
+    "on_track": "on track",
+    "at_risk": "at risk of being missed",
+    "met": "met",
+    "breached": "missed",
+    "best_effort": "best effort, not a guarantee",
+}
+
+
+def place_text(view: TicketStatusView) -> str:
+    if view.status in TicketStatus.DONE:
+        return TicketStatus.LABELS[view.status]
+    if view.position is None:
+        if view.status in TicketStatus.ACTIVE or view.status == TicketStatus.WAITING_ON_CLIENT:
+            return view.status_label
+        return "Being placed in the queue…"
+    ahead = view.ahead or 0
+    if ahead == 0:
+        return f"{ordinal(view.position)} in line: you are next"
+    return f"{ordinal(view.position)} in line: {ahead} ticket{'s' if ahead != 1 else ''} ahead of you"
+
+
+def _when(value: Optional[datetime]) -> str:
+    return local_time(value)
+
+
+def eta_text(view: TicketStatusView) -> str:
+    if view.status in TicketStatus.DONE:
+        return "—"
+    if view.status in TicketStatus.ACTIVE:
+        return view.status_label
+    if view.eta_median is None:
+        return "No estimate yet" if view.status != TicketStatus.WAITING_ON_CLIENT else "Paused while we wait on you"
+    what = "Technician expected on site" if view.eta_kind == "arrival" else "Remote work expected to start"
+    text = f"{what} around {_when(view.eta_median)}"
+    if view.eta_p90 is not None and view.eta_p90 != view.eta_median:
+        text += f" (9 times out of 10 by {_when(view.eta_p90)})"
+    return text
+
+
+def sla_text(view: TicketStatusView) -> str:
+    if view.sla_best_effort:
+        if view.sla_due_at is None:
+            return "Best effort: break/fix has no guaranteed time."
+        return f"Best effort, not a guarantee: we aim for {_when(view.sla_due_at)}."
+    if view.sla_due_at is None:
+        return "No deadline set yet."
+    state = SLA_WORDS.get(view.sla_state or "", "")
+    return f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
+
+
+def display(view: TicketStatusView) -> dict[str, Any]:
+    """The strings the status page shows; live.json carries them under `display`."""
+    return {
+        "status": view.status_label,
+        "place": place_text(view),
+        "eta": eta_text(view),
+        "sla": sla_text(view),
+        "sla_state": view.sla_state or "",
+        "technician": view.technician or "Not assigned yet",
+        "reasons": list(view.reasons),
+        "timeline": [{"at": local_time(item.at), "message": item.message} for item in view.timeline],
+        "is_open": view.is_open,
+    }

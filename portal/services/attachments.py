@@ -1,0 +1,92 @@
+"""What an uploaded file really is, judged by its content, before it is stored.
+
+Why by content: a file name or the browser's Content-Type is whatever the uploader says. An
+HTML page renamed 'screenshot.png' or a program renamed 'invoice.pdf' must be refused, so the
+first bytes are read with the `filetype` package (magic numbers) and must agree with the name's
+extension; text files must really be text (UTF-8, no NUL bytes). Files are then always served
+as downloads with `nosniff`, never rendered by the browser.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import filetype
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from .tickets import TicketError
+
+HEAD_BYTES = 8192
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg (compound file)
+
+# extension -> MIME types that its content may be detected as
+BINARY_KINDS: dict[str, frozenset[str]] = {
+    ".png": frozenset({"image/png", "image/apng"}),
+    ".jpg": frozenset({"image/jpeg"}),
+    ".jpeg": frozenset({"image/jpeg"}),
+    ".gif": frozenset({"image/gif"}),
+    ".webp": frozenset({"image/webp"}),
+    ".heic": frozenset({"image/heic"}),
+    ".pdf": frozenset({"application/pdf"}),
+    ".zip": frozenset({"application/zip"}),
+    ".docx": frozenset({"application/vnd.openxmlformats-officedocument.wordprocessingml.document"}),
+    ".xlsx": frozenset({"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}),
+    ".pptx": frozenset({"application/vnd.openxmlformats-officedocument.presentationml.presentation"}),
+    ".odt": frozenset({"application/vnd.oasis.opendocument.text"}),
+    ".ods": frozenset({"application/vnd.oasis.opendocument.spreadsheet"}),
+}
+TEXT_EXTENSIONS = frozenset({".txt", ".log", ".csv", ".json", ".xml", ".eml"})
+ALLOWED_WORDS = "a picture (PNG, JPEG, GIF, WebP, HEIC), a PDF, a text or log file, an office document, an Outlook message or a zip file"
+
+
+@dataclass(frozen=True)
+class InspectedFile:
+    extension: str
+    content_type: str
+
+
+def _head(file_storage: FileStorage) -> bytes:
+    stream = file_storage.stream
+    stream.seek(0)
+    head = stream.read(HEAD_BYTES)
+    stream.seek(0)
+    return head
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut at the end of the sample is still text.
+        return error.start >= len(head) - 3
+    return True
+
+
+def inspect(file_storage: Optional[FileStorage]) -> InspectedFile:
+    """The file's real type, or TicketError('file') saying what is accepted; nothing is stored here."""
+    if file_storage is None or not file_storage.filename:
+        raise TicketError("file", "Choose a file to attach.")
+    name = secure_filename(file_storage.filename) or ""
+    extension = os.path.splitext(name)[1].lower()
+    head = _head(file_storage)
+    if not head:
+        raise TicketError("file", "That file is empty.")
+    if extension in BINARY_KINDS:
+        kind = filetype.guess(head)
+        if kind is None or kind.mime not in BINARY_KINDS[extension]:
+            raise TicketError("file", f"The file's content is not a real {extension[1:].upper()} file. "
+                                      f"Attach {ALLOWED_WORDS}.")
+        return InspectedFile(extension, kind.mime)
+    if extension == ".msg":
+        if not head.startswith(OLE_MAGIC):
+            raise TicketError("file", "The file's content is not an Outlook message.")
+        return InspectedFile(extension, "application/vnd.ms-outlook")
+    if extension in TEXT_EXTENSIONS:
+        if filetype.guess(head) is not None or not _is_text(head):
+            raise TicketError("file", f"The file's content is not plain text. Attach {ALLOWED_WORDS}.")
+        return InspectedFile(extension, "text/plain")
+    raise TicketError("file", f"That kind of file is not accepted. Attach {ALLOWED_WORDS}.")

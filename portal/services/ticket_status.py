@@ -1,0 +1,155 @@
+"""What a client may know about its tickets, in one shape for the status page, live.json and the API.
+
+Why one read model: the page, its live updates and the JSON API must never disagree, and a
+client must never see another organisation's data. Everything here is scoped by
+organisation id and reads the stored queue (QueueEntry) rather than re-running the engines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import QueueEntry, Ticket, TicketEvent, TicketStatus
+from . import queue
+
+# Work has started (or the ball is with the client): the ticket no longer has a place in line.
+NO_PLACE = TicketStatus.ACTIVE | {TicketStatus.WAITING_ON_CLIENT} | TicketStatus.DONE
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TicketStatusView:
+    """One ticket as its organisation sees it (the API body is `as_json()`)."""
+
+    id: int
+    title: str
+    status: str
+    status_label: str
+    position: Optional[int]
+    ahead: Optional[int]
+    eta_median: Optional[datetime]
+    eta_p90: Optional[datetime]
+    eta_kind: str  # "arrival" (on site) or "remote_start"
+    waits_for_coverage: bool
+    note: str
+    sla_due_at: Optional[datetime]
+    sla_state: Optional[str]
+    sla_best_effort: bool
+    technician: Optional[str]
+    reasons: tuple[str, ...]
+    updated_at: datetime
+    opened_at: datetime
+    is_open: bool
+    generation: int
+    timeline: tuple[TimelineItem, ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's ticket body: ISO 8601 datetimes with their offset."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "position": self.position,
+            "ahead": self.ahead,
+            "eta": {"median": _iso(self.eta_median), "p90": _iso(self.eta_p90), "kind": self.eta_kind},
+            "sla": {"due_at": _iso(self.sla_due_at), "state": self.sla_state, "best_effort": self.sla_best_effort},
+            "technician": self.technician,
+            "reasons": list(self.reasons),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return value.isoformat() if value is not None else None
+
+
+def sla_due_at(ticket: Ticket) -> Optional[datetime]:
+    """The deadline the client is waiting for: arrival when someone must come on site, else the remote response."""
+    if ticket.onsite_needed and ticket.arrival_due_at is not None:
+        return ticket.arrival_due_at
+    return ticket.response_due_at or ticket.arrival_due_at
+
+
+def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineItem, ...] = ()) -> TicketStatusView:
+    placed = entry is not None and ticket.status not in NO_PLACE
+    technician = ticket.technician or (entry.technician if entry is not None else None)
+    started = ticket.status in NO_PLACE
+    return TicketStatusView(
+        id=ticket.id,
+        title=ticket.title,
+        status=ticket.status,
+        status_label=TicketStatus.LABELS.get(ticket.status, ticket.status),
+        position=entry.position if placed else None,
+        ahead=entry.ahead if placed else None,
+        eta_median=entry.eta_median if entry is not None and not started else None,
+        eta_p90=entry.eta_p90 if entry is not None and not started else None,
+        eta_kind="arrival" if ticket.onsite_needed else "remote_start",
+        waits_for_coverage=bool(entry is not None and "coverage" in (entry.note or "").lower()),
+        note=(entry.note or "") if entry is not None else "",
+        sla_due_at=sla_due_at(ticket),
+        sla_state=ticket.sla_state,
+        sla_best_effort=ticket.sla_best_effort,
+        technician=technician.user.first_name if technician is not None else None,
+        reasons=tuple(entry.client_reasons or ()) if entry is not None and ticket.is_open else (),
+        updated_at=max(ticket.updated_at, entry.computed_at) if entry is not None else ticket.updated_at,
+        opened_at=ticket.opened_at,
+        is_open=ticket.is_open,
+        generation=entry.generation if entry is not None else 0,
+        timeline=timeline,
+    )
+
+
+def _entries(ticket_ids: list[int]) -> dict[int, QueueEntry]:
+    if not ticket_ids:
+        return {}
+    rows = db.session.scalars(select(QueueEntry).where(QueueEntry.ticket_id.in_(ticket_ids)))
+    return {row.ticket_id: row for row in rows}
+
+
+def public_timeline(ticket_id: int) -> tuple[TimelineItem, ...]:
+    """Only public events: staff notes and alerts never reach the client."""
+    events = db.session.scalars(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.public.is_(True))
+        .order_by(TicketEvent.at, TicketEvent.id)
+    )
+    return tuple(TimelineItem(at=e.at, kind=e.kind, message=e.message) for e in events)
+
+
+def ticket_view(organisation_id: int, ticket_id: int, with_timeline: bool = False) -> Optional[TicketStatusView]:
+    """None when the organisation has no such ticket (callers answer 404: it does not exist for them)."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.organisation_id != organisation_id:
+        return None
+    entry = _entries([ticket.id]).get(ticket.id)
+    return _view(ticket, entry, public_timeline(ticket.id) if with_timeline else ())
+
+
+def tickets_for(organisation_id: int, open_only: Optional[bool] = None, limit: int = 200) -> list[TicketStatusView]:
+    """The organisation's tickets: open ones in queue order first, then newest first."""
+    query = select(Ticket).where(Ticket.organisation_id == organisation_id)
+    if open_only is True:
+        query = query.where(Ticket.status.in_(TicketStatus.OPEN))
+    elif open_only is False:
+        query = query.where(Ticket.status.in_(TicketStatus.DONE))
+    tickets = list(db.session.scalars(query.order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit)))
+    entries = _entries([t.id for t in tickets])
+    views = [_view(t, entries.get(t.id)) for t in tickets]
+    big = 10**9
+    return sorted(views, key=lambda v: (not v.is_open, v.position if v.position is not None else big,
+                                        -v.opened_at.timestamp()))
+
+
+def queue_length() -> int:
+    """How many tickets wait in line (all organisations: only the count is shown, never whose)."""
+    return queue.waiting_count()

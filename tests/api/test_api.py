@@ -1,0 +1,270 @@
+"""JSON API v1: the organisation's tickets by session or Bearer token, the form's validation,
+JSON errors naming the field, privacy, CSRF for session writes, rate limits, and the OpenAPI
+document checked against real responses."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db, limiter
+from portal.models import Ticket
+from portal.services import api_tokens
+from tests.client.helpers import set_clock, two_organisations, with_technician
+from tests.conftest import login, make_user
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+BODY = {
+    "title": "Core switch down",
+    "description": "Nobody can reach the file server.",
+    "category": "network",
+    "impact": "company",
+    "revenue_at_risk_per_hour": 2500,
+    "client_deadline": "17:00",
+    "onsite_needed": True,
+    "safety_critical": False,
+}
+
+
+@pytest.fixture
+def orgs(app, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    result = two_organisations()
+    with_technician()
+    return result
+
+
+def bearer(org_id: int, admin) -> dict[str, str]:
+    issued = api_tokens.create(org_id, "monitoring", admin, TUESDAY_10_NY)
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def ticket_count() -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(Ticket))
+
+
+# --- a loose OpenAPI 3.1 checker: types (with null), required keys, enums, $refs ---------------
+
+def resolve(schema: dict, document: dict) -> dict:
+    while "$ref" in schema:
+        path = schema["$ref"].lstrip("#/").split("/")
+        node: Any = document
+        for part in path:
+            node = node[part]
+        schema = node
+    return schema
+
+
+def check(value: Any, schema: dict, document: dict, where: str = "$") -> None:
+    schema = resolve(schema, document)
+    types = schema.get("type")
+    if types is not None:
+        allowed = types if isinstance(types, list) else [types]
+        python = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
+                  "boolean": bool, "null": type(None)}
+        ok = any(isinstance(value, python[t]) and not (t in ("integer", "number") and isinstance(value, bool))
+                 for t in allowed)
+        assert ok, f"{where}: {value!r} is not {allowed}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
+    if isinstance(value, str) and schema.get("format") == "date-time":
+        assert re.search(r"(\+|-)\d\d:\d\d$|Z$", value), f"{where}: {value} has no offset"
+        datetime.fromisoformat(value)
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            assert key in value, f"{where}: missing {key}"
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                check(value[key], sub, document, f"{where}.{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                check(item, extra, document, f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            check(item, schema["items"], document, f"{where}[{i}]")
+
+
+def check_response(document: dict, path: str, method: str, response) -> None:
+    operation = document["paths"][path][method]
+    spec = operation["responses"][str(response.status_code)]
+    check(response.get_json(), spec["content"]["application/json"]["schema"], document)
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+def test_openapi_document_is_public_and_well_formed(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.1")
+    assert {"/tickets", "/tickets/{ticket_id}"} <= set(document["paths"])
+    assert set(document["paths"]["/tickets"]) == {"get", "post"}
+    assert "bearerToken" in document["components"]["securitySchemes"]
+
+
+def test_token_opens_lists_and_reads_tickets_matching_the_document(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = bearer(acme.id, admin)
+    document = client.get("/api/v1/openapi.json").get_json()
+    created = client.post("/api/v1/tickets", json=BODY, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    check_response(document, "/tickets", "post", created)
+    body = created.get_json()
+    assert body["title"] == BODY["title"] and body["status"] == "new"
+    assert body["position"] == 1 and body["ahead"] == 0
+    assert body["eta"]["median"] and body["eta"]["p90"] and body["eta"]["median"] <= body["eta"]["p90"]
+    assert body["sla"]["due_at"] and body["sla"]["state"] in ("on_track", "at_risk")
+    assert isinstance(body["reasons"], list) and body["reasons"]
+    assert created.headers["Location"].endswith(f"/api/v1/tickets/{body['id']}")
+    ticket = db.session.get(Ticket, body["id"])
+    assert ticket.requester_id is None and ticket.organisation_id == acme.id
+    assert ticket.client_deadline is not None
+
+    listing = client.get("/api/v1/tickets", headers=headers)
+    check_response(document, "/tickets", "get", listing)
+    assert [t["id"] for t in listing.get_json()["tickets"]] == [body["id"]]
+    one = client.get(f"/api/v1/tickets/{body['id']}", headers=headers)
+    check_response(document, "/tickets/{ticket_id}", "get", one)
+    assert one.get_json()["id"] == body["id"]
+
+
+def test_idempotency_key_opens_one_ticket(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = dict(bearer(acme.id, admin), **{"Idempotency-Key": "alert-7781"})
+    first = client.post("/api/v1/tickets", json=BODY, headers=headers)
+    second = client.post("/api/v1/tickets", json=BODY, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert ticket_count() == 1
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"title": ""}, "title"),
+    ({"title": None}, "title"),
+    ({"title": "x" * 201}, "title"),
+    ({"title": ["a"]}, "title"),
+    ({"impact": "galaxy"}, "impact"),
+    ({"category": "<script>alert(1)</script>"}, "category"),
+    ({"revenue_at_risk_per_hour": -1}, "revenue_at_risk_per_hour"),
+    ({"revenue_at_risk_per_hour": "1e400"}, "revenue_at_risk_per_hour"),
+    ({"revenue_at_risk_per_hour": "'; DROP TABLE ticket; --"}, "revenue_at_risk_per_hour"),
+    ({"client_deadline": "yesterday"}, "client_deadline"),
+    ({"client_deadline": "1999-01-01T10:00:00+00:00"}, "client_deadline"),
+    ({"onsite_needed": "perhaps"}, "onsite_needed"),
+])
+def test_bad_input_answers_400_naming_the_field_and_opens_nothing(client, orgs, changes, field):
+    acme, admin, _, _ = orgs
+    headers = bearer(acme.id, admin)
+    document = client.get("/api/v1/openapi.json").get_json()
+    response = client.post("/api/v1/tickets", json=dict(BODY, **changes), headers=headers)
+    assert response.status_code == 400
+    check_response(document, "/tickets", "post", response)
+    assert field in response.get_json()["errors"]
+    assert ticket_count() == 0
+
+
+@pytest.mark.parametrize("raw, content_type", [("not json", "application/json"), ("[1, 2]", "application/json"),
+                                               ("title=x", "application/x-www-form-urlencoded")])
+def test_a_body_that_is_not_a_json_object_is_refused(client, orgs, raw, content_type):
+    acme, admin, _, _ = orgs
+    response = client.post("/api/v1/tickets", data=raw, content_type=content_type, headers=bearer(acme.id, admin))
+    assert response.status_code == 400 and "body" in response.get_json()["errors"]
+    assert ticket_count() == 0
+
+
+def test_another_organisations_ticket_is_404_and_never_listed(client, orgs):
+    acme, admin, other, other_admin = orgs
+    mine = client.post("/api/v1/tickets", json=BODY, headers=bearer(acme.id, admin)).get_json()
+    theirs = bearer(other.id, other_admin)
+    response = client.get(f"/api/v1/tickets/{mine['id']}", headers=theirs)
+    assert response.status_code == 404 and BODY["title"] not in response.get_data(as_text=True)
+    assert response.get_json() == {"errors": {"ticket": "There is no such ticket."}}
+    assert client.get("/api/v1/tickets", headers=theirs).get_json()["tickets"] == []
+
+
+def test_missing_bad_or_revoked_token_is_401(client, orgs):
+    acme, admin, _, _ = orgs
+    assert client.get("/api/v1/tickets").status_code == 401
+    response = client.get("/api/v1/tickets", headers={"Authorization": "Bearer nwp_wrong"})
+    assert response.status_code == 401 and "Bearer" in response.headers["WWW-Authenticate"]
+    issued = api_tokens.create(acme.id, "old", admin, TUESDAY_10_NY)
+    api_tokens.revoke(acme.id, issued.token.id, admin, TUESDAY_10_NY)
+    assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {issued.secret}"}).status_code == 401
+    assert client.post("/api/v1/tickets", json=BODY, headers={"Authorization": f"Bearer {issued.secret}"}).status_code == 401
+    assert ticket_count() == 0
+
+
+def test_token_use_is_recorded(client, orgs):
+    acme, admin, _, _ = orgs
+    issued = api_tokens.create(acme.id, "nagios", admin, TUESDAY_10_NY)
+    client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {issued.secret}"})
+    db.session.expire_all()
+    assert db.session.get(type(issued.token), issued.token.id).last_used_at == TUESDAY_10_NY
+
+
+def test_session_reads_and_staff_are_refused(client, orgs):
+    acme, admin, _, _ = orgs
+    login(client, admin.email)
+    assert client.get("/api/v1/tickets").status_code == 200
+    client.post("/auth/logout")
+    make_user("d@firm.example", role="dispatcher")
+    login(client, "d@firm.example")
+    assert client.get("/api/v1/tickets").status_code == 403
+
+
+def test_session_writes_need_the_csrf_header_but_token_writes_do_not(make_app, monkeypatch):
+    """Requests run outside the test's app context, as in production (Flask-WTF caches the token on `g`)."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    with app.app_context():
+        acme, admin, _, _ = two_organisations()
+        with_technician()
+        headers = bearer(acme.id, admin)
+        email = admin.email
+    client = app.test_client()
+    login_page = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+    client.post("/auth/login", data={"email": email, "password": "correct-horse-battery-staple", "csrf_token": token})
+    assert client.get("/api/v1/tickets").status_code == 200
+    refused = client.post("/api/v1/tickets", json=BODY)
+    assert refused.status_code == 400 and "csrf_token" in refused.get_json()["errors"]
+    with app.app_context():
+        assert ticket_count() == 0
+    page = client.get("/client/tickets/new").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    accepted = client.post("/api/v1/tickets", json=BODY, headers={"X-CSRFToken": csrf})
+    assert accepted.status_code == 201, accepted.get_json()
+    anonymous = app.test_client()
+    assert anonymous.post("/api/v1/tickets", json=dict(BODY, title="From Nagios"), headers=headers).status_code == 201
+    with app.app_context():
+        assert ticket_count() == 2
+
+
+def test_token_requests_are_rate_limited(make_app, monkeypatch):
+    app = make_app(RATELIMIT_ENABLED=True)
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    with app.app_context():
+        limiter.reset()
+        acme, admin, _, _ = two_organisations()
+        headers = bearer(acme.id, admin)
+        client = app.test_client()
+        codes = [client.get("/api/v1/tickets", headers=headers).status_code for _ in range(125)]
+        assert codes[:120] == [200] * 120 and codes[-1] == 429
+        limited = client.get("/api/v1/tickets", headers=headers)
+        assert limited.get_json()["errors"]["request"].startswith("Too many requests")
+        other_token = bearer(acme.id, admin)
+        assert client.get("/api/v1/tickets", headers=other_token).status_code == 200
+        limiter.reset()
+
+
+def test_list_filter_by_state(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = bearer(acme.id, admin)
+    client.post("/api/v1/tickets", json=BODY, headers=headers)
+    assert len(client.get("/api/v1/tickets?state=open", headers=headers).get_json()["tickets"]) == 1
+    assert client.get("/api/v1/tickets?state=done", headers=headers).get_json()["tickets"] == []
+    bad = client.get("/api/v1/tickets?state=weird", headers=headers)
+    assert bad.status_code == 400 and "state" in bad.get_json()["errors"]

@@ -1,0 +1,123 @@
+"""Attachments: type checked by content, size limit, random storage names outside static,
+served as downloads to their organisation only."""
+from __future__ import annotations
+
+import io
+import os
+import zlib
+import struct
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Attachment
+from tests.client.helpers import file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.conftest import login
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+def png_bytes() -> bytes:
+    """A real 1x1 PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def setup(make_app, tmp_path, monkeypatch):
+    app = make_app(UPLOAD_FOLDER=str(tmp_path / "uploads"), MAX_CONTENT_LENGTH=64 * 1024)
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    with app.app_context():
+        orgs = two_organisations()
+        with_technician()
+        client = app.test_client()
+        login(client, orgs[1].email)
+        ticket_id, _ = file_ticket(client)
+        yield app, client, ticket_id, orgs, tmp_path / "uploads"
+
+
+def upload(client, ticket_id: int, content: bytes, name: str):
+    return client.post(f"/client/tickets/{ticket_id}/attachments",
+                       data={"file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
+
+
+def count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Attachment))
+
+
+def test_a_real_png_is_stored_under_a_random_name_and_downloaded_as_attachment(setup):
+    app, client, ticket_id, _, folder = setup
+    response = upload(client, ticket_id, png_bytes(), "screen shot.png")
+    assert response.status_code == 303
+    stored = db.session.scalars(select(Attachment)).one()
+    assert stored.filename == "screen_shot.png" and stored.storage_name != stored.filename
+    assert os.listdir(folder) == [stored.storage_name]
+    assert not str(folder).startswith(app.static_folder)
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "screen_shot.png" in page
+    download = client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}")
+    assert download.status_code == 200 and download.data == png_bytes()
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("content, name", [
+    (b"<html><script>alert(1)</script></html>", "photo.png"),
+    (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64, "invoice.pdf"),
+    (png_bytes(), "notes.txt"),
+    (b"\x00\x01binary\x00stuff", "server.log"),
+    (b"#!/bin/sh\nrm -rf /\n", "run.sh"),
+    (b"<svg onload=alert(1)>", "logo.svg"),
+])
+def test_a_file_whose_content_is_not_allowed_is_refused_naming_the_field(setup, content, name):
+    _, client, ticket_id, _, folder = setup
+    response = upload(client, ticket_id, content, name)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Attach a file" in body.split('class="error"')[1]
+    assert count() == 0
+    assert not folder.exists() or os.listdir(folder) == []
+
+
+def test_plain_text_log_is_accepted(setup):
+    _, client, ticket_id, _, _ = setup
+    assert upload(client, ticket_id, "switch log: port 3 down — ünïcode\n".encode(), "switch.log").status_code == 303
+    stored = db.session.scalars(select(Attachment)).one()
+    assert stored.content_type != "text/html"
+    download = client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_a_file_over_the_limit_is_413_and_nothing_is_stored(setup):
+    _, client, ticket_id, _, folder = setup
+    response = upload(client, ticket_id, b"a" * (70 * 1024), "big.txt")
+    assert response.status_code == 413
+    assert count() == 0
+
+
+def test_no_file_names_the_field(setup):
+    _, client, ticket_id, _, _ = setup
+    response = client.post(f"/client/tickets/{ticket_id}/attachments", data={}, content_type="multipart/form-data")
+    assert response.status_code == 400 and "Choose a file" in response.get_data(as_text=True)
+
+
+def test_another_organisation_cannot_see_or_add_files(setup):
+    _, client, ticket_id, orgs, _ = setup
+    upload(client, ticket_id, png_bytes(), "screen.png")
+    stored = db.session.scalars(select(Attachment)).one()
+    log_in_as(client, orgs[3])
+    assert client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}").status_code == 404
+    assert upload(client, ticket_id, png_bytes(), "mine.png").status_code == 404
+    assert count() == 1
+
+
+def test_an_attachment_id_of_another_ticket_is_404(setup):
+    _, client, ticket_id, _, _ = setup
+    upload(client, ticket_id, png_bytes(), "screen.png")
+    stored = db.session.scalars(select(Attachment)).one()
+    other_ticket, _ = file_ticket(client, title="Second problem")
+    assert client.get(f"/client/tickets/{other_ticket}/attachments/{stored.id}").status_code == 404

@@ -1,0 +1,84 @@
+"""The client dashboard: open tickets with places and estimates, the contract's guarantees,
+90-day SLA compliance, past tickets, and nothing of another organisation."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from portal.extensions import db
+from portal.models import Ticket, TicketStatus
+from tests.client.helpers import file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.conftest import login, make_organisation, make_user
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+def _closed_ticket(org_id: int, title: str, opened: datetime, responded: datetime | None, due: datetime) -> Ticket:
+    ticket = Ticket(organisation_id=org_id, title=title, status=TicketStatus.RESOLVED, opened_at=opened,
+                    updated_at=opened, resolved_at=opened + timedelta(hours=3), response_due_at=due,
+                    first_response_at=responded, sla_best_effort=False, sla_state="met")
+    db.session.add(ticket)
+    db.session.commit()
+    return ticket
+
+
+def test_dashboard_lists_open_tickets_with_place_and_estimate(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme, admin, _, _ = two_organisations()
+    with_technician()
+    login(client, admin.email)
+    ticket_id, _ = file_ticket(client)
+    page = client.get("/client/").get_data(as_text=True)
+    section = page.split('id="open-tickets"')[1].split("</section>")[0]
+    assert f"/client/tickets/{ticket_id}" in section
+    assert "1st in line: you are next" in section and "Technician expected on site around" in section
+    assert "Report a problem" in page
+
+
+def test_dashboard_shows_the_contract_guarantees(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme, admin, _, _ = two_organisations("priority", name="Priority", remote_response_minutes=60,
+                                          onsite_arrival_minutes=240)
+    login(client, admin.email)
+    page = client.get("/client/").get_data(as_text=True)
+    assert "Priority" in page
+    assert "Connected remotely within 1 hour of business hours" in page
+    assert "Technician on site within 4 hours of business hours" in page
+
+
+def test_break_fix_dashboard_says_best_effort(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    make_user("b@bolt.example", organisation=make_organisation("Bolt"))
+    login(client, "b@bolt.example")
+    page = client.get("/client/").get_data(as_text=True)
+    assert "break/fix" in page and "best effort" in page
+
+
+def test_compliance_over_the_last_90_days_and_past_tickets(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme, admin, other, _ = two_organisations()
+    day = timedelta(days=1)
+    _closed_ticket(acme.id, "On time", TUESDAY_10_NY - 10 * day, TUESDAY_10_NY - 10 * day + timedelta(minutes=30),
+                   TUESDAY_10_NY - 10 * day + timedelta(hours=1))
+    _closed_ticket(acme.id, "Late", TUESDAY_10_NY - 20 * day, TUESDAY_10_NY - 20 * day + timedelta(hours=2),
+                   TUESDAY_10_NY - 20 * day + timedelta(hours=1))
+    _closed_ticket(acme.id, "Too old to count", TUESDAY_10_NY - 120 * day, None, TUESDAY_10_NY - 120 * day + timedelta(hours=1))
+    _closed_ticket(other.id, "Other organisation's outage", TUESDAY_10_NY - 5 * day, None, TUESDAY_10_NY - 5 * day + timedelta(hours=1))
+    login(client, admin.email)
+    page = client.get("/client/").get_data(as_text=True)
+    compliance = page.split('id="compliance"')[1].split("</section>")[0]
+    assert "1 of 2 (50%)" in compliance
+    past = page.split('id="past-tickets"')[1].split("</section>")[0]
+    assert "On time" in past and "Late" in past and "Too old to count" in past
+    assert "Other organisation" not in page
+
+
+def test_other_organisations_tickets_never_appear(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme, admin, other, other_admin = two_organisations()
+    with_technician()
+    login(client, admin.email)
+    file_ticket(client, title="Acme secret outage")
+    log_in_as(client, other_admin)
+    page = client.get("/client/").get_data(as_text=True)
+    assert "Acme secret outage" not in page and "No open tickets." in page
+    assert "1 ticket(s) are waiting" in page, "the queue length is shown, never whose tickets"

@@ -1,0 +1,247 @@
+"""The client's emergency form and ticket page: filing, double submit, bad input, after hours,
+live updates, status buttons, and privacy against a second organisation."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Comment, Role, Ticket, TicketEvent, TicketStatus
+from tests.client.helpers import GOOD_FORM, file_ticket, log_in_as, set_clock, tickets_in_db, two_organisations, with_technician
+from tests.conftest import login, make_organisation, make_plan, make_user
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def acme(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    orgs = two_organisations()
+    with_technician()
+    login(client, orgs[1].email)
+    return orgs
+
+
+def test_filing_shows_the_ticket_page_at_once_with_place_and_estimate(client, acme):
+    ticket_id, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    ticket = db.session.get(Ticket, ticket_id)
+    assert ticket.title == GOOD_FORM["title"] and ticket.impact == "department" and ticket.onsite_needed
+    assert str(ticket.revenue_at_risk_per_hour).startswith("17000")
+    assert "1st in line: you are next" in page
+    assert "Technician expected on site around" in page
+    assert "Your ticket is filed" in page
+    assert 'data-live-url="/client/tickets/%d/live.json"' % ticket_id in page
+    assert "<script src=\"/static/js/ticket-live.js\"" in page and "<script>" not in page
+
+
+def test_second_ticket_reads_second_in_line_with_one_ahead(client, acme):
+    file_ticket(client, title="Whole office offline", impact="company", revenue_at_risk_per_hour="50000",
+                category="network")
+    second, _ = file_ticket(client, title="One mouse is broken", impact="person", money_lost="no",
+                            revenue_at_risk_per_hour="", category="hardware", onsite_needed=None)
+    page = client.get(f"/client/tickets/{second}").get_data(as_text=True)
+    assert "2nd in line: 1 ticket ahead of you" in page
+    assert "2</span> ticket(s) waiting in total" in page
+
+
+def test_double_submit_files_one_ticket(client, acme):
+    page = client.get("/client/tickets/new").get_data(as_text=True)
+    key = page.split('name="idempotency_key" type="hidden" value="')[1].split('"')[0]
+    data = dict(GOOD_FORM, idempotency_key=key)
+    first = client.post("/client/tickets/new", data=data)
+    second = client.post("/client/tickets/new", data=data)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(tickets_in_db()) == 1
+    assert "already filed" in client.get(second.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("changes, label", [
+    ({"title": ""}, "What is broken?"),
+    ({"impact": "everyone"}, "Who is affected?"),
+    ({"revenue_at_risk_per_hour": "-5"}, "Roughly how much an hour"),
+    ({"revenue_at_risk_per_hour": "lots"}, "Roughly how much an hour"),
+    ({"money_lost": "yes", "revenue_at_risk_per_hour": ""}, "Roughly how much an hour"),
+    ({"client_deadline": "25:99"}, "Is there a deadline today?"),
+    ({"category": "<script>"}, "What kind of problem"),
+    ({"title": "x" * 5000}, "What is broken?"),
+])
+def test_bad_input_names_the_field_keeps_the_values_and_files_nothing(client, acme, changes, label):
+    page = client.get("/client/tickets/new").get_data(as_text=True)
+    key = page.split('name="idempotency_key" type="hidden" value="')[1].split('"')[0]
+    data = dict(GOOD_FORM, idempotency_key=key, description="Trucks waiting since 9 — étiquettes")
+    data.update(changes)
+    response = client.post("/client/tickets/new", data=data)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f'class="error"' in body and label in body.split('class="error"')[1].split("</p>")[0]
+    assert "Trucks waiting since 9 — étiquettes" in body
+    assert key in body, "the same idempotency key is kept for the corrected submit"
+    assert tickets_in_db() == []
+
+
+def test_members_file_tickets_and_staff_cannot(client, acme):
+    acme_org = acme[0]
+    member = make_user("m@acme.example", role=Role.CLIENT_MEMBER, organisation=acme_org)
+    log_in_as(client, member)
+    file_ticket(client)
+    make_user("d@firm.example", role=Role.DISPATCHER)
+    log_in_as(client, db.session.scalars(select(type(member)).where(type(member).email == "d@firm.example")).one())
+    assert client.get("/client/tickets/new").status_code == 403
+    client.post("/auth/logout")
+    assert client.get("/client/tickets/new").status_code == 302
+
+
+# --- after hours ---------------------------------------------------------------------------------
+
+AFTER_HOURS_CASES = [
+    # (label, utc moment, expected next business start text)
+    ("Monday 22:00", datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc), "Tue 24 Nov 2026 08:00"),
+    ("Saturday 10:00", datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc), "Mon 30 Nov 2026 08:00"),
+    ("Thanksgiving 10:00", datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc), "Fri 27 Nov 2026 08:00"),
+    ("Friday 18:30", datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc), "Mon 30 Nov 2026 08:00"),
+]
+
+
+@pytest.mark.parametrize("label, at, next_text", AFTER_HOURS_CASES)
+def test_after_hours_break_fix_is_told_the_next_business_day_and_offered_the_upgrade(client, monkeypatch, label, at, next_text):
+    set_clock(monkeypatch, at)
+    org = make_organisation("Bolt Retail")
+    make_user("b@bolt.example", organisation=org)
+    make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True)
+    login(client, "b@bolt.example")
+    _, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    notice = page.split('id="after-hours"')[1].split("</div>")[0]
+    assert "next business day" in notice and next_text in notice, label
+    assert "See what upgrading now would change" in notice
+    assert "paged" not in notice
+
+
+@pytest.mark.parametrize("label, at, next_text", AFTER_HOURS_CASES)
+def test_after_hours_contract_with_emergencies_pages_on_call(client, monkeypatch, label, at, next_text):
+    set_clock(monkeypatch, at)
+    plan = make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True)
+    org = make_organisation("Cedar Pharmacy", plan)
+    make_user("c@cedar.example", organisation=org)
+    login(client, "c@cedar.example")
+    _, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    notice = page.split('id="after-hours"')[1].split("</p>")[0]
+    assert "on-call technician has been paged" in notice, label
+    assert "upgrading" not in notice
+
+
+def test_after_hours_contract_without_emergencies_waits_for_business_hours(client, monkeypatch):
+    set_clock(monkeypatch, AFTER_HOURS_CASES[1][1])
+    org = make_organisation("Delta", make_plan("priority", after_hours_emergencies=False))
+    make_user("d@delta.example", organisation=org)
+    login(client, "d@delta.example")
+    _, response = file_ticket(client)
+    notice = client.get(response.headers["Location"]).get_data(as_text=True).split('id="after-hours"')[1]
+    assert "next business day" in notice and "Mon 30 Nov 2026 08:00" in notice
+
+
+def test_in_business_hours_there_is_no_after_hours_notice(client, acme):
+    _, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="after-hours"' not in page and "Within business hours" in page
+
+
+def test_notice_is_shown_once(client, acme):
+    ticket_id, response = file_ticket(client)
+    client.get(response.headers["Location"])
+    assert "Your ticket is filed" not in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+
+
+# --- live updates ----------------------------------------------------------------------------------
+
+def test_live_json_carries_the_api_fields_and_answers_304_when_unchanged(client, acme):
+    ticket_id, _ = file_ticket(client)
+    response = client.get(f"/client/tickets/{ticket_id}/live.json")
+    data = response.get_json()
+    assert response.status_code == 200 and response.headers["ETag"]
+    for key in ("id", "title", "status", "position", "ahead", "eta", "sla", "technician", "reasons", "updated_at"):
+        assert key in data
+    assert data["position"] == 1 and data["ahead"] == 0
+    assert data["display"]["place"] == "1st in line: you are next"
+    assert data["eta"]["median"].endswith("+00:00")
+    again = client.get(f"/client/tickets/{ticket_id}/live.json", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "Line 3 is down too"})
+    changed = client.get(f"/client/tickets/{ticket_id}/live.json", headers={"If-None-Match": response.headers["ETag"]})
+    assert changed.status_code == 200
+
+
+def test_status_buttons_pause_and_resolve(client, acme):
+    ticket_id, _ = file_ticket(client)
+    response = client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.WAITING_ON_CLIENT})
+    assert response.status_code == 303
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket_id)
+    assert ticket.status == TicketStatus.WAITING_ON_CLIENT and ticket.pauses
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["position"] is None
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.RESOLVED})
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket_id).status == TicketStatus.RESOLVED
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "ticket-live.js" not in page
+
+
+def test_clients_cannot_set_staff_statuses(client, acme):
+    ticket_id, _ = file_ticket(client)
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.ON_SITE})
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket_id).status in TicketStatus.WAITING
+
+
+def test_comment_is_saved_and_shown_and_empty_comment_names_the_field(client, acme):
+    ticket_id, _ = file_ticket(client)
+    bad = client.post(f"/client/tickets/{ticket_id}/comments", data={"body": ""})
+    assert bad.status_code == 400 and "Add a comment: Write something first." in bad.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 0
+    client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "<b>Line 3</b> too"})
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "&lt;b&gt;Line 3&lt;/b&gt; too" in page and "<b>Line 3</b>" not in page
+
+
+def test_timeline_shows_public_events_only(client, acme):
+    ticket_id, _ = file_ticket(client)
+    db.session.add(TicketEvent(ticket_id=ticket_id, at=TUESDAY_10_NY, kind="staff_note",
+                               message="Staff only: client is difficult", public=False))
+    db.session.commit()
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "Staff only" not in page
+    assert "Staff only" not in client.get(f"/client/tickets/{ticket_id}/live.json").get_data(as_text=True)
+
+
+# --- privacy ----------------------------------------------------------------------------------------
+
+def test_another_organisations_ticket_answers_404_on_every_route(client, acme):
+    _, acme_admin, _, other_admin = acme
+    ticket_id, _ = file_ticket(client)
+    before = db.session.get(Ticket, ticket_id).version
+    log_in_as(client, other_admin)
+    routes = [
+        ("get", f"/client/tickets/{ticket_id}", None),
+        ("get", f"/client/tickets/{ticket_id}/live.json", None),
+        ("post", f"/client/tickets/{ticket_id}/status", {"status": "resolved"}),
+        ("post", f"/client/tickets/{ticket_id}/comments", {"body": "hello"}),
+        ("post", f"/client/tickets/{ticket_id}/attachments", {}),
+        ("get", f"/client/tickets/{ticket_id}/attachments/1", None),
+        ("get", "/client/tickets/999999", None),
+    ]
+    for method, url, data in routes:
+        response = getattr(client, method)(url, data=data) if data is not None else getattr(client, method)(url)
+        assert response.status_code == 404, (method, url)
+        assert GOOD_FORM["title"] not in response.get_data(as_text=True)
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket_id)
+    assert ticket.version == before and ticket.status in TicketStatus.WAITING
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 0
+    dashboard = client.get("/client/").get_data(as_text=True)
+    assert GOOD_FORM["title"] not in dashboard and "Acme" not in dashboard
