@@ -68,6 +68,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     login_manager.user_loader(load_user)
 
+    from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .billing.views import bp as billing_bp
     from .client.views import bp as client_bp
@@ -81,6 +82,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(api_bp)
 
     from .templating import register_template_helpers
 
