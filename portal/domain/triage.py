@@ -246,6 +246,8 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
             staff.append(f"SLA due in {hours:.1f} h ({when}): +{sla_points:.1f}")
         if ticket.is_contract:
             client.append(f"contract target {'was ' if hours <= 0 else ''}due {when}")
+        else:
+            client.append(f"aiming for {when} (best effort, not a guarantee)")
 
     effort_hours = min(float(ticket.effort_minutes) / 60, weights.effort_cap_hours)
     effort_points = -effort_hours * weights.effort_points_per_hour

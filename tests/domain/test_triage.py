@@ -99,6 +99,13 @@ def test_contract_client_before_break_fix_even_with_bigger_cost_of_delay():
     assert results[1].client_reasons[0].startswith("Break/fix")
 
 
+def test_break_fix_target_is_worded_as_best_effort():
+    break_fix = ticket(1, is_contract=False, plan_name="Break/Fix", sla_due=ny(2026, 11, 25, 8, 0))
+    (result,) = rank_tickets([break_fix], WEIGHTS, NOW, NY_TZ)
+    assert "aiming for tomorrow 08:00 (best effort, not a guarantee)" in result.client_reasons
+    assert not any("contract" in reason for reason in result.client_reasons[1:])
+
+
 def test_after_hours_contract_emergency_pages_on_call():
     night = ny(2026, 11, 24, 23, 0)
     decision = after_hours_decision(night, True, True, BUSINESS, BUSINESS)
