@@ -19,8 +19,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import hash_password
 from ..extensions import db
-from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, User
-from . import accounts, queue
+from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, User
+from . import accounts, queue, sla
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -341,13 +341,43 @@ def all_plans() -> list[Plan]:
     return list(db.session.scalars(select(Plan).order_by(Plan.display_order, Plan.id)))
 
 
+SLA_TERMS = ("is_contract", "coverage", "remote_response_minutes", "onsite_arrival_minutes")
+
+
+def _retime_open_tickets(plan: Plan, now: datetime) -> int:
+    """Open tickets under the plan get due times from its new terms, their clocks unchanged.
+
+    Why: the SLA service computes due times from the plan's current terms whenever a ticket's
+    clock moves (a pause, on-site need), so leaving the old times would only defer the change
+    to some unrelated moment; doing it now, with a timeline entry, keeps every page honest.
+    """
+    tickets = db.session.scalars(
+        select(Ticket).where(Ticket.sla_plan_id == plan.id, Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.id)
+    ).all()
+    for ticket in tickets:
+        sla.apply_plan(ticket, plan, ticket.sla_clock_start or ticket.opened_at, now)
+        sla.record_breaches(ticket, now)
+        due = [f"response due {ticket.response_due_at:%Y-%m-%d %H:%M} UTC"] if ticket.response_due_at else []
+        if ticket.arrival_due_at:
+            due.append(f"arrival due {ticket.arrival_due_at:%Y-%m-%d %H:%M} UTC")
+        ticket.events.append(TicketEvent(
+            at=now, kind="sla_rebased", public=True,
+            message=f"The {plan.name} plan's targets changed: " + ("; ".join(due) or "best effort") + ".",
+            detail={"plan": plan.name, "why": "plan terms changed"},
+        ))
+    return len(tickets)
+
+
 def update_plan(plan_id: int, data: PlanData, now: datetime) -> Plan:
-    """Change what a plan promises; the queue is re-run because targets and classes move tickets."""
+    """Change what a plan promises; open tickets under it are re-timed and the queue re-run."""
     plan = db.session.get(Plan, plan_id)
     if plan is None:
         raise StaffError("No such plan.")
     _check_plan(data, plan.id)
+    before = {name: getattr(plan, name) for name in SLA_TERMS}
     _apply_plan(plan, data)
+    if any(getattr(plan, name) != value for name, value in before.items()):
+        _retime_open_tickets(plan, now)
     db.session.commit()
     _requeue(now)
     return plan

@@ -303,3 +303,25 @@ def test_forms_need_a_csrf_token(make_app):
                                data={"shift-weekday": "6", "shift-starts": "08:00", "shift-ends": "09:00"})
         assert response.status_code == 400
         assert db.session.scalar(select(func.count()).select_from(Shift)) == 5
+
+
+def test_plan_change_retimes_its_open_tickets_on_the_same_clock(client, monkeypatch):
+    from portal.models import Ticket, TicketEvent
+    from tests.client.helpers import set_clock
+    from tests.staff.test_actions import TUESDAY_10_NY, open_ticket
+
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    plan = make_plan("priority", name="Priority")
+    ticket = open_ticket(make_organisation("Acme", plan), "Server down")
+    assert ticket.response_due_at == TUESDAY_10_NY + timedelta(minutes=60)
+    set_clock(monkeypatch, TUESDAY_10_NY + timedelta(minutes=10))
+    staff(client, Role.OWNER)
+    assert client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, remote_response_minutes="30")).status_code == 302
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert ticket.response_due_at == TUESDAY_10_NY + timedelta(minutes=30)
+    event = db.session.scalars(select(TicketEvent).where(TicketEvent.kind == "sla_rebased")).one()
+    assert "Priority plan's targets changed" in event.message
+    # A change that promises nothing new (the name) leaves the tickets alone.
+    client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, name="Priority Plus"))
+    assert len(db.session.scalars(select(TicketEvent).where(TicketEvent.kind == "sla_rebased")).all()) == 1
