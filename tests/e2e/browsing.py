@@ -53,7 +53,8 @@ A11Y_CHECK = r"""
     previous = level;
   }
   const seen = new Set();
-  for (const el of document.querySelectorAll('[id]')) {
+  // Hidden inputs (one CSRF token per form) are never labelled or focused: their ids cannot mislead.
+  for (const el of document.querySelectorAll('[id]:not(input[type=hidden])')) {
     if (seen.has(el.id)) problems.push('duplicate id: ' + el.id);
     seen.add(el.id);
   }
