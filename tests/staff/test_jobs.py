@@ -38,6 +38,7 @@ def test_my_jobs_page_is_a_phone_page_with_address_deadline_and_taps(client, mon
     html = client.get("/staff/my-jobs").get_data(as_text=True)
     assert 'name="viewport"' in html and 'class="jobs"' in html
     assert "Server room switch dead" in html and "1 Main St" in html and "Deadline" in html
+    assert "openstreetmap.org/?mlat=40.75" in html
     for label in ("En route", "On site", "Waiting on client", "Resolved", "Resolution note"):
         assert label in html, label
 
