@@ -41,14 +41,19 @@ def _when(value: Optional[datetime]) -> str:
 def eta_text(view: TicketStatusView) -> str:
     if view.status in TicketStatus.DONE:
         return "—"
-    if view.status in TicketStatus.ACTIVE:
+    if view.status == TicketStatus.EN_ROUTE and view.eta_median is not None:
+        what = "Technician on the way, expected on site"
+    elif view.status in TicketStatus.ACTIVE:
         return view.status_label
-    if view.eta_median is None:
+    elif view.eta_median is None:
         return "No estimate yet" if view.status != TicketStatus.WAITING_ON_CLIENT else "Paused while we wait on you"
-    what = "Technician expected on site" if view.eta_kind == "arrival" else "Remote work expected to start"
+    else:
+        what = "Technician expected on site" if view.eta_kind == "arrival" else "Remote work expected to start"
     text = f"{what} around {_when(view.eta_median)}"
     if view.eta_p90 is not None and view.eta_p90 != view.eta_median:
         text += f" (9 times out of 10 by {_when(view.eta_p90)})"
+    if view.waits_for_coverage:
+        text += ". Work starts when your plan's covered hours begin"
     return text
 
 

@@ -26,7 +26,12 @@ from .presenting import display
 
 client_only = roles_required(*Role.CLIENT)
 NOTICE_KEY = "opened_ticket_notice"
-CLIENT_STATUSES = {TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVED}
+CLIENT_STATUSES = {TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVED, TicketStatus.NEW}
+STATUS_DONE_MESSAGES = {
+    TicketStatus.RESOLVED: "Marked as resolved. Thank you!",
+    TicketStatus.WAITING_ON_CLIENT: "Noted: the ticket waits on you, and its deadline clock is paused.",
+    TicketStatus.NEW: "Back in the queue: the deadline clock runs again.",
+}
 
 
 def register(bp: Blueprint) -> None:
@@ -189,8 +194,7 @@ def change_status(ticket_id: int):
     except tickets.TicketError as error:
         flash(error.message, "error")
     else:
-        flash("Marked as resolved. Thank you!" if form.status.data == TicketStatus.RESOLVED
-              else "Noted: the ticket waits on you, and its deadline clock is paused.", "success")
+        flash(STATUS_DONE_MESSAGES[form.status.data], "success")
     return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
 
 

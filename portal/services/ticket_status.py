@@ -18,6 +18,8 @@ from . import queue
 
 # Work has started (or the ball is with the client): the ticket no longer has a place in line.
 NO_PLACE = TicketStatus.ACTIVE | {TicketStatus.WAITING_ON_CLIENT} | TicketStatus.DONE
+# The dispatch engine's words when a ticket must wait for its plan's covered hours.
+COVERAGE_NOTE = "Outside the hours this ticket is covered"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def sla_due_at(ticket: Ticket) -> Optional[datetime]:
 def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineItem, ...] = ()) -> TicketStatusView:
     placed = entry is not None and ticket.status not in NO_PLACE
     technician = ticket.technician or (entry.technician if entry is not None else None)
-    started = ticket.status in NO_PLACE
+    # Waiting tickets carry the dispatch estimate; an en-route ticket the arrival given when the technician set off.
+    estimated = entry is not None and ticket.status not in TicketStatus.DONE
     return TicketStatusView(
         id=ticket.id,
         title=ticket.title,
@@ -91,10 +94,10 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         status_label=TicketStatus.LABELS.get(ticket.status, ticket.status),
         position=entry.position if placed else None,
         ahead=entry.ahead if placed else None,
-        eta_median=entry.eta_median if entry is not None and not started else None,
-        eta_p90=entry.eta_p90 if entry is not None and not started else None,
+        eta_median=entry.eta_median if estimated else None,
+        eta_p90=entry.eta_p90 if estimated else None,
         eta_kind="arrival" if ticket.onsite_needed else "remote_start",
-        waits_for_coverage=bool(entry is not None and "coverage" in (entry.note or "").lower()),
+        waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=sla_due_at(ticket),
         sla_state=ticket.sla_state,

@@ -245,3 +245,34 @@ def test_another_organisations_ticket_answers_404_on_every_route(client, acme):
     assert db.session.scalar(select(func.count()).select_from(Comment)) == 0
     dashboard = client.get("/client/").get_data(as_text=True)
     assert GOOD_FORM["title"] not in dashboard and "Acme" not in dashboard
+
+
+def test_client_can_hand_a_waiting_ticket_back_to_the_queue(client, acme):
+    ticket_id, _ = file_ticket(client)
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.WAITING_ON_CLIENT})
+    assert "We are ready: carry on" in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.NEW})
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket_id)
+    assert ticket.status in TicketStatus.WAITING and all(p.ended_at is not None for p in ticket.pauses)
+    assert client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["position"] == 1
+
+
+def test_staff_progress_reaches_the_client_page_technician_en_route_and_timeline(client, acme):
+    from portal.models import Technician, User
+    from portal.services import tickets as ticket_service
+
+    ticket_id, _ = file_ticket(client)
+    dispatcher = make_user("d@firm.example", role=Role.DISPATCHER)
+    technician = db.session.scalars(select(Technician)).one()
+    ticket_service.assign(ticket_id, technician.id, dispatcher, TUESDAY_10_NY)
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["technician"] == "Tom" and live["position"] == 1
+    ticket_service.set_status(ticket_id, TicketStatus.EN_ROUTE, db.session.get(User, technician.user_id), TUESDAY_10_NY)
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["status"] == "en_route" and live["position"] is None and live["ahead"] is None
+    assert live["display"]["eta"].startswith("Technician on the way, expected on site around")
+    messages = " ".join(e["message"] for e in live["display"]["timeline"])
+    assert "Technician assigned: Tom" in messages and "en route" in messages.lower()
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "Technician en route" in page
