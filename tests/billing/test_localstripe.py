@@ -17,6 +17,9 @@ from tests.conftest import login, make_organisation, make_plan, make_user
 from .conftest import SECRET_KEY, register_webhook, stripe_config, wait_for
 from .helpers import card_request, open_ticket, paid_plans
 
+# localstripe registers plain (non-async) aiohttp handlers; aiohttp warns on each request.
+pytestmark = pytest.mark.filterwarnings("ignore:Bare functions are deprecated:DeprecationWarning")
+
 
 @pytest.fixture
 def stripe_side(localstripe, live_portal):
