@@ -111,15 +111,27 @@ def _action_forms(ticket: Ticket) -> dict:
     }
 
 
+def _plan_of(ticket: Ticket):
+    """The plan the ticket's clock runs under, else the organisation's plan in force (None = break/fix)."""
+    if ticket.sla_plan is not None:
+        return ticket.sla_plan
+    contract = contracts.current_contract(ticket.organisation_id)
+    return contract.plan if contract is not None else None
+
+
 def _render_ticket(ticket: Ticket, status: int = 200, **forms):
     context = _action_forms(ticket) if _can_dispatch() else {}
+    for form in forms.values():
+        if getattr(form, "stale", False):
+            # Keep what was typed, but against the version now saved: a second submit is deliberate.
+            form.version.data = str(ticket.version)
     context.update(forms)
     entry = db.session.get(QueueEntry, ticket.id)
     return render_template(
         "staff/ticket.html",
         ticket=ticket,
         entry=entry,
-        plan=ticket.sla_plan or (lambda c: c.plan if c else None)(contracts.current_contract(ticket.organisation_id)),
+        plan=_plan_of(ticket),
         can_dispatch=_can_dispatch(),
         sla_labels=SLA_LABELS,
         **context,

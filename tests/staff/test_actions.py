@@ -81,6 +81,8 @@ def test_stale_version_is_refused_with_a_clear_message(client, monkeypatch):
     html = response.get_data(as_text=True)
     assert "changed by someone else" in html and "nothing was saved" in html
     assert 'value="CEO"' in html  # what the dispatcher typed is still there
+    # ... now against the saved version, so submitting again (after a look) is accepted.
+    assert f'name="override-version" type="hidden" value="{fresh(q["small"]).version}"' in html
     assert fresh(q["small"]).override_position is None
     assert {t: position(q[t]) for t in ("big", "mid", "small")} == before
     assert events(q["small"], "override") == []
