@@ -352,6 +352,34 @@ class CoverageCalendar:
             total += min(piece_end, end) - max(piece_start, start)
         return total / timedelta(minutes=1)
 
+    def covered_periods(self, start: datetime, end: datetime) -> Iterator[Interval]:
+        """The covered stretches between two instants, clipped to them, in order.
+
+        Touching intervals (Mon 00:00-24:00 then Tue 00:00-...) are joined into one stretch, so
+        callers that plan work across many instants (the dispatcher) can read a horizon once and
+        bisect, instead of probing with covered_minutes.
+        """
+        start = as_utc(start, "start")
+        end = as_utc(end, "end")
+        if end <= start:
+            return
+        if self._weekly is None:
+            yield start, end
+            return
+        current: Optional[Interval] = None
+        for piece_start, piece_end in self._pieces(start):
+            if piece_start >= end:
+                break
+            piece = (max(piece_start, start), min(piece_end, end))
+            if current is not None and piece[0] <= current[1]:
+                current = (current[0], max(current[1], piece[1]))
+                continue
+            if current is not None:
+                yield current
+            current = piece
+        if current is not None:
+            yield current
+
     def next_business_start(self, at: datetime) -> datetime:
         """First covered instant on a later local day than `at`: the best-effort target."""
         at = as_utc(at, "at")

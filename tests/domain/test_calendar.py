@@ -310,3 +310,31 @@ def test_random_calendars_keep_the_algebra(cal: CoverageCalendar, start: datetim
         assert cal.is_covered(due - timedelta(microseconds=1))
     nxt = cal.next_covered(start)
     assert cal.is_covered(nxt) and cal.covered_minutes(start, nxt) == 0
+
+
+def test_covered_periods_lists_clipped_joined_stretches():
+    periods = list(BUSINESS.covered_periods(ny(2026, 11, 25, 12, 0), ny(2026, 11, 30, 9, 0)))
+    assert periods == [
+        (ny(2026, 11, 25, 12, 0), ny(2026, 11, 25, 18, 0)),
+        (ny(2026, 11, 27, 8, 0), ny(2026, 11, 27, 18, 0)),  # Thanksgiving skipped
+        (ny(2026, 11, 30, 8, 0), ny(2026, 11, 30, 9, 0)),
+    ]
+    all_days = CoverageCalendar(NY_TZ, {d: [(time(0), time(0))] for d in range(7)})
+    assert list(all_days.covered_periods(ny(2026, 3, 6, 12, 0), ny(2026, 3, 20, 0, 0))) == [
+        (ny(2026, 3, 6, 12, 0), ny(2026, 3, 20, 0, 0))
+    ]
+    assert list(CoverageCalendar.always().covered_periods(ny(2026, 1, 1), ny(2026, 1, 2))) == [(ny(2026, 1, 1), ny(2026, 1, 2))]
+    assert list(BUSINESS.covered_periods(ny(2026, 1, 2), ny(2026, 1, 1))) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(cal=random_calendars(), start=instants, days=st.integers(0, 40))
+def test_covered_periods_agree_with_covered_minutes(cal: CoverageCalendar, start: datetime, days: int):
+    end = start + timedelta(days=days, hours=5)
+    periods = list(cal.covered_periods(start, end))
+    total = sum(((b - a) / timedelta(minutes=1) for a, b in periods), 0.0)
+    assert total == pytest.approx(cal.covered_minutes(start, end), abs=1e-6)
+    for (a, b), (c, _d) in zip(periods, periods[1:]):
+        assert a < b < c and not cal.is_covered(b)
+    for a, b in periods:
+        assert start <= a < b <= end and cal.is_covered(a)
