@@ -223,3 +223,25 @@ def test_naive_datetimes_are_refused_by_name():
         due_times(ESSENTIALS, datetime(2026, 11, 24, 9, 0), False)
     with pytest.raises(ValueError, match="due"):
         compliance([SlaOutcome(datetime(2026, 11, 24, 9, 0), None, None, None)], ny(2026, 11, 30, 12, 0))
+
+
+def test_due_times_across_the_autumn_clock_change_keep_local_hours():
+    # Opened Friday 14:00 EDT; 4 h Friday, 4 h Monday after the clocks went back: Monday 12:00 EST.
+    due = due_times(ESSENTIALS, ny(2026, 10, 30, 14, 0), onsite_needed=True)
+    assert due.arrival_due == ny(2026, 11, 2, 12, 0)
+    assert due.arrival_due == datetime(2026, 11, 2, 17, 0, tzinfo=UTC)
+
+
+SEVERITY = {SlaState.ON_TRACK: 0, SlaState.AT_RISK: 1, SlaState.BREACHED: 2}
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=instants, later=st.integers(0, 60 * 24 * 10), sooner=st.integers(0, 60 * 24 * 10),
+       share=st.floats(0, 1))
+def test_state_only_gets_worse_while_nothing_happens(start: datetime, later: int, sooner: int, share: float):
+    due = due_times(ESSENTIALS, start, False).response_due
+    first, second = sorted((start + timedelta(minutes=sooner), start + timedelta(minutes=later)))
+    before = sla_state(due, 120, start, BUSINESS, first, None, at_risk_share=share)
+    after = sla_state(due, 120, start, BUSINESS, second, None, at_risk_share=share)
+    assert SEVERITY[before] <= SEVERITY[after]
+    assert (after is SlaState.BREACHED) == (second > due)
