@@ -83,7 +83,10 @@ def success():
 @bp.route("/cancelled")
 @client_only
 def cancelled():
-    return render_template("billing/cancelled.html")
+    withdrawn = None
+    if current_user.role == Role.CLIENT_ADMIN:
+        withdrawn = billing.abandon_checkout(current_user.organisation, clock.now())
+    return render_template("billing/cancelled.html", withdrawn=withdrawn)
 
 
 @bp.route("/change-plan", methods=["POST"])

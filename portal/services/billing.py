@@ -178,7 +178,8 @@ def sync_plans() -> SyncReport:
                     "transfer_lookup_key": True,
                     "metadata": {"plan_slug": plan.slug},
                 },
-                {"idempotency_key": f"price-{plan.slug}-{amount}-{plan.currency}"},
+                # the replaced price is part of the key: going back to an earlier amount makes a new price
+                {"idempotency_key": f"price-{plan.slug}-{amount}-{plan.currency}-{price.id if price else 'first'}"},
             )
             report.created.append(f"price {price.id} ({plan.slug}, {amount} {plan.currency}/month)")
         if plan.stripe_product_id != product_id or plan.stripe_price_id != price.id:
@@ -275,7 +276,7 @@ def start_checkout(
     }
     try:
         session = client.v1.checkout.sessions.create(
-            params, {"idempotency_key": f"checkout-contract-{pending.id}-{plan.slug}-{ticket_id or 0}"}
+            params, {"idempotency_key": f"checkout-{customer_id}-{pending.id}-{plan.slug}-{ticket_id or 0}"}
         )
     except stripe.StripeError as error:
         db.session.rollback()
@@ -286,6 +287,22 @@ def start_checkout(
     log.info("checkout session %s for organisation %s plan %s (contract %s, by user %s)",
              session.id, organisation.id, plan.slug, pending.id, requested_by.id)
     return session.url
+
+
+def abandon_checkout(organisation: Organisation, now: datetime) -> Optional[Contract]:
+    """The client left Stripe's page without paying: the pending card request is withdrawn.
+
+    If Stripe still confirms a payment for it later (another tab), the webhook revives it.
+    """
+    pending = contracts.pending_contract(organisation.id)
+    if pending is None or pending.payment_method != "card" or pending.stripe_subscription_id:
+        return None
+    pending.status = ContractStatus.CANCELED
+    pending.stripe_status = "checkout_abandoned"
+    pending.ends_at = now
+    db.session.commit()
+    log.info("checkout abandoned: card request %s of organisation %s withdrawn", pending.id, organisation.id)
+    return pending
 
 
 def billing_portal_url(organisation: Organisation, return_url: str) -> str:
@@ -425,6 +442,7 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> C
 def _activate(contract: Contract, now: datetime) -> None:
     """Active from now; any other contract in force for the organisation ends (one plan at a time)."""
     contract.status = ContractStatus.ACTIVE
+    contract.ends_at = None
     if contract.starts_at is None:
         contract.starts_at = now
         if contract.plan.minimum_term_months:

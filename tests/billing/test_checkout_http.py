@@ -74,7 +74,7 @@ def test_checkout_session_is_created_for_the_customer_in_subscription_mode(clien
     assert form["cancel_url"] == "http://portal.test/billing/cancelled"
     assert form["metadata[contract_id]"] == str(contract.id)
     assert form["subscription_data[metadata][contract_id]"] == str(contract.id)
-    assert session.headers["idempotency-key"] == f"checkout-contract-{contract.id}-priority-0"
+    assert session.headers["idempotency-key"] == f"checkout-cus_rec_1-{contract.id}-priority-0"
     assert session.headers["authorization"] == "Bearer sk_test_portal_offline"
     # pending until Stripe's webhook says it is paid; the browser coming back changes nothing
     assert (contract.status, contract.payment_method, contract.stripe_checkout_session_id) == (
@@ -223,7 +223,7 @@ def test_sync_plans_creates_products_and_prices_once(app, recorder):
     assert product.form["id"] == "portal-plan-priority" and product.headers["idempotency-key"] == "product-priority"
     assert price.form["lookup_key"] == "priority" and price.form["recurring[interval]"] == "month"
     assert price.form["unit_amount"] == "129000" and price.form["currency"] == "usd"
-    assert price.headers["idempotency-key"] == "price-priority-129000-usd"
+    assert price.headers["idempotency-key"] == "price-priority-129000-usd-first"
     plan = db.session.scalars(select(Plan).where(Plan.slug == "priority")).one()
     assert (plan.stripe_product_id, plan.stripe_price_id) == ("portal-plan-priority", "price_rec_1")
 
@@ -254,6 +254,7 @@ def test_sync_plans_after_a_price_change_moves_the_lookup_key_to_a_new_price(app
     assert result.exit_code == 0, result.output
     [created] = [r for r in recorder.requests if r.method == "POST"]
     assert created.form["unit_amount"] == "139000" and created.form["transfer_lookup_key"] == "true"
+    assert created.headers["idempotency-key"] == "price-priority-139000-usd-price_rec_1"
     db.session.expire_all()
     assert db.session.get(Plan, plan.id).stripe_price_id == "price_rec_2"
 
@@ -262,3 +263,27 @@ def test_sync_plans_without_a_key_says_so(make_app):
     app = make_app()
     result = app.test_cli_runner().invoke(args=["stripe", "sync-plans"])
     assert result.exit_code != 0 and "STRIPE_SECRET_KEY is not set" in result.output
+
+
+def test_leaving_checkout_withdraws_the_request_and_a_late_payment_still_counts(client, recorder, admin):
+    from .conftest import signed
+    from .helpers import checkout_session, event
+
+    stripe_answers(recorder)
+    paid_plans()
+    client.post("/billing/checkout/priority")
+    contract = db.session.scalars(select(Contract)).one()
+
+    page = client.get("/billing/cancelled").get_data(as_text=True)
+
+    assert "Nothing was charged" in page and "request for Priority is withdrawn" in page
+    db.session.expire_all()
+    assert db.session.get(Contract, contract.id).status == ContractStatus.CANCELED
+    assert "pending" not in client.get("/billing/").get_data(as_text=True)
+
+    body, headers = signed(event("checkout.session.completed", checkout_session(contract, customer="cus_rec_1"),
+                                 1_790_000_000))
+    assert client.post("/billing/webhook", data=body, headers=headers).status_code == 200
+    db.session.expire_all()
+    revived = db.session.get(Contract, contract.id)
+    assert revived.status == ContractStatus.ACTIVE and revived.ends_at is None
