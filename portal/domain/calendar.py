@@ -18,6 +18,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Container, Iterator, Mapping, Optional, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays as holidays_lib
+
 UTC = timezone.utc
 _ONE_DAY = timedelta(days=1)
 # A calendar whose weekly hours are all lost to holidays for this long has no coverage at all.
@@ -208,8 +210,6 @@ class CoverageCalendar:
         """Weekly business hours in the firm's zone minus the public holidays of country/region."""
         weekly = parse_weekly_hours(weekly_hours)
         if holiday_country:
-            import holidays as holidays_lib
-
             try:
                 days_off: Container[date] = holidays_lib.country_holidays(
                     holiday_country, subdiv=holiday_region or None

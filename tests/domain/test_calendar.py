@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time as clock
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -10,8 +11,6 @@ from hypothesis import assume, given, settings, strategies as st
 from portal.domain.calendar import CoverageCalendar, parse_weekly_hours
 
 NY_TZ = "America/New_York"
-from zoneinfo import ZoneInfo  # noqa: E402
-
 NY = ZoneInfo(NY_TZ)
 UTC = timezone.utc
 BUSINESS = CoverageCalendar.business(NY_TZ)  # Mon-Fri 08:00-18:00, US-NY holidays
