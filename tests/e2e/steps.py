@@ -124,3 +124,16 @@ def move_ticket(dispatcher: Journey, ticket_id: int, before: int, reasons: dict[
         if now_at is not None and now_at != before:
             return now_at, reasons[which]
     raise AssertionError(f"neither override moved ticket {ticket_id} from place {before}")
+
+
+def activate_pending_contract(owner: Journey, organisation: str, plan: str) -> None:
+    """The owner confirms an invoiced plan request on the firm's list of requests."""
+    page = owner.page
+    owner.goto("/billing/staff/contracts")
+    row = page.locator("tbody tr", has_text=organisation)
+    assert row.count() == 1, page.inner_text("main")
+    owner.check("invoiced plan requests")
+    row.locator("button", has_text="Activate").click()
+    page.wait_for_load_state()
+    assert f"{organisation} is now on {plan}" in page.inner_text("main"), page.inner_text("main")[:500]
+    owner.check("contract activated")

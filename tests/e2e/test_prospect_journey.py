@@ -7,6 +7,7 @@ import re
 import uuid
 
 from tests.e2e.browsing import Journey
+from tests.e2e.steps import activate_pending_contract
 
 PASSWORD = "Harbour-lantern-quartz-92"
 DEMO_PASSWORD = "demo-pass-2026"
@@ -65,23 +66,10 @@ def test_prospect_compares_prices_signs_up_and_gets_a_contract(people) -> None:
 
     owner: Journey = people("owner")
     owner.login("owner@demo.test", DEMO_PASSWORD)
-    activate_pending_contract(owner, "Harbour Dental Group")
+    activate_pending_contract(owner, "Harbour Dental Group", "Priority")
 
     prospect.goto("/client/")
     dashboard = page.inner_text("main")
     assert re.search(r"Priority\s*·\s*active", dashboard), dashboard
     assert "is pending" not in dashboard
     prospect.check("dashboard, contract active")
-
-
-def activate_pending_contract(owner: Journey, organisation: str) -> None:
-    """The owner confirms the invoiced request on the firm's list of invoiced plan requests."""
-    page = owner.page
-    owner.goto("/billing/staff/contracts")
-    row = page.locator("tbody tr", has_text=organisation)
-    assert row.count() == 1, page.inner_text("main")
-    owner.check("invoiced plan requests")
-    row.locator("button", has_text="Activate").click()
-    page.wait_for_load_state()
-    assert f"{organisation} is now on Priority" in page.inner_text("main")
-    owner.check("contract activated")
