@@ -171,7 +171,9 @@ class CoverageCalendar:
                 if checked:
                     normalised[weekday] = tuple(_range_minutes(s, e) for s, e in checked)
             self._weekly = normalised
-        self._holidays = holidays
+        # Plain collections are frozen so the calendar cannot change under its own memo; the
+        # `holidays` library's objects (which fill in years lazily) are kept as they are.
+        self._holidays = frozenset(holidays) if isinstance(holidays, (set, list, tuple)) else holidays
         extras = []
         for index, (start, end) in enumerate(extra):
             s = as_utc(start, f"extra[{index}] start")

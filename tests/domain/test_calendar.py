@@ -337,3 +337,11 @@ def test_covered_periods_agree_with_covered_minutes(cal: CoverageCalendar, start
         assert a < b < c and not cal.is_covered(b)
     for a, b in periods:
         assert start <= a < b <= end and cal.is_covered(a)
+
+
+def test_changing_the_holiday_set_afterwards_does_not_change_the_calendar():
+    days_off = {date(2026, 11, 24)}
+    cal = CoverageCalendar(NY_TZ, parse_weekly_hours("Mon-Fri 08:00-18:00"), days_off)
+    days_off.add(date(2026, 11, 25))
+    assert not cal.is_covered(ny(2026, 11, 24, 10, 0))
+    assert cal.is_covered(ny(2026, 11, 25, 10, 0))
