@@ -1,0 +1,423 @@
+"""Who goes where next: each waiting ticket's place, technician and arrival estimate.
+
+The dispatcher is greedy list scheduling in triage order. Taking the tickets as triage ranked
+them, each goes to the eligible technician (right skill; the pinned one if a dispatcher
+pinned it) who can start it soonest. A start must fall in the technician's availability
+(shifts plus on-call periods) and in the ticket's coverage (its plan's hours: a break/fix
+ticket opened at night waits for the next business morning). On-site work adds the drive
+from the technician's current location, which is the site of the job before.
+
+Estimates are honest ranges, not a fixed margin. Every job duration and drive is a
+lognormal given by its median and p90. Along one technician's chain the means and variances
+of the random parts add up; the sum is read back as a lognormal (Fenton-Wilkinson) to give
+the median and 90% bound. Calendars bend time monotonically (a job that would start at 18:30
+starts at 08:00 next day), so each quantile is pushed through the calendar; when they push
+part of the range, the moments are recomputed from a few quantile points pushed through the
+calendar, so a long wait for covered time absorbs the uncertainty before it.
+
+A ticket's `position` is its place among the waiting tickets in the order they are expected
+to start (by median start), so a ticket triaged lower can still be started earlier by a free
+specialist. `sla_at_risk` is set when the 90% bound passes the SLA deadline: a one-in-ten
+chance of a breach is a risk the dispatcher should see.
+
+Cost: technicians sit in one heap per skill (and one for everybody) keyed by when they can
+next start; each ticket looks only at the few technicians at the top of its heap, so
+10,000 tickets and 500 technicians take well under a second. The function reads its inputs
+and returns new values; it never changes them, which makes what-if quotes free of side effects.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import NormalDist
+from typing import Optional, Sequence
+
+from portal.domain.calendar import CoverageCalendar
+from portal.domain.effort import Z90, EffortEstimate
+from portal.domain.travel import Location, TravelModel
+
+# Plans look at most this far ahead; beyond it a ticket has "no covered time" (a year).
+HORIZON_MINUTES = 366 * 24 * 60.0
+# Technicians examined per ticket at most (fully evaluated / looked at in the heap).
+MAX_EVALUATED = 12
+MAX_EXAMINED = 48
+_EPS = 1e-6
+_DAY = 24 * 60.0
+# Quantile points used to recompute a chain's moments after a calendar pushed part of it.
+_QUAD_Z = tuple(NormalDist().inv_cdf((k + 0.5) / 9) for k in range(9))
+_QUAD_SPREAD = sum(z * z for z in _QUAD_Z) / len(_QUAD_Z)
+
+
+@dataclass(frozen=True)
+class TechnicianInput:
+    id: int
+    name: str
+    skills: frozenset[str]
+    availability: CoverageCalendar
+    free_at: datetime
+    free_at_p90: datetime
+    location: Optional[Location]
+
+
+@dataclass(frozen=True)
+class DispatchTicket:
+    id: int
+    required_skill: Optional[str]
+    onsite: bool
+    site: Optional[Location]
+    effort: EffortEstimate
+    coverage: CoverageCalendar
+    sla_due: Optional[datetime]
+    pinned_technician_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ArrivalEstimate:
+    ticket_id: int
+    position: int
+    ahead: int
+    technician_id: Optional[int]
+    median: Optional[datetime]
+    p90: Optional[datetime]
+    sla_at_risk: bool
+    waits_for_coverage: bool
+    note: str
+
+
+def _quantile(mean: float, var: float, z: float) -> float:
+    """Quantile of a non-negative sum with this mean and variance, read as a lognormal."""
+    if var <= 0.0 or mean <= 0.0:
+        return mean if mean > 0.0 else 0.0
+    s2 = math.log1p(var / (mean * mean))
+    return math.exp(math.log(mean) - s2 / 2.0 + z * math.sqrt(s2))
+
+
+class _Cover:
+    """One calendar's covered stretches as minutes after `now`, discovered lazily in order.
+
+    The calendar's own arithmetic walks intervals; the dispatcher asks "first covered minute
+    at or after x" hundreds of thousands of times, so the stretches up to the furthest point
+    asked about are read once and then answered by bisection.
+    """
+
+    __slots__ = ("cal", "now", "starts", "ends", "frontier", "exhausted")
+
+    def __init__(self, cal: CoverageCalendar, now: datetime) -> None:
+        self.cal = cal
+        self.now = now
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.frontier = 0.0  # coverage is known exactly on [0, frontier)
+        self.exhausted = False
+
+    def _dt(self, minutes: float) -> datetime:
+        return self.now + timedelta(minutes=minutes)
+
+    def _minutes(self, at: datetime) -> float:
+        return (at - self.now).total_seconds() / 60.0
+
+    def _covered(self, a: float, b: float) -> float:
+        return self.cal.covered_minutes(self._dt(a), self._dt(b))
+
+    def _stretch_end(self, s: float) -> float:
+        """End of the covered stretch that starts at the covered minute `s`.
+
+        From a window [s, s+t) with t at least the stretch's length, covered(s, s+t) is the
+        stretch plus whatever later coverage the window reaches; iterating t = covered(s, s+t)
+        shrinks the window onto the stretch and stops exactly at its end (2-3 calls for shifts).
+        """
+        lo, span = s, _DAY
+        while True:
+            if lo - s > HORIZON_MINUTES:
+                return math.inf
+            total = self._covered(lo, lo + span)
+            if total < span - _EPS:
+                break
+            lo += span
+            span *= 2
+        length = total
+        for _ in range(100):
+            shorter = self._covered(lo, lo + length)
+            if shorter >= length - _EPS:
+                return lo + max(length, _EPS)
+            length = shorter
+        return lo + max(length, _EPS)
+
+    def _discover(self, until: float) -> None:
+        while self.frontier <= until and not self.exhausted:
+            try:
+                s = self._minutes(self.cal.next_covered(self._dt(self.frontier)))
+            except ValueError:
+                s = math.inf
+            if s > HORIZON_MINUTES:
+                self.exhausted = True
+                self.frontier = math.inf
+                return
+            e = max(self._stretch_end(s), s + _EPS)
+            if self.ends and s <= self.ends[-1] + _EPS:
+                self.ends[-1] = e
+            else:
+                self.starts.append(s)
+                self.ends.append(e)
+            self.frontier = e
+            if e == math.inf:
+                self.exhausted = True
+
+    def at_or_after(self, x: float) -> tuple[float, float]:
+        """(first covered minute >= x, end of that covered stretch); (inf, inf) when none."""
+        if x == math.inf:
+            return math.inf, math.inf
+        if x >= self.frontier:
+            self._discover(x)
+        i = bisect_right(self.starts, x) - 1
+        if i >= 0 and x < self.ends[i]:
+            return x, self.ends[i]
+        if i + 1 < len(self.starts):
+            return self.starts[i + 1], self.ends[i + 1]
+        return math.inf, math.inf
+
+
+def _both(x: float, a: _Cover, b: _Cover) -> tuple[float, float]:
+    """First minute >= x covered by both calendars, and how long both stay covered."""
+    for _ in range(200):
+        s1, e1 = a.at_or_after(x)
+        s2, e2 = b.at_or_after(s1)
+        if s2 == s1:
+            return s1, min(e1, e2)
+        x = s2
+    return math.inf, math.inf
+
+
+class _Chain:
+    """A technician's day as planned so far: when they are next free, as a distribution.
+
+    Free time = anchor + a random part with `mean` and `var` (minutes). `key` is when they can
+    next start anything (median free time pushed into their availability), their heap order.
+    """
+
+    __slots__ = ("tech", "cover", "anchor", "mean", "var", "location", "version", "key", "jobs")
+
+    def __init__(self, tech: TechnicianInput, cover: _Cover, now: datetime) -> None:
+        self.tech = tech
+        self.cover = cover
+        self.anchor = 0.0
+        busy = (tech.free_at - now).total_seconds() / 60.0
+        busy90 = (tech.free_at_p90 - now).total_seconds() / 60.0
+        if busy > 0:
+            rest = EffortEstimate(busy, max(busy, busy90))
+            self.mean, self.var = rest.mean_minutes, rest.variance
+        else:
+            self.mean, self.var = 0.0, 0.0
+        self.location = tech.location
+        self.version = 0
+        self.jobs = 0
+        self.key = self.cover.at_or_after(self.anchor + _quantile(self.mean, self.var, 0.0))[0]
+
+
+@dataclass
+class _Option:
+    chain: _Chain
+    median: float
+    p90: float
+    mean: float  # moments of the random part of the start, after adding the drive
+    var: float
+
+
+def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
+    mean, var = chain.mean, chain.var
+    if ticket.onsite:
+        drive = travel.estimate(chain.location, ticket.site)
+        mean += drive.mean_minutes
+        var += drive.variance
+    x50 = chain.anchor + _quantile(mean, var, 0.0)
+    s50 = _both(x50, chain.cover, cover)[0]
+    if var > 0.0:
+        s90 = _both(chain.anchor + _quantile(mean, var, Z90), chain.cover, cover)[0]
+    else:
+        s90 = s50
+    return _Option(chain, s50, max(s90, s50), mean, var)
+
+
+def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover) -> None:
+    """Book the ticket on the option's technician: the chain now ends after this job."""
+    chain = option.chain
+    mean, var, anchor = option.mean, option.var, chain.anchor
+    if var <= 0.0:
+        new_anchor, new_mean, new_var = option.median, 0.0, 0.0
+    else:
+        lo = anchor + _quantile(mean, var, _QUAD_Z[0] * 1.2)
+        hi = anchor + _quantile(mean, var, _QUAD_Z[-1] * 1.2)
+        start, until = _both(lo, chain.cover, cover)
+        if start == lo and until >= hi:
+            new_anchor, new_mean, new_var = anchor, mean, var
+        else:
+            raw = [anchor + _quantile(mean, var, z) for z in _QUAD_Z]
+            pushed = [_both(x, chain.cover, cover)[0] for x in raw]
+            new_anchor = pushed[0]
+            offsets = [p - new_anchor for p in pushed]
+            new_mean = sum(offsets) / len(offsets)
+            spread = sum((o - new_mean) ** 2 for o in offsets) / len(offsets)
+            raw_mean = sum(raw) / len(raw)
+            raw_spread = sum((r - raw_mean) ** 2 for r in raw) / len(raw)
+            # The nine points understate the spread of the whole distribution; scale back up.
+            new_var = spread * (var / raw_spread) if raw_spread > 0 else spread
+    chain.anchor = new_anchor
+    chain.mean = new_mean + ticket.effort.mean_minutes
+    chain.var = new_var + ticket.effort.variance
+    if ticket.onsite and ticket.site is not None:
+        chain.location = ticket.site
+    chain.version += 1
+    chain.jobs += 1
+    chain.key = chain.cover.at_or_after(chain.anchor + _quantile(chain.mean, chain.var, 0.0))[0]
+
+
+_ANY = object()
+
+
+def plan_dispatch(
+    tickets_in_order: Sequence[DispatchTicket],
+    technicians: Sequence[TechnicianInput],
+    now: datetime,
+    travel: TravelModel,
+) -> list[ArrivalEstimate]:
+    """Plan every waiting ticket; results come back in the order the tickets were given."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    covers: dict[int, _Cover] = {}
+
+    def cover_of(cal: CoverageCalendar) -> _Cover:
+        found = covers.get(id(cal))
+        if found is None:
+            found = covers[id(cal)] = _Cover(cal, now)
+        return found
+
+    chains: list[_Chain] = []
+    by_id: dict[int, _Chain] = {}
+    heaps: dict[object, list[tuple[float, int, int]]] = {_ANY: []}
+    for index, tech in enumerate(technicians):
+        if tech.id in by_id:
+            raise ValueError(f"technician {tech.id} is listed twice")
+        chain = _Chain(tech, cover_of(tech.availability), now)
+        chains.append(chain)
+        by_id[tech.id] = chain
+        for group in (_ANY, *tech.skills):
+            heaps.setdefault(group, []).append((chain.key, index, 0))
+    for heap in heaps.values():
+        heapq.heapify(heap)
+    index_of = {id(chain): i for i, chain in enumerate(chains)}
+
+    def reschedule(chain: _Chain) -> None:
+        i = index_of[id(chain)]
+        entry = (chain.key, i, chain.version)
+        for group in (_ANY, *chain.tech.skills):
+            heapq.heappush(heaps[group], entry)
+
+    planned: list[tuple[Optional[_Option], bool, str]] = []
+    for ticket in tickets_in_order:
+        cover = cover_of(ticket.coverage)
+        best: Optional[_Option] = None
+        note = ""
+        if ticket.pinned_technician_id is not None:
+            chain = by_id.get(ticket.pinned_technician_id)
+            if chain is None:
+                note = "The technician this ticket is pinned to is not on the roster."
+            else:
+                best = _evaluate(chain, ticket, cover, travel)
+        else:
+            group = _ANY if ticket.required_skill is None else ticket.required_skill
+            heap = heaps.get(group)
+            if not heap:
+                note = f"No technician on the roster has the skill {ticket.required_skill!r}."
+            else:
+                best = _best_in_heap(heap, chains, ticket, cover, travel)
+        if best is not None and best.median == math.inf:
+            best = None
+            note = "No technician is available in time this ticket is covered within a year."
+        waits = False
+        if best is not None:
+            waits = _waits_for_coverage(best, cover)
+            _commit(best, ticket, cover)
+            reschedule(best.chain)
+        planned.append((best, waits, note))
+
+    order = sorted(
+        range(len(planned)),
+        key=lambda k: (planned[k][0].median if planned[k][0] is not None else math.inf, k),
+    )
+    position = [0] * len(planned)
+    for place, k in enumerate(order, start=1):
+        position[k] = place
+
+    results: list[ArrivalEstimate] = []
+    for k, (ticket, (option, waits, note)) in enumerate(zip(tickets_in_order, planned)):
+        if option is None:
+            results.append(
+                ArrivalEstimate(ticket.id, position[k], position[k] - 1, None, None, None,
+                                ticket.sla_due is not None, False, note)
+            )
+            continue
+        median = now + timedelta(minutes=option.median)
+        p90 = now + timedelta(minutes=option.p90)
+        at_risk = ticket.sla_due is not None and p90 > ticket.sla_due
+        notes = []
+        if waits:
+            notes.append("Outside the hours this ticket is covered: work starts when covered time begins.")
+        if at_risk:
+            notes.append("The 90% bound is past the SLA deadline.")
+        results.append(
+            ArrivalEstimate(ticket.id, position[k], position[k] - 1, option.chain.tech.id, median, p90,
+                            at_risk, waits, " ".join(notes))
+        )
+    return results
+
+
+def _waits_for_coverage(option: _Option, cover: _Cover) -> bool:
+    """Whether the ticket's own coverage, not the technician, holds the median start back."""
+    chain = option.chain
+    tech_only = chain.cover.at_or_after(chain.anchor + _quantile(option.mean, option.var, 0.0))[0]
+    return option.median > tech_only + _EPS and cover.at_or_after(tech_only)[0] > tech_only + _EPS
+
+
+def _best_in_heap(
+    heap: list[tuple[float, int, int]],
+    chains: list[_Chain],
+    ticket: DispatchTicket,
+    cover: _Cover,
+    travel: TravelModel,
+) -> Optional[_Option]:
+    """The technician in this skill group who can start the ticket soonest.
+
+    Technicians come off the heap in order of when they can next start; a start is never
+    earlier than that key, so the search stops once the next key is no better than the best
+    found (or no start can beat the ticket's own first covered minute). Technicians not taken
+    go back on the heap unchanged.
+    """
+    floor = cover.at_or_after(0.0)[0]
+    best: Optional[_Option] = None
+    taken: list[tuple[float, int, int]] = []
+    evaluated = 0
+    while heap and len(taken) < MAX_EXAMINED and evaluated < MAX_EVALUATED:
+        key, i, version = heap[0]
+        chain = chains[i]
+        if version != chain.version:
+            heapq.heappop(heap)
+            continue
+        if best is not None and key >= best.median:
+            break
+        taken.append(heapq.heappop(heap))
+        if best is not None and ticket.onsite:
+            # Cheap bound first: the drive alone may rule this technician out.
+            if key + travel.minutes(chain.location, ticket.site) >= best.median:
+                continue
+        option = _evaluate(chain, ticket, cover, travel)
+        evaluated += 1
+        if best is None or (option.median, option.p90) < (best.median, best.p90):
+            best = option
+        if best.median <= floor + _EPS:
+            break
+    for entry in taken:
+        heapq.heappush(heap, entry)
+    return best
