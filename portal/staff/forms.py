@@ -131,3 +131,11 @@ class WhatIfForm(FlaskForm):
     ], default="extra_technician")
     ticket_id = SelectField("Ticket", coerce=int, choices=[], validate_choice=True)
     move_to = IntegerField("Place N", validators=[Optional(), NumberRange(1, 10_000, "Give a place of 1 or more.")])
+
+
+class CommentForm(FlaskForm):
+    """A message to the client on the ticket's timeline (the client is emailed nothing; they see it live)."""
+
+    body = TextAreaField("Reply to the client", validators=[
+        InputRequired("Write something first."), Length(max=5000, message="Use at most 5000 characters.")],
+        render_kw={"rows": 3})

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import os
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
@@ -15,14 +17,14 @@ from wtforms.fields.choices import SelectChoice
 from .. import clock
 from ..auth import roles_required
 from ..extensions import db
-from ..models import Organisation, QueueEntry, Role, Ticket, TicketStatus
-from ..services import contracts
+from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Ticket, TicketStatus
+from ..services import contracts, tickets as ticket_service
 from ..services import queue as queue_service
 from ..services import staff as staff_service
 from . import rota, weights
 from .board import SLA_LABELS, SLA_STATES, Filters, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
-from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, DetailsForm, OverrideForm, StatusForm,
-                    WhatIfForm)
+from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CommentForm, DetailsForm, OverrideForm,
+                    StatusForm, WhatIfForm)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -126,12 +128,16 @@ def _render_ticket(ticket: Ticket, status: int = 200, **forms):
             # Keep what was typed, but against the version now saved: a second submit is deliberate.
             form.version.data = str(ticket.version)
     context.update(forms)
+    context.setdefault("comment_form", CommentForm(formdata=None))
     entry = db.session.get(QueueEntry, ticket.id)
     return render_template(
         "staff/ticket.html",
         ticket=ticket,
         entry=entry,
         plan=_plan_of(ticket),
+        comments=db.session.scalars(select(Comment).where(Comment.ticket_id == ticket.id).order_by(Comment.id)).all(),
+        attachments=db.session.scalars(
+            select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)).all(),
         can_dispatch=_can_dispatch(),
         sla_labels=SLA_LABELS,
         **context,
@@ -142,6 +148,41 @@ def _render_ticket(ticket: Ticket, status: int = 200, **forms):
 @staff_only
 def ticket(ticket_id: int):
     return _render_ticket(_ticket_or_404(ticket_id))
+
+
+@bp.route("/tickets/<int:ticket_id>/comments", methods=["POST"])
+@staff_only
+def comment(ticket_id: int):
+    """Any staff member may answer the client on the ticket's timeline."""
+    ticket = _ticket_or_404(ticket_id)
+    form = CommentForm()
+    if form.validate_on_submit():
+        try:
+            ticket_service.add_comment(ticket.id, current_user, form.body.data, clock.now())
+        except ticket_service.TicketError as error:
+            db.session.rollback()
+            form.body.errors = list(form.body.errors) + [error.message]
+        else:
+            flash("Reply added to the ticket's timeline.", "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id), 303)
+    return _render_ticket(_ticket_or_404(ticket_id), 400, comment_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/attachments/<int:attachment_id>")
+@staff_only
+def download_attachment(ticket_id: int, attachment_id: int):
+    """The client's file, always as a download (never rendered inline in the staff's browser)."""
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.ticket_id != ticket_id:
+        abort(404)
+    folder = current_app.config["UPLOAD_FOLDER"]
+    if not os.path.isfile(os.path.join(folder, attachment.storage_name)):
+        abort(404)
+    response = send_from_directory(folder, attachment.storage_name, as_attachment=True,
+                                   download_name=attachment.filename, mimetype=attachment.content_type, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/organisations")
