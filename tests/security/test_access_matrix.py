@@ -26,7 +26,16 @@ from tests.security.access import (
     expected,
 )
 from tests.security.figures import record
-from tests.security.world import ORGANISATION_SCOPED, PARAMETERS, ROLES, World, build_world, rebuild_world, row_counts
+from tests.security.world import (
+    ORGANISATION_SCOPED,
+    PARAMETERS,
+    ROLES,
+    World,
+    build_world,
+    parameter_value,
+    rebuild_world,
+    row_counts,
+)
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -87,7 +96,7 @@ def send(client, method: str, url: str, access: Access):
 
 
 def url_for_case(app: Flask, rule: Rule, world: World) -> str:
-    values = {name: PARAMETERS[name](world) for name in rule.arguments}
+    values = {name: parameter_value(rule.endpoint, name, world) for name in rule.arguments}
     return app.url_map.bind("portal.test").build(rule.endpoint, values, force_external=False)
 
 

@@ -6,6 +6,7 @@ that hundreds of requests do not each pay for an Argon2 check or meet the rate l
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -17,13 +18,15 @@ from sqlalchemy import func, select
 
 from portal.auth import hash_password
 from portal.extensions import db
-from portal.services import api_tokens
+from portal import clock
+from portal.services import accounts, api_tokens
 from portal.models import (
     Attachment,
     Comment,
     Contract,
     ContractStatus,
     OnCallPeriod,
+    OutboxMessage,
     Organisation,
     Plan,
     Role,
@@ -69,6 +72,8 @@ class World:
     attachment_a: int
     api_token_a: int
     api_secret_a: str             # the Bearer secret of organisation A's token
+    reset_token: str              # a live password-reset token of organisation A's member
+    invitation_token: str         # a live invitation to organisation A
     contract_a: int
 
     def client_for(self, app: Flask, role: str) -> FlaskClient:
@@ -130,14 +135,24 @@ def build_world() -> World:
     db.session.commit()
     issued = api_tokens.create(org_a.id, "Monitoring", users["client_admin"], NOW)
     api_token_a = issued.token
+    accounts.request_password_reset(users["client_member"].email, clock.now())
+    accounts.invite_colleague(users["client_admin"], "newcomer@acme.example", Role.CLIENT_MEMBER, clock.now())
     return World(
         session_ids={role: user.get_id() for role, user in users.items()},
         user_ids={role: user.id for role, user in users.items()},
         org_a=org_a.id, org_b=org_b.id, plan=plan.id, plan_slug=plan.slug, break_fix=break_fix.id,
         technician=technician.id, shift=shift.id, on_call=on_call.id, ticket_a=ticket_a.id,
         ticket_a_title=ticket_a.title, ticket_b=ticket_b.id, comment_a=comment_a.id, api_token_a=api_token_a.id,
-        api_secret_a=issued.secret, attachment_a=attachment_a.id, contract_a=contract_a.id,
+        api_secret_a=issued.secret, reset_token=_token_in_last("password_reset"),
+        invitation_token=_token_in_last("invitation"), attachment_a=attachment_a.id, contract_a=contract_a.id,
     )
+
+
+def _token_in_last(kind: str) -> str:
+    body = db.session.scalars(
+        select(OutboxMessage.body).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id.desc())
+    ).first()
+    return re.search(r"/(?:reset|invitation)/([^\s/]+)", body).group(1)
 
 
 def _attachment(ticket: Ticket, uploader: User) -> Attachment:
@@ -184,6 +199,18 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "token": lambda w: "not-a-valid-token",
     "filename": lambda w: "css/portal.css",
 }
+
+# Where one parameter name means different things on different routes.
+ENDPOINT_PARAMETERS: dict[tuple[str, str], Callable[[World], object]] = {
+    ("auth.reset_password", "token"): lambda w: w.reset_token,
+    ("auth.accept_invitation", "token"): lambda w: w.invitation_token,
+}
+
+
+def parameter_value(endpoint: str, name: str, world: World) -> object:
+    special = ENDPOINT_PARAMETERS.get((endpoint, name))
+    return special(world) if special else PARAMETERS[name](world)
+
 
 # Parameters naming an object that belongs to one client organisation: another organisation's
 # admin asking for it must get 404, as if it did not exist.
