@@ -424,11 +424,12 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
         if target not in TRANSITIONS[ticket.status]:
             raise TicketError("status", f"A ticket that is '{TicketStatus.LABELS[ticket.status]}' cannot become "
                                         f"'{TicketStatus.LABELS[target]}'.")
-        if target in NEEDS_TECHNICIAN and ticket.technician_id is None:
-            own = _actor_technician(actor)
-            if own is None:
+        if ticket.technician_id is None and (target in NEEDS_TECHNICIAN or target in TicketStatus.ACTIVE):
+            own = _actor_technician(actor)  # a technician taking a job the engine offered them
+            if own is not None:
+                ticket.technician = own
+            elif target in NEEDS_TECHNICIAN:
                 raise TicketError("technician_id", "Assign a technician first.")
-            ticket.technician = own
         staff_action = actor is None or actor.is_staff
         previous = ticket.status
         ticket.status = target

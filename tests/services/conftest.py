@@ -11,7 +11,24 @@ import pytest
 from portal.extensions import db
 from portal.models import OnCallPeriod, Organisation, Plan, Role, Shift, Technician, User
 from portal.services import tickets
-from tests.conftest import make_organisation, make_plan, make_user
+from functools import lru_cache
+
+from portal.auth import hash_password
+from tests.conftest import PASSWORD, make_organisation, make_plan
+
+
+@lru_cache(maxsize=1)
+def _password_hash() -> str:
+    """Hashing is deliberately slow (Argon2): one hash serves every user of these tests."""
+    return hash_password(PASSWORD)
+
+
+def make_user(email: str, role: str = Role.CLIENT_ADMIN, organisation: Optional[Organisation] = None,
+              name: str = "Test Person") -> User:
+    user = User(email=email, full_name=name, role=role, organisation=organisation, password_hash=_password_hash())
+    db.session.add(user)
+    db.session.commit()
+    return user
 
 
 @dataclass
