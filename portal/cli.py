@@ -83,3 +83,28 @@ def register_cli(app: Flask) -> None:
                    f"in {len(result.rows)} tables)")
         if result.attachments_path is not None:
             click.echo(f"attachments: {result.attachments_copied} new files in {result.attachments_path}")
+
+    queue_group = click.Group("queue", help="The live queue: triage and dispatch of every waiting ticket.")
+    app.cli.add_command(queue_group)
+
+    @queue_group.command("recompute")
+    def queue_recompute_command() -> None:
+        """Re-run triage and dispatch now (e.g. when a shift starts) and save the places and estimates."""
+        from .services import queue
+
+        generation = queue.recompute(clock.now())
+        click.echo(f"queue: generation {generation}, {queue.waiting_count()} tickets waiting")
+
+    sla_group = click.Group("sla", help="SLA clocks of open tickets.")
+    app.cli.add_command(sla_group)
+
+    @sla_group.command("check")
+    def sla_check_command() -> None:
+        """Refresh every open ticket's SLA state, record new breaches, and alert the dispatchers (once per state)."""
+        from .services import alerts, sla
+
+        now = clock.now()
+        refreshed = sla.refresh_states(now)
+        result = alerts.check_sla(now)
+        click.echo(f"sla: {refreshed.tickets} open tickets, {refreshed.breaches} new breaches; "
+                   f"{result.tickets_alerted} tickets alerted, {result.emails} emails")
