@@ -92,6 +92,8 @@ ROUTES: dict[str, Access] = {
     "staff.edit_plan": Access.OWNER,
     "staff.triage_weights": Access.OWNER,
     "staff.what_if": Access.DISPATCH,
+    "staff.comment": Access.STAFF,
+    "staff.download_attachment": Access.STAFF,
 }
 
 STAFF_ROLES = {
