@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
-from flask import url_for
 from sqlalchemy import select
 
 from ..extensions import db
@@ -77,7 +76,10 @@ def _due_text(ticket: Ticket) -> str:
 
 
 def _ticket_link(ticket_id: int) -> str:
-    return url_for("staff.ticket", ticket_id=ticket_id, _external=True)
+    """Built from PUBLIC_URL: `flask alerts check` and ticket openings from CLI/workers have no request."""
+    from .notifications import absolute_link
+
+    return absolute_link("staff.ticket", ticket_id=ticket_id) or f"ticket #{ticket_id}"
 
 
 def check_sla(now: datetime) -> CheckResult:

@@ -50,17 +50,22 @@ def local_time(at: datetime, tz: str) -> str:
     return at.astimezone(zone).strftime("%a %d %b %H:%M %Z")
 
 
-def ticket_link(ticket_id: int) -> str:
-    """An absolute link to the client's ticket page, built without a request (workers, CLI)."""
+def absolute_link(endpoint: str, **values: object) -> Optional[str]:
+    """An absolute link built from PUBLIC_URL, so emails written by workers and CLI commands (no request) work."""
     base = current_app.config.get("PUBLIC_URL", "").rstrip("/")
-    adapter = current_app.url_map.bind("portal.invalid")
-    for endpoint in ("client.ticket", "client.ticket_status", "client.dashboard"):
-        try:
-            values = {"ticket_id": ticket_id} if endpoint != "client.dashboard" else {}
-            return base + adapter.build(endpoint, values)
-        except BuildError:
-            continue
-    return base + "/"
+    try:
+        return base + current_app.url_map.bind("portal.invalid").build(endpoint, values)
+    except BuildError:
+        return None
+
+
+def ticket_link(ticket_id: int) -> str:
+    """The client's ticket page (the dashboard if the client pages name it differently)."""
+    for endpoint in ("client.ticket", "client.ticket_status"):
+        link = absolute_link(endpoint, ticket_id=ticket_id)
+        if link:
+            return link
+    return absolute_link("client.dashboard") or current_app.config.get("PUBLIC_URL", "").rstrip("/") + "/"
 
 
 def client_recipients(ticket: Ticket) -> list[str]:
