@@ -191,14 +191,38 @@ def _both(x: float, a: _Cover, b: _Cover) -> tuple[float, float]:
     return math.inf, math.inf
 
 
+# An idle stretch shorter than this is not worth offering to another ticket.
+MIN_GAP_MINUTES = 15.0
+
+
+class _Gap:
+    """Idle time before a job that waits for its ticket's covered hours.
+
+    A technician on call tonight who is booked for a break/fix job at 08:00 tomorrow is free
+    until then; a 24x7 ticket triaged lower may use that time if it is done (90% bound, plus
+    the drive to the booked job) before the booked job must start.
+    """
+
+    __slots__ = ("from50", "from90", "location", "next_start", "next_site")
+
+    def __init__(self, from50: float, from90: float, location: Optional[Location], next_start: float,
+                 next_site: Optional[Location]) -> None:
+        self.from50 = from50
+        self.from90 = from90
+        self.location = location
+        self.next_start = next_start
+        self.next_site = next_site
+
+
 class _Chain:
     """A technician's day as planned so far: when they are next free, as a distribution.
 
-    Free time = anchor + a random part with `mean` and `var` (minutes). `key` is when they can
-    next start anything (median free time pushed into their availability), their heap order.
+    Free time = anchor + a random part with `mean` and `var` (minutes). `key` is the earliest
+    they could start anything (median free time pushed into their availability, or the start
+    of an idle gap), their order in the heaps.
     """
 
-    __slots__ = ("tech", "cover", "anchor", "mean", "var", "location", "version", "key", "jobs")
+    __slots__ = ("tech", "cover", "anchor", "mean", "var", "location", "version", "key", "gaps")
 
     def __init__(self, tech: TechnicianInput, cover: _Cover, now: datetime) -> None:
         self.tech = tech
@@ -213,8 +237,14 @@ class _Chain:
             self.mean, self.var = 0.0, 0.0
         self.location = tech.location
         self.version = 0
-        self.jobs = 0
+        self.gaps: list[_Gap] = []
+        self.key = 0.0
+        self.rekey()
+
+    def rekey(self) -> None:
         self.key = self.cover.at_or_after(self.anchor + _quantile(self.mean, self.var, 0.0))[0]
+        for gap in self.gaps:
+            self.key = min(self.key, gap.from50)
 
 
 @dataclass
@@ -224,26 +254,74 @@ class _Option:
     p90: float
     mean: float  # moments of the random part of the start, after adding the drive
     var: float
+    tech_ready: float  # median minute the technician could start, ignoring the ticket's hours
+    gap: Optional[_Gap] = None
+
+    @property
+    def waits(self) -> bool:
+        return self.median > self.tech_ready + _EPS
 
 
 def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
+    """The technician's best start for the ticket: at the end of their chain or in a gap."""
     mean, var = chain.mean, chain.var
     if ticket.onsite:
         drive = travel.estimate(chain.location, ticket.site)
         mean += drive.mean_minutes
         var += drive.variance
     x50 = chain.anchor + _quantile(mean, var, 0.0)
-    s50 = _both(x50, chain.cover, cover)[0]
+    ready = chain.cover.at_or_after(x50)[0]
+    s50 = _both(ready, chain.cover, cover)[0]
     if var > 0.0:
         s90 = _both(chain.anchor + _quantile(mean, var, Z90), chain.cover, cover)[0]
     else:
         s90 = s50
-    return _Option(chain, s50, max(s90, s50), mean, var)
+    best = _Option(chain, s50, max(s90, s50), mean, var, ready)
+    for gap in chain.gaps:
+        if gap.from50 >= best.median:
+            continue
+        option = _in_gap(chain, gap, ticket, cover, travel)
+        if option is not None and (option.median, option.p90) < (best.median, best.p90):
+            best = option
+    return best
 
 
-def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover) -> None:
-    """Book the ticket on the option's technician: the chain now ends after this job."""
+def _in_gap(chain: _Chain, gap: _Gap, ticket: DispatchTicket, cover: _Cover, travel: TravelModel
+            ) -> Optional[_Option]:
+    drive50 = drive90 = 0.0
+    if ticket.onsite:
+        drive = travel.estimate(gap.location, ticket.site)
+        drive50, drive90 = drive.median_minutes, drive.p90_minutes
+    ready = chain.cover.at_or_after(gap.from50 + drive50)[0]
+    s50 = _both(ready, chain.cover, cover)[0]
+    s90 = max(s50, _both(gap.from90 + drive90, chain.cover, cover)[0])
+    done90 = s90 + ticket.effort.p90_minutes
+    if gap.next_site is not None:
+        here = ticket.site if ticket.onsite else gap.location
+        done90 += travel.estimate(here, gap.next_site).p90_minutes
+    if done90 > gap.next_start:
+        return None
+    return _Option(chain, s50, s90, 0.0, 0.0, ready, gap)
+
+
+def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job: float) -> None:
+    """Book the ticket on the option's technician: their chain (or gap) now includes the job.
+
+    Idle time shorter than `shortest_job` (the smallest 90% bound of any waiting job, at
+    least MIN_GAP_MINUTES) could never be used, so it is not kept as a gap.
+    """
     chain = option.chain
+    chain.version += 1
+    if option.gap is not None:
+        gap = option.gap
+        gap.from50 = option.median + ticket.effort.median_minutes
+        gap.from90 = option.p90 + ticket.effort.p90_minutes
+        if ticket.onsite and ticket.site is not None:
+            gap.location = ticket.site
+        if gap.next_start - gap.from90 < shortest_job:
+            chain.gaps.remove(gap)
+        chain.rekey()
+        return
     mean, var, anchor = option.mean, option.var, chain.anchor
     if var <= 0.0:
         new_anchor, new_mean, new_var = option.median, 0.0, 0.0
@@ -264,14 +342,18 @@ def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover) -> None:
             raw_spread = sum((r - raw_mean) ** 2 for r in raw) / len(raw)
             # The nine points understate the spread of the whole distribution; scale back up.
             new_var = spread * (var / raw_spread) if raw_spread > 0 else spread
+    if option.waits and option.median - option.tech_ready >= shortest_job:
+        # Idle until the ticket's covered hours begin: offer that time to later tickets.
+        free50 = chain.cover.at_or_after(anchor + _quantile(chain.mean, chain.var, 0.0))[0]
+        free90 = chain.cover.at_or_after(anchor + _quantile(chain.mean, chain.var, Z90))[0]
+        next_site = ticket.site if ticket.onsite else None
+        chain.gaps.append(_Gap(free50, max(free50, free90), chain.location, option.median, next_site))
     chain.anchor = new_anchor
     chain.mean = new_mean + ticket.effort.mean_minutes
     chain.var = new_var + ticket.effort.variance
     if ticket.onsite and ticket.site is not None:
         chain.location = ticket.site
-    chain.version += 1
-    chain.jobs += 1
-    chain.key = chain.cover.at_or_after(chain.anchor + _quantile(chain.mean, chain.var, 0.0))[0]
+    chain.rekey()
 
 
 _ANY = object()
@@ -315,6 +397,7 @@ def plan_dispatch(
         for group in (_ANY, *chain.tech.skills):
             heapq.heappush(heaps[group], entry)
 
+    shortest_job = max(MIN_GAP_MINUTES, min((t.effort.p90_minutes for t in tickets_in_order), default=0.0))
     planned: list[tuple[Optional[_Option], bool, str]] = []
     for ticket in tickets_in_order:
         cover = cover_of(ticket.coverage)
@@ -338,8 +421,8 @@ def plan_dispatch(
             note = "No technician is available in time this ticket is covered within a year."
         waits = False
         if best is not None:
-            waits = _waits_for_coverage(best, cover)
-            _commit(best, ticket, cover)
+            waits = best.waits
+            _commit(best, ticket, cover, shortest_job)
             reschedule(best.chain)
         planned.append((best, waits, note))
 
@@ -372,13 +455,6 @@ def plan_dispatch(
                             at_risk, waits, " ".join(notes))
         )
     return results
-
-
-def _waits_for_coverage(option: _Option, cover: _Cover) -> bool:
-    """Whether the ticket's own coverage, not the technician, holds the median start back."""
-    chain = option.chain
-    tech_only = chain.cover.at_or_after(chain.anchor + _quantile(option.mean, option.var, 0.0))[0]
-    return option.median > tech_only + _EPS and cover.at_or_after(tech_only)[0] > tech_only + _EPS
 
 
 def _best_in_heap(
