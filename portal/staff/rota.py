@@ -4,7 +4,6 @@ Registered on the staff blueprint by views.py; kept apart so the dispatch views 
 """
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from wtforms.fields.choices import SelectChoice
@@ -239,7 +238,3 @@ def _plan_data(form: PlanForm) -> PlanData:
         active=bool(form.active.data),
     )
 
-
-def local_input(value: datetime) -> str:
-    """An aware instant as the value of a datetime-local input in the firm's zone."""
-    return value.astimezone(firm_zone()).strftime("%Y-%m-%dT%H:%M")

@@ -283,7 +283,6 @@ def _refuse(form, outcome, default_field: str) -> None:
     else:
         field = outcome.field if outcome.field and outcome.field in form else default_field
         form[field].errors = list(form[field].errors) + [outcome.message]
-    form.refused = True
     form.stale = outcome.stale
 
 
