@@ -136,6 +136,8 @@ def test_without_stripe_keys_the_invoice_path_is_offered(make_app):
         assert "pay by invoice" in page and "pay by card" not in page
         refused = client.post("/billing/checkout/priority", follow_redirects=True).get_data(as_text=True)
         assert "Card payments are not set up" in refused
+        overview = client.get("/billing/").get_data(as_text=True)
+        assert "break/fix" in overview and "billing portal" not in overview
         assert db.session.scalars(select(Contract)).all() == []
 
 
