@@ -5,7 +5,7 @@ import logging
 import os
 from typing import Any, Optional
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from flask_talisman import Talisman
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -111,7 +111,11 @@ def _register_error_pages(app: Flask) -> None:
     def unavailable(error: Exception):
         db.session.rollback()
         app.logger.exception("database unavailable: %s", error)
-        return page(503, "Temporarily unavailable", "The portal cannot reach its database. Nothing was saved; please try again in a moment.")
+        # The page itself must not need the database: base.html asks who is logged in, and loading
+        # the user again would fail the same way (a 500 instead of this page for logged-in visitors).
+        g._login_user = login_manager.anonymous_user()
+        html, code = page(503, "Temporarily unavailable", "The portal cannot reach its database. Nothing was saved; please try again in a moment.")
+        return html, code, {"Retry-After": "30"}
 
     app.register_error_handler(OperationalError, unavailable)
     app.register_error_handler(DBAPIError, unavailable)
