@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .auth import hash_password
 from .extensions import db
-from .services import queue, sla
+from .services import queue, tickets
 from .models import (
     Contract,
     ContractStatus,
@@ -75,9 +75,10 @@ TECHNICIANS = {
 
 TICKETS = [
     # org name, title, description, category, impact, revenue/h, on site, safety, skill, effort
+    # (the deadline of the payroll ticket is "17:00 today" while that is still ahead)
     ("Acme Manufacturing", "Label printer on line 2 is down", "Shipping labels cannot print; trucks are waiting.", "printer", "department", Decimal("17000"), True, False, "printer", 45),
     ("Cedar Pharmacy", "Dispensing PC cannot reach the prescription system", "Orders for care homes are stuck.", "network", "department", Decimal("800"), True, True, "network", 60),
-    ("Delta Accounting", "Payroll PC cannot upload to ADP", "Payroll must go out by 17:00 today.", "desktop", "person", Decimal("0"), False, False, "desktop", 30),
+    ("Delta Accounting", "Payroll PC cannot upload to ADP", "Payroll must go out by 17:00 today.", "software", "person", Decimal("0"), False, False, "desktop", 30),
     ("Bolt Retail", "Card terminals offline at the front tills", "Customers can only pay cash.", "network", "company", Decimal("2500"), True, False, "network", 90),
 ]
 
@@ -150,20 +151,68 @@ def seed_demo(now: datetime) -> int:
         created += new
     db.session.flush()
 
-    for org_name, title, description, category, impact, revenue, onsite, safety, skill, effort in TICKETS:
-        org = organisations[org_name]
-        if db.session.scalars(select(Ticket).where(Ticket.organisation_id == org.id, Ticket.title == title)).first():
-            continue
-        requester = db.session.scalars(select(User).where(User.organisation_id == org.id, User.role == Role.CLIENT_ADMIN)).first()
-        ticket = Ticket(organisation_id=org.id, requester=requester, title=title, description=description,
-                        category=category, impact=impact, revenue_at_risk_per_hour=revenue,
-                        onsite_needed=onsite, safety_critical=safety, required_skill=skill,
-                        effort_minutes=effort, opened_at=now, updated_at=now)
-        db.session.add(ticket)
-        db.session.flush()
-        # Under the organisation's contract (Premium, Priority...) like a ticket opened in the portal.
-        sla.apply_plan(ticket, sla.current_plan(org.id), now, now)
-        created += 1
     db.session.commit()
+    created += _demo_tickets(organisations, staff, now)
     queue.recompute(now)
+    return created
+
+
+def _requester(org: Organisation) -> User | None:
+    return db.session.scalars(
+        select(User).where(User.organisation_id == org.id, User.role == Role.CLIENT_ADMIN).order_by(User.id)
+    ).first()
+
+
+def _demo_tickets(organisations: dict[str, Organisation], staff: dict[str, User], now: datetime) -> int:
+    """Open the demo tickets the way clients do (`tickets.open_ticket`) and move them the way staff do.
+
+    Each has an idempotency key, so a second run finds them and changes nothing. One ticket
+    resolved three days ago gives the effort model and the SLA compliance figures some history;
+    the pharmacy's ticket has a technician on the way.
+    """
+    created = 0
+    dispatcher = staff["dispatcher@demo.test"]
+    technicians = {
+        email: db.session.scalars(select(Technician).where(Technician.user_id == staff[email].id)).one()
+        for email in TECHNICIANS
+    }
+    earlier = now - timedelta(days=3)
+    history = tickets.open_ticket(
+        organisations["Delta Accounting"].id, _requester(organisations["Delta Accounting"]).id,
+        tickets.TicketInput("Reception PC cannot see the shared drive", "Mapped drive missing after an update.",
+                            "network", "person", Decimal("0"), None, False, False),
+        earlier, idempotency_key="demo-history-1",
+    )
+    if history.created:
+        created += 1
+        tickets.assign(history.ticket.id, technicians["tech1@demo.test"].id, dispatcher, earlier + timedelta(minutes=5))
+        tech = staff["tech1@demo.test"]
+        tickets.set_status(history.ticket.id, "in_progress", tech, earlier + timedelta(minutes=25))
+        tickets.set_status(history.ticket.id, "resolved", tech, earlier + timedelta(minutes=70),
+                           note="Drive mapping restored by group policy.")
+
+    for index, (org_name, title, description, category, impact, revenue, onsite, safety, skill, effort) in enumerate(TICKETS):
+        org = organisations[org_name]
+        if db.session.scalars(select(Ticket.id).where(Ticket.organisation_id == org.id, Ticket.title == title)).first():
+            continue  # seeded by an earlier run (also by versions before idempotency keys)
+        deadline = None
+        if "17:00 today" in description:
+            try:
+                deadline = tickets.parse_deadline("17:00", org.timezone, now)
+            except tickets.TicketError:
+                deadline = None  # 17:00 has passed: no deadline to show
+        data = tickets.TicketInput(title, description, category, impact, revenue, deadline, onsite, safety)
+        requester = _requester(org)
+        opened = tickets.open_ticket(org.id, requester.id if requester else None, data, now,
+                                     idempotency_key=f"demo-{index + 1}")
+        if not opened.created:
+            continue
+        created += 1
+        ticket = opened.ticket
+        if ticket.required_skill != skill or ticket.effort_minutes != effort:
+            tickets.set_details(ticket.id, onsite, effort, skill, dispatcher, now)
+        if org_name == "Cedar Pharmacy":
+            tickets.assign(ticket.id, technicians["tech2@demo.test"].id, dispatcher, now)
+            tickets.set_status(ticket.id, "en_route", staff["tech2@demo.test"], now,
+                               note="Leaving Brooklyn now.")
     return created
