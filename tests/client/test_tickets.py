@@ -276,3 +276,15 @@ def test_staff_progress_reaches_the_client_page_technician_en_route_and_timeline
     assert "Technician assigned: Tom" in messages and "en route" in messages.lower()
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
     assert "Technician en route" in page
+
+
+def test_break_fix_deadline_is_shown_as_best_effort_never_as_a_promise(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    make_user("b@bolt.example", organisation=make_organisation("Bolt Retail"))
+    login(client, "b@bolt.example")
+    ticket_id, _ = file_ticket(client)
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["sla"]["best_effort"] is True and live["sla"]["state"] == "best_effort"
+    assert live["display"]["sla"].startswith("Best effort, not a guarantee")
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "Best effort, not a guarantee" in page and "Due by" not in page
