@@ -428,6 +428,14 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> C
         raise BillingError("There is no such invoiced plan request.")
     if contract.status != ContractStatus.PENDING:
         raise BillingError(f"That contract is already {contract.status.replace('_', ' ')}.")
+    current = contracts.current_contract(contract.organisation_id)
+    if current is not None and current.stripe_subscription_id:
+        # ending it here would leave Stripe charging the card for a contract we no longer honour
+        raise BillingError(
+            f"{contract.organisation.name} pays {current.plan.name} by card (Stripe subscription "
+            f"{current.stripe_subscription_id}): change the plan on their billing page, or cancel that "
+            "subscription in Stripe first."
+        )
     _activate(contract, now)
     db.session.commit()
     log.info("invoice contract %s (%s, organisation %s) activated by user %s",

@@ -194,3 +194,34 @@ def test_billing_overview_for_a_card_contract_offers_change_cancel_and_portal(cl
     page = client.get("/billing/").get_data(as_text=True)
     assert "Change plan" in page and "Premium 24/7" in page
     assert "Cancel at the end of the paid period" in page and "Open the Stripe billing portal" in page
+
+
+def test_owner_cannot_activate_an_invoice_request_over_a_card_subscription(client, world):
+    acme = world["acme"]
+    card = db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).one()
+    card.payment_method, card.stripe_subscription_id = "card", "sub_acme"
+    premium_request = Contract(organisation_id=acme.id, plan_id=card.plan_id + 1, status=ContractStatus.PENDING,
+                               payment_method="invoice")
+    db.session.add(premium_request)
+    db.session.commit()
+    make_user("olga@firm.test", Role.OWNER)
+    login(client, "olga@firm.test")
+    page = client.post(f"/billing/staff/contracts/{premium_request.id}/activate",
+                       follow_redirects=True).get_data(as_text=True)
+    assert "pays Priority by card (Stripe subscription sub_acme)" in page
+    db.session.expire_all()
+    assert db.session.get(Contract, card.id).status == ContractStatus.ACTIVE
+    assert db.session.get(Contract, premium_request.id).status == ContractStatus.PENDING
+
+
+def test_card_clients_are_sent_to_the_billing_page_to_change_plan(client, world):
+    acme = world["acme"]
+    card = db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).one()
+    card.payment_method, card.stripe_subscription_id = "card", "sub_acme"
+    db.session.commit()
+    login(client, "admin@acme.test")
+    page = client.get("/client/plans/premium").get_data(as_text=True)
+    assert "Change to Premium 24/7 on your billing page" in page and "Subscribe to Premium" not in page
+    refused = client.post("/client/plans/premium/invoice", follow_redirects=True).get_data(as_text=True)
+    assert "You pay by card: change your plan on the billing page" in refused
+    assert db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).all() == [card]
