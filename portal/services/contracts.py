@@ -41,6 +41,8 @@ def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now
     current = current_contract(organisation_id)
     if current is not None and current.plan_id == plan.id:
         raise ContractError(f"You are already on {plan.name}.")
+    if current is not None and current.stripe_subscription_id:
+        raise ContractError("You pay by card: change your plan on the billing page (Stripe prorates the difference).")
     if pending_contract(organisation_id) is not None:
         raise ContractError("You already have a plan request waiting for confirmation.")
     contract = Contract(
