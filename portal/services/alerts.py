@@ -82,23 +82,50 @@ def _ticket_link(ticket_id: int) -> str:
     return absolute_link("staff.ticket", ticket_id=ticket_id) or f"ticket #{ticket_id}"
 
 
-def check_sla(now: datetime) -> CheckResult:
-    """Alert the dispatchers about every open ticket newly at risk or breached; commits."""
+def _candidates() -> list[tuple[int, str]]:
+    """Open tickets whose state deserves an alert not yet sent: read without locks, re-checked under one."""
     rows = db.session.execute(
-        select(Ticket.id, QueueEntry)
+        select(Ticket, QueueEntry)
         .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
-        .where(Ticket.status.in_(TicketStatus.OPEN))
+        .where(
+            Ticket.status.in_(TicketStatus.OPEN),
+            Ticket.sla_state.in_([AT_RISK, BREACHED])
+            | Ticket.response_breached_at.is_not(None)
+            | Ticket.arrival_breached_at.is_not(None)
+            | QueueEntry.sla_at_risk.is_(True),
+        )
         .order_by(Ticket.id)
     ).all()
-    recipients = dispatcher_addresses()
+    sent = {(ticket_id, kind) for ticket_id, kind in db.session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.kind).where(
+            TicketEvent.ticket_id.in_([t.id for t, _ in rows]), TicketEvent.kind.in_(list(ALERT_KIND.values())))
+    )} if rows else set()
+    found = []
+    for ticket, entry in rows:
+        state = alert_state(ticket, entry)
+        if state is not None and (ticket.id, ALERT_KIND[state]) not in sent:
+            found.append((ticket.id, state))
+    return found
+
+
+def check_sla(now: datetime) -> CheckResult:
+    """Alert the dispatchers about every open ticket newly at risk or breached; commits per ticket.
+
+    Only tickets needing an alert are locked, so a check over a long queue stays cheap.
+    """
+    candidates = _candidates()
+    db.session.commit()  # end the read; each alert below is its own short transaction
+    recipients = dispatcher_addresses() if candidates else []
     alerted = emails = 0
-    for ticket_id, entry in rows:
+    for ticket_id, _ in candidates:
         ticket = _lock(ticket_id)
         if ticket is None:
+            db.session.commit()
             continue
+        entry = db.session.get(QueueEntry, ticket_id)
         state = alert_state(ticket, entry)
         if state is None or _already(ticket.id, ALERT_KIND[state]):
-            db.session.commit()  # release the lock
+            db.session.commit()  # release the lock: another checker was first
             continue
         words = "SLA BREACHED" if state == BREACHED else "SLA at risk"
         subject = f"[{words}] #{ticket.id} {ticket.organisation.name}: {ticket.title}"
