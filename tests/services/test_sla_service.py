@@ -1,0 +1,132 @@
+"""SLA clocks on stored tickets: plans, pauses, states, breaches, contract changes, compliance, settings, CLI."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Contract, ContractStatus, Setting, Ticket, TicketEvent, TicketStatus
+from portal.services import queue, settings, sla, tickets
+
+from .conftest import open_for
+
+
+def events(ticket_id: int, kind: str) -> list[TicketEvent]:
+    return list(db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)))
+
+
+def test_current_plan(firm):
+    assert sla.current_plan(firm.acme.id).id == firm.priority.id
+    assert sla.current_plan(firm.bolt.id) is None
+
+
+def test_plan_calendars(firm, now):
+    assert settings.plan_calendar(firm.premium).is_covered(now.replace(hour=3))
+    assert not settings.plan_calendar(firm.priority).is_covered(datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc))  # Thanksgiving
+    assert settings.plan_calendar(None) is settings.business_calendar()
+
+
+def test_upgrade_rebases_open_tickets_from_the_moment_of_change(firm, now):
+    mine = open_for(firm.bolt, firm.bolt_admin, now, title="Tills offline", onsite_needed=True, impact="company").ticket
+    other = open_for(firm.acme, firm.acme_admin, now, title="Acme mouse").ticket
+    assert mine.sla_best_effort and queue.entry_for(mine.id).position == 2
+    change = now + timedelta(hours=1)
+    db.session.add(Contract(organisation_id=firm.bolt.id, plan_id=firm.priority.id, status=ContractStatus.ACTIVE,
+                            payment_method="card", starts_at=change))
+    db.session.commit()
+    assert sla.rebase_organisation(firm.bolt.id, change, "Upgraded to Priority") == 1
+    t = db.session.get(Ticket, mine.id)
+    assert t.sla_plan_id == firm.priority.id and not t.sla_best_effort and t.sla_clock_start == change
+    assert t.response_due_at == change + timedelta(minutes=60)
+    assert t.arrival_due_at == change + timedelta(minutes=240)
+    [event] = events(mine.id, "sla_rebased")
+    assert event.public and "Upgraded to Priority" in event.message and event.detail["before"]["plan"] == "Break/Fix"
+    assert queue.entry_for(mine.id).position == 1  # whole company now beats one mouse within the contract class
+    assert queue.entry_for(other.id).position == 2
+
+
+def test_lapse_rebases_to_best_effort(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == firm.acme.id)).one()
+    contract.status = ContractStatus.CANCELED
+    db.session.commit()
+    sla.rebase_organisation(firm.acme.id, now + timedelta(minutes=10), "Contract ended")
+    t = db.session.get(Ticket, ticket.id)
+    assert t.sla_plan_id is None and t.sla_best_effort and t.sla_state == "best_effort"
+
+
+def test_pause_before_a_rebase_no_longer_shifts_the_clock(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.dispatcher, now + timedelta(minutes=5))
+    tickets.set_status(ticket.id, TicketStatus.NEW, firm.acme_admin, now + timedelta(minutes=35))
+    change = now + timedelta(minutes=40)
+    sla.rebase_organisation(firm.acme.id, change, "Plan changed")
+    assert db.session.get(Ticket, ticket.id).response_due_at == change + timedelta(minutes=60)
+
+
+def test_pause_extends_the_due_time_while_it_lasts(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    due = ticket.response_due_at
+    tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.dispatcher, now + timedelta(minutes=10))
+    sla.refresh_states(now + timedelta(minutes=100))  # paused 90 minutes so far: never breached while waiting
+    t = db.session.get(Ticket, ticket.id)
+    assert t.response_due_at == due + timedelta(minutes=90) and t.response_breached_at is None
+
+
+def test_states_move_from_on_track_to_at_risk_to_breached_once(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    sla.refresh_states(now + timedelta(minutes=30))
+    assert db.session.get(Ticket, ticket.id).sla_state == "on_track"
+    sla.refresh_states(now + timedelta(minutes=50))
+    assert db.session.get(Ticket, ticket.id).sla_state == "at_risk"
+    result = sla.refresh_states(now + timedelta(minutes=61))
+    again = sla.refresh_states(now + timedelta(minutes=70))
+    t = db.session.get(Ticket, ticket.id)
+    assert t.sla_state == "breached" and t.response_breached_at == now + timedelta(minutes=60)
+    assert result.breaches == 1 and again.breaches == 0 and len(events(ticket.id, "sla_breached_response")) == 1
+
+
+def test_at_risk_share_is_a_setting(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    settings.save_at_risk_share(0.5, now)
+    assert settings.at_risk_share() == 0.5
+    sla.refresh_states(now + timedelta(minutes=35))
+    assert db.session.get(Ticket, ticket.id).sla_state == "at_risk"
+    with pytest.raises(ValueError):
+        settings.save_at_risk_share(1.5, now)
+
+
+def test_compliance_counts_guaranteed_tickets_only(firm, now):
+    on_time = open_for(firm.acme, firm.acme_admin, now, title="On time").ticket
+    late = open_for(firm.acme, firm.acme_admin, now, title="Late", onsite_needed=True).ticket
+    open_for(firm.bolt, firm.bolt_admin, now, title="Break/fix")
+    tickets.set_status(on_time.id, TicketStatus.IN_PROGRESS, firm.tech_user, now + timedelta(minutes=20))
+    tickets.set_status(late.id, TicketStatus.EN_ROUTE, firm.tech_user, now + timedelta(minutes=90))
+    tickets.set_status(late.id, TicketStatus.ON_SITE, firm.tech_user, now + timedelta(minutes=120))
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), now + timedelta(hours=3))
+    assert (result.responses_total, result.responses_on_time) == (2, 1)
+    assert (result.arrivals_total, result.arrivals_on_time) == (1, 1)
+    assert result.response_share == 0.5
+    assert sla.compliance_for(firm.bolt.id, now - timedelta(days=90), now).responses_total == 0
+
+
+def test_triage_weights_are_validated_stored_and_used(firm, now):
+    defaults = settings.triage_weights()
+    with pytest.raises(ValueError):
+        settings.save_triage_weights({**defaults.to_dict(), "safety_critical": -1}, firm.dispatcher, now)
+    assert db.session.get(Setting, settings.TRIAGE_WEIGHTS_KEY) is None
+    before = queue.generation()
+    saved = settings.save_triage_weights({**defaults.to_dict(), "safety_critical": 500.0}, firm.dispatcher, now)
+    assert settings.triage_weights() == saved and saved.safety_critical == 500.0
+    assert queue.generation() == before + 1
+
+
+def test_cli_commands(firm, now, app):
+    open_for(firm.acme, firm.acme_admin, now)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["queue", "recompute"])
+    assert result.exit_code == 0 and "1 tickets waiting" in result.output
+    result = runner.invoke(args=["sla", "check"])
+    assert result.exit_code == 0 and "sla: 1 open tickets" in result.output
