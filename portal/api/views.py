@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -41,8 +41,6 @@ def authenticate():
     if request.endpoint == "api.openapi":
         return None
     try:
-        from flask import g
-
         g.api_caller = auth.identify()
     except auth.ApiAuthError as error:
         return _error(error.status, {"auth": error.message})
