@@ -1,0 +1,102 @@
+"""Emails: what the client wants to hear, what staff must hear — written with the change, or not at all."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import OnCallPeriod, OutboxMessage, Role, TicketStatus
+from portal.services import alerts, sla, tickets
+
+from .conftest import make_user, open_for
+
+
+def mails(kind: str) -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)))
+
+
+def test_received_email_tells_place_estimate_and_promise(firm, now):
+    open_for(firm.acme, firm.acme_admin, now, title="LAN down", impact="company")
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Printer jam", onsite_needed=True).ticket
+    mail = mails("ticket_received")[-1]
+    assert mail.recipient == "admin@acme.test" and f"#{ticket.id}" in mail.subject
+    assert "2nd in line: 1 ticket ahead of you." in mail.body
+    assert "A technician is expected on site around" in mail.body and "9 times out of 10 by" in mail.body
+    assert "Your contract guarantees: remote response by Tue 24 Nov 11:00 EST" in mail.body
+    assert f"http://127.0.0.1:5000/" in mail.body
+
+
+def test_tickets_from_a_tool_email_the_client_admins(firm, now):
+    make_user("member@acme.test", Role.CLIENT_MEMBER, firm.acme)
+    open_for(firm.acme, None, now, title="Disk 95% full (monitoring)")
+    assert [m.recipient for m in mails("ticket_received")] == ["admin@acme.test"]
+
+
+def test_break_fix_email_promises_nothing(firm, now):
+    open_for(firm.bolt, firm.bolt_admin, now)
+    body = mails("ticket_received")[0].body
+    assert "Break/fix: best effort, no guaranteed time" in body and "guarantees" not in body
+
+
+def test_assigned_en_route_and_resolved_emails(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now, onsite_needed=True).ticket
+    tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)
+    tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now + timedelta(minutes=5))
+    tickets.set_status(ticket.id, TicketStatus.ON_SITE, firm.tech_user, now + timedelta(minutes=30))
+    tickets.set_status(ticket.id, TicketStatus.RESOLVED, firm.tech_user, now + timedelta(minutes=60), note="New toner")
+    assert "Technician assigned: Tom" in mails("ticket_assigned")[0].subject
+    en_route = mails("ticket_en_route")[0]
+    assert "Tom is on the way" in en_route.subject and "Expected arrival around Tue 24 Nov" in en_route.body
+    resolved = mails("ticket_resolved")[0]
+    assert "New toner" in resolved.body
+    assert {m.recipient for m in mails("ticket_resolved")} == {"admin@acme.test"}
+
+
+def test_a_refused_change_writes_no_email(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    count = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+    with pytest.raises(tickets.TicketError):
+        tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.acme_admin, now)
+    with pytest.raises(tickets.TicketError):
+        tickets.assign(ticket.id, 12345, firm.dispatcher, now)
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == count
+
+
+NIGHT = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # Tuesday 22:00 in New York
+
+
+@pytest.mark.parametrize("at,paged", [
+    (NIGHT, True),
+    (datetime(2026, 11, 28, 14, 0, tzinfo=timezone.utc), True),   # Saturday 09:00
+    (datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc), True),   # Thanksgiving
+    (datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc), False),  # Tuesday 10:00: business hours, no page
+])
+def test_after_hours_emergency_pages_on_call_at_several_times(firm, at, paged):
+    open_for(firm.cedar, firm.cedar_admin, at, title="Server down")
+    open_for(firm.bolt, firm.bolt_admin, at, title="Break/fix at the same time")
+    pages = mails("staff_alert_on_call")
+    assert len(pages) == (1 if paged else 0)
+    if paged:
+        assert pages[0].recipient == "tom@firm.test" and "Cedar" in pages[0].subject
+
+
+def test_nobody_on_call_tells_the_dispatchers(firm):
+    db.session.query(OnCallPeriod).delete()
+    db.session.commit()
+    open_for(firm.cedar, firm.cedar_admin, NIGHT, title="Server down")
+    [page] = mails("staff_alert_on_call")
+    assert page.recipient == "dana@firm.test" and page.subject.startswith("[NOBODY ON CALL]")
+
+
+def test_dispatchers_hear_of_risk_and_breach_once(firm, now):
+    open_for(firm.acme, firm.acme_admin, now, title="LAN down")
+    for minutes in (50, 52):
+        sla.refresh_states(now + timedelta(minutes=minutes))
+        alerts.check_sla(now + timedelta(minutes=minutes))
+    for minutes in (65, 70):
+        sla.refresh_states(now + timedelta(minutes=minutes))
+        alerts.check_sla(now + timedelta(minutes=minutes))
+    assert [m.recipient for m in mails("staff_alert_at_risk")] == ["dana@firm.test"]
+    assert [m.recipient for m in mails("staff_alert_breached")] == ["dana@firm.test"]
