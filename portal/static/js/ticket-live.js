@@ -77,6 +77,6 @@
       .catch(function () { failures = Math.min(failures + 1, 4); schedule(); });
   }
 
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) { poll(); } });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden && !stopped) { poll(); } });
   schedule();
 })();
