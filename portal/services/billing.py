@@ -242,7 +242,8 @@ def start_checkout(
         db.session.rollback()
         log.warning("stripe customer creation failed for organisation %s: %s", organisation.id, error)
         raise BillingError(stripe_error_message(error)) from error
-    if pending is None:
+    if pending is None or pending.stripe_subscription_id:
+        # (a request whose first payment failed keeps its own incomplete subscription; Stripe expires it)
         pending = Contract(organisation_id=organisation.id, plan_id=plan.id, status=ContractStatus.PENDING,
                            payment_method="card", created_at=now)
         db.session.add(pending)
