@@ -99,6 +99,7 @@ def openapi_document() -> dict[str, Any]:
                             "type": "object", "required": ["tickets", "queue_length"],
                             "properties": {"tickets": {"type": "array", "items": ticket_ref},
                                            "queue_length": {"type": "integer", "minimum": 0}}}}}},
+                        "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
                         "400": _error_response("Bad query parameter"),
                         "401": _error_response("Not authenticated"),
                         "429": _error_response("Too many requests with this token"),
@@ -125,6 +126,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                     "responses": {
                         "200": {"description": "The ticket", "content": {"application/json": {"schema": ticket_ref}}},
+                        "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
                         "401": _error_response("Not authenticated"),
                         "404": _error_response("No such ticket for your organisation"),
                     },

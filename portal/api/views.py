@@ -70,6 +70,13 @@ for _code in (400, 401, 403, 404, 405, 413, 429):
     bp.register_error_handler(_code, http_error)
 
 
+def _conditional(response):
+    """ETag on reads: a tool polling an unchanged ticket gets 304 and no body."""
+    response.headers["Cache-Control"] = "no-cache, private"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(openapi_document())
@@ -82,7 +89,7 @@ def list_tickets():
     if state not in choices:
         return _error(400, {"state": "Use one of: all, open, done."})
     views = ticket_status.tickets_for(auth.caller().organisation_id, open_only=choices[state])
-    return jsonify({"tickets": [v.as_json() for v in views], "queue_length": ticket_status.queue_length()})
+    return _conditional(jsonify({"tickets": [v.as_json() for v in views], "queue_length": ticket_status.queue_length()}))
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -90,7 +97,7 @@ def get_ticket(ticket_id: int):
     view = ticket_status.ticket_view(auth.caller().organisation_id, ticket_id)
     if view is None:
         return _error(404, {"ticket": "There is no such ticket."})
-    return jsonify(view.as_json())
+    return _conditional(jsonify(view.as_json()))
 
 
 @bp.post("/tickets")

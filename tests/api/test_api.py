@@ -268,3 +268,16 @@ def test_list_filter_by_state(client, orgs):
     assert client.get("/api/v1/tickets?state=done", headers=headers).get_json()["tickets"] == []
     bad = client.get("/api/v1/tickets?state=weird", headers=headers)
     assert bad.status_code == 400 and "state" in bad.get_json()["errors"]
+
+
+def test_reads_carry_an_etag_and_unchanged_answers_304(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = bearer(acme.id, admin)
+    ticket = client.post("/api/v1/tickets", json=BODY, headers=headers).get_json()
+    for url in (f"/api/v1/tickets/{ticket['id']}", "/api/v1/tickets"):
+        first = client.get(url, headers=headers)
+        again = client.get(url, headers=dict(headers, **{"If-None-Match": first.headers["ETag"]}))
+        assert again.status_code == 304 and again.get_data() == b""
+    client.post("/api/v1/tickets", json=dict(BODY, title="Second"), headers=headers)
+    changed = client.get("/api/v1/tickets", headers=dict(headers, **{"If-None-Match": first.headers["ETag"]}))
+    assert changed.status_code == 200 and len(changed.get_json()["tickets"]) == 2
