@@ -2,20 +2,19 @@
 in the ticket's timeline (live, then after a reload too)."""
 from __future__ import annotations
 
-import re
 
 from tests.e2e.browsing import Journey
-from tests.e2e.steps import DEMO_PASSWORD, move_ticket, place_number
+from tests.e2e.steps import DEMO_PASSWORD, move_ticket, place_number, report_problem, wait_live_match
 
 
 def test_dispatcher_override_reason_reaches_the_client_timeline(people) -> None:
     client: Journey = people("client")
     client.login("admin@cedar.demo.test", DEMO_PASSWORD)
-    client.goto("/client/")
+    ticket_id = report_problem(client, "Vaccine fridge alarm not reporting", impact="department", revenue=None,
+                               onsite=True, category="network", safety=True,
+                               description="The fridge's temperature alarm lost its network link this evening.")
     page = client.page
-    page.click("#open-tickets >> text=Dispensing PC cannot reach the prescription system")
-    page.wait_for_url(re.compile(r"/client/tickets/\d+$"))
-    ticket_id = int(page.url.rsplit("/", 1)[1])
+    wait_live_match(page, "place", r"in line")
     client.check("status page before the override")
     before = place_number(page.inner_text('[data-live="place"]'))
     assert before is not None
@@ -23,8 +22,8 @@ def test_dispatcher_override_reason_reaches_the_client_timeline(people) -> None:
     dispatcher: Journey = people("dispatcher")
     dispatcher.login("dispatcher@demo.test", DEMO_PASSWORD)
     target, reason = move_ticket(dispatcher, ticket_id, before, {
-        "top": "Care-home orders are due at noon: moved up by the dispatcher",
-        "bottom": "The pharmacist asked us to come after the 2 pm delivery",
+        "top": "Vaccines at risk overnight: moved up by the dispatcher",
+        "bottom": "Fridge has a manual thermometer; the pharmacist asked us to come after the 2 pm delivery",
     })
     dispatcher.check("ticket after the override")
 
