@@ -42,8 +42,8 @@ from portal.domain.travel import Location, TravelModel
 # Plans look at most this far ahead; beyond it a ticket has "no covered time" (a year).
 HORIZON_MINUTES = 366 * 24 * 60.0
 # Technicians examined per ticket at most (fully evaluated / looked at in the heap).
-MAX_EVALUATED = 12
-MAX_EXAMINED = 48
+MAX_EVALUATED = 8
+MAX_EXAMINED = 32
 _EPS = 1e-6
 _DAY = 24 * 60.0
 # Quantile points used to recompute a chain's moments after a calendar pushed part of it.
@@ -103,7 +103,7 @@ class _Cover:
     asked about are read once and then answered by bisection.
     """
 
-    __slots__ = ("cal", "now", "starts", "ends", "frontier", "exhausted")
+    __slots__ = ("cal", "now", "starts", "ends", "frontier", "exhausted", "last")
 
     def __init__(self, cal: CoverageCalendar, now: datetime) -> None:
         self.cal = cal
@@ -112,6 +112,7 @@ class _Cover:
         self.ends: list[float] = []
         self.frontier = 0.0  # coverage is known exactly on [0, frontier)
         self.exhausted = False
+        self.last = (math.inf, -math.inf)  # the stretch answered last: most questions repeat it
 
     def _dt(self, minutes: float) -> datetime:
         return self.now + timedelta(minutes=minutes)
@@ -122,8 +123,11 @@ class _Cover:
     def _covered(self, a: float, b: float) -> float:
         return self.cal.covered_minutes(self._dt(a), self._dt(b))
 
-    def _stretch_end(self, s: float) -> float:
+    def _stretch_end(self, s: float, until: float) -> float:
         """End of the covered stretch that starts at the covered minute `s`.
+
+        A stretch still running a day past `until` (a 24x7 rota) is cut there; the next
+        discovery continues it, so nobody walks a year of calendar to answer about tomorrow.
 
         From a window [s, s+t) with t at least the stretch's length, covered(s, s+t) is the
         stretch plus whatever later coverage the window reaches; iterating t = covered(s, s+t)
@@ -133,6 +137,8 @@ class _Cover:
         while True:
             if lo - s > HORIZON_MINUTES:
                 return math.inf
+            if lo > until + _DAY:
+                return lo
             total = self._covered(lo, lo + span)
             if total < span - _EPS:
                 break
@@ -156,7 +162,7 @@ class _Cover:
                 self.exhausted = True
                 self.frontier = math.inf
                 return
-            e = max(self._stretch_end(s), s + _EPS)
+            e = max(self._stretch_end(s, until), s + _EPS)
             if self.ends and s <= self.ends[-1] + _EPS:
                 self.ends[-1] = e
             else:
@@ -168,14 +174,19 @@ class _Cover:
 
     def at_or_after(self, x: float) -> tuple[float, float]:
         """(first covered minute >= x, end of that covered stretch); (inf, inf) when none."""
+        last = self.last
+        if last[0] <= x < last[1]:
+            return x, last[1]
         if x == math.inf:
             return math.inf, math.inf
         if x >= self.frontier:
             self._discover(x)
         i = bisect_right(self.starts, x) - 1
         if i >= 0 and x < self.ends[i]:
+            self.last = (self.starts[i], self.ends[i])
             return x, self.ends[i]
         if i + 1 < len(self.starts):
+            self.last = (self.starts[i + 1], self.ends[i + 1])
             return self.starts[i + 1], self.ends[i + 1]
         return math.inf, math.inf
 
@@ -203,23 +214,28 @@ class _Gap:
     the drive to the booked job) before the booked job must start.
     """
 
-    __slots__ = ("from50", "from90", "location", "next_start", "next_site")
+    __slots__ = ("chain", "from50", "from90", "location", "next_start", "next_site", "blocked", "version", "alive")
 
-    def __init__(self, from50: float, from90: float, location: Optional[Location], next_start: float,
-                 next_site: Optional[Location]) -> None:
+    def __init__(self, chain: "_Chain", from50: float, from90: float, location: Optional[Location],
+                 next_start: float, next_site: Optional[Location], blocked: int) -> None:
+        self.chain = chain
         self.from50 = from50
         self.from90 = from90
         self.location = location
         self.next_start = next_start
         self.next_site = next_site
+        # Tickets with the same coverage as the one waiting cannot start in this gap either.
+        self.blocked = blocked
+        self.version = 0
+        self.alive = True
 
 
 class _Chain:
     """A technician's day as planned so far: when they are next free, as a distribution.
 
     Free time = anchor + a random part with `mean` and `var` (minutes). `key` is the earliest
-    they could start anything (median free time pushed into their availability, or the start
-    of an idle gap), their order in the heaps.
+    they could start anything after their chain (median free time pushed into their
+    availability), their order in the heaps; idle gaps inside the chain are indexed separately.
     """
 
     __slots__ = ("tech", "cover", "anchor", "mean", "var", "location", "version", "key", "gaps")
@@ -243,8 +259,6 @@ class _Chain:
 
     def rekey(self) -> None:
         self.key = self.cover.at_or_after(self.anchor + _quantile(self.mean, self.var, 0.0))[0]
-        for gap in self.gaps:
-            self.key = min(self.key, gap.from50)
 
 
 @dataclass
@@ -263,7 +277,7 @@ class _Option:
 
 
 def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
-    """The technician's best start for the ticket: at the end of their chain or in a gap."""
+    """The technician's start for the ticket at the end of their chain."""
     mean, var = chain.mean, chain.var
     if ticket.onsite:
         drive = travel.estimate(chain.location, ticket.site)
@@ -276,18 +290,22 @@ def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: Trav
         s90 = _both(chain.anchor + _quantile(mean, var, Z90), chain.cover, cover)[0]
     else:
         s90 = s50
-    best = _Option(chain, s50, max(s90, s50), mean, var, ready)
+    return _Option(chain, s50, max(s90, s50), mean, var, ready)
+
+
+def _evaluate_with_gaps(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
+    """The technician's best start: at the end of their chain or in one of their idle gaps."""
+    best = _evaluate(chain, ticket, cover, travel)
     for gap in chain.gaps:
-        if gap.from50 >= best.median:
-            continue
-        option = _in_gap(chain, gap, ticket, cover, travel)
-        if option is not None and (option.median, option.p90) < (best.median, best.p90):
-            best = option
+        if gap.from50 < best.median and gap.blocked != id(cover):
+            option = _in_gap(gap, ticket, cover, travel)
+            if option is not None and (option.median, option.p90) < (best.median, best.p90):
+                best = option
     return best
 
 
-def _in_gap(chain: _Chain, gap: _Gap, ticket: DispatchTicket, cover: _Cover, travel: TravelModel
-            ) -> Optional[_Option]:
+def _in_gap(gap: _Gap, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> Optional[_Option]:
+    chain = gap.chain
     drive50 = drive90 = 0.0
     if ticket.onsite:
         drive = travel.estimate(gap.location, ticket.site)
@@ -304,24 +322,26 @@ def _in_gap(chain: _Chain, gap: _Gap, ticket: DispatchTicket, cover: _Cover, tra
     return _Option(chain, s50, s90, 0.0, 0.0, ready, gap)
 
 
-def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job: float) -> None:
+def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job: float) -> Optional[_Gap]:
     """Book the ticket on the option's technician: their chain (or gap) now includes the job.
 
     Idle time shorter than `shortest_job` (the smallest 90% bound of any waiting job, at
-    least MIN_GAP_MINUTES) could never be used, so it is not kept as a gap.
+    least MIN_GAP_MINUTES) could never be used, so it is not kept as a gap. Returns the gap
+    that was opened or changed, for the caller's index.
     """
     chain = option.chain
-    chain.version += 1
-    if option.gap is not None:
+    if option.gap is not None:  # the chain's tail (and so its heap entries) stays as it was
         gap = option.gap
         gap.from50 = option.median + ticket.effort.median_minutes
         gap.from90 = option.p90 + ticket.effort.p90_minutes
         if ticket.onsite and ticket.site is not None:
             gap.location = ticket.site
+        gap.version += 1
         if gap.next_start - gap.from90 < shortest_job:
             chain.gaps.remove(gap)
-        chain.rekey()
-        return
+            gap.alive = False
+        return gap
+    chain.version += 1
     mean, var, anchor = option.mean, option.var, chain.anchor
     if var <= 0.0:
         new_anchor, new_mean, new_var = option.median, 0.0, 0.0
@@ -347,13 +367,17 @@ def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job
         free50 = chain.cover.at_or_after(anchor + _quantile(chain.mean, chain.var, 0.0))[0]
         free90 = chain.cover.at_or_after(anchor + _quantile(chain.mean, chain.var, Z90))[0]
         next_site = ticket.site if ticket.onsite else None
-        chain.gaps.append(_Gap(free50, max(free50, free90), chain.location, option.median, next_site))
+        opened = _Gap(chain, free50, max(free50, free90), chain.location, option.median, next_site, id(cover))
+        chain.gaps.append(opened)
+    else:
+        opened = None
     chain.anchor = new_anchor
     chain.mean = new_mean + ticket.effort.mean_minutes
     chain.var = new_var + ticket.effort.variance
     if ticket.onsite and ticket.site is not None:
         chain.location = ticket.site
     chain.rekey()
+    return opened
 
 
 _ANY = object()
@@ -397,6 +421,18 @@ def plan_dispatch(
         for group in (_ANY, *chain.tech.skills):
             heapq.heappush(heaps[group], entry)
 
+    # Idle gaps by skill group and by the coverage that caused them (which cannot use them).
+    gap_heaps: dict[object, dict[int, list[tuple[float, int, int, _Gap]]]] = {}
+    gap_serial = [0]
+
+    def index_gap(gap: _Gap) -> None:
+        if not gap.alive:
+            return
+        gap_serial[0] += 1
+        entry = (gap.from50, gap_serial[0], gap.version, gap)
+        for group in (_ANY, *gap.chain.tech.skills):
+            heapq.heappush(gap_heaps.setdefault(group, {}).setdefault(gap.blocked, []), entry)
+
     shortest_job = max(MIN_GAP_MINUTES, min((t.effort.p90_minutes for t in tickets_in_order), default=0.0))
     planned: list[tuple[Optional[_Option], bool, str]] = []
     for ticket in tickets_in_order:
@@ -408,7 +444,7 @@ def plan_dispatch(
             if chain is None:
                 note = "The technician this ticket is pinned to is not on the roster."
             else:
-                best = _evaluate(chain, ticket, cover, travel)
+                best = _evaluate_with_gaps(chain, ticket, cover, travel)
         else:
             group = _ANY if ticket.required_skill is None else ticket.required_skill
             heap = heaps.get(group)
@@ -416,14 +452,19 @@ def plan_dispatch(
                 note = f"No technician on the roster has the skill {ticket.required_skill!r}."
             else:
                 best = _best_in_heap(heap, chains, ticket, cover, travel)
+                if group in gap_heaps:
+                    best = _best_in_gaps(gap_heaps[group], ticket, cover, travel, best)
         if best is not None and best.median == math.inf:
             best = None
             note = "No technician is available in time this ticket is covered within a year."
         waits = False
         if best is not None:
             waits = best.waits
-            _commit(best, ticket, cover, shortest_job)
-            reschedule(best.chain)
+            changed = _commit(best, ticket, cover, shortest_job)
+            if best.gap is None:
+                reschedule(best.chain)
+            if changed is not None:
+                index_gap(changed)
         planned.append((best, waits, note))
 
     order = sorted(
@@ -496,4 +537,37 @@ def _best_in_heap(
             break
     for entry in taken:
         heapq.heappush(heap, entry)
+    return best
+
+
+MAX_GAPS_EVALUATED = 6
+
+
+def _best_in_gaps(
+    by_cover: dict[int, list[tuple[float, int, int, _Gap]]],
+    ticket: DispatchTicket,
+    cover: _Cover,
+    travel: TravelModel,
+    best: Optional[_Option],
+) -> Optional[_Option]:
+    """A start in some technician's idle gap, if it beats `best` (gaps in order of their start)."""
+    evaluated = 0
+    for blocked, heap in by_cover.items():
+        if blocked == id(cover):
+            continue
+        taken = []
+        while heap and evaluated < MAX_GAPS_EVALUATED:
+            from50, _serial, version, gap = heap[0]
+            if not gap.alive or version != gap.version:
+                heapq.heappop(heap)
+                continue
+            if best is not None and from50 >= best.median:
+                break
+            taken.append(heapq.heappop(heap))
+            option = _in_gap(gap, ticket, cover, travel)
+            evaluated += 1
+            if option is not None and (best is None or (option.median, option.p90) < (best.median, best.p90)):
+                best = option
+        for entry in taken:
+            heapq.heappush(heap, entry)
     return best
