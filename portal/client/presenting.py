@@ -68,6 +68,14 @@ def sla_text(view: TicketStatusView) -> str:
     return f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
 
 
+def technician_text(view: TicketStatusView) -> str:
+    if view.technician:
+        return view.technician
+    if view.likely_technician:
+        return f"Not assigned yet (most likely {view.likely_technician})"
+    return "Not assigned yet"
+
+
 def display(view: TicketStatusView) -> dict[str, Any]:
     """The strings the status page shows; live.json carries them under `display`."""
     return {
@@ -76,7 +84,7 @@ def display(view: TicketStatusView) -> dict[str, Any]:
         "eta": eta_text(view),
         "sla": sla_text(view),
         "sla_state": view.sla_state or "",
-        "technician": view.technician or "Not assigned yet",
+        "technician": technician_text(view),
         "reasons": list(view.reasons),
         "timeline": [{"at": local_time(item.at), "message": item.message} for item in view.timeline],
         "is_open": view.is_open,

@@ -47,7 +47,8 @@ class TicketStatusView:
     sla_due_at: Optional[datetime]
     sla_state: Optional[str]
     sla_best_effort: bool
-    technician: Optional[str]
+    technician: Optional[str]  # assigned by a dispatcher or taken by the technician
+    likely_technician: Optional[str]  # the dispatch plan's pick while nobody is assigned (not a promise)
     reasons: tuple[str, ...]
     updated_at: datetime
     opened_at: datetime
@@ -84,7 +85,7 @@ def sla_due_at(ticket: Ticket) -> Optional[datetime]:
 
 def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineItem, ...] = ()) -> TicketStatusView:
     placed = entry is not None and ticket.status not in NO_PLACE
-    technician = ticket.technician or (entry.technician if entry is not None else None)
+    planned = entry.technician if entry is not None and ticket.technician is None else None
     # Waiting tickets carry the dispatch estimate; an en-route ticket the arrival given when the technician set off.
     estimated = entry is not None and ticket.status not in TicketStatus.DONE
     return TicketStatusView(
@@ -102,7 +103,8 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         sla_due_at=sla_due_at(ticket),
         sla_state=ticket.sla_state,
         sla_best_effort=ticket.sla_best_effort,
-        technician=technician.user.first_name if technician is not None else None,
+        technician=ticket.technician.user.first_name if ticket.technician is not None else None,
+        likely_technician=planned.user.first_name if planned is not None and ticket.is_open else None,
         reasons=tuple(entry.client_reasons or ()) if entry is not None and ticket.is_open else (),
         updated_at=max(ticket.updated_at, entry.computed_at) if entry is not None else ticket.updated_at,
         opened_at=ticket.opened_at,

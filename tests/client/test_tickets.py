@@ -263,6 +263,9 @@ def test_staff_progress_reaches_the_client_page_technician_en_route_and_timeline
     from portal.services import tickets as ticket_service
 
     ticket_id, _ = file_ticket(client)
+    before = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert before["technician"] is None, "only an assigned technician is named in the API"
+    assert before["display"]["technician"] == "Not assigned yet (most likely Tom)"
     dispatcher = make_user("d@firm.example", role=Role.DISPATCHER)
     technician = db.session.scalars(select(Technician)).one()
     ticket_service.assign(ticket_id, technician.id, dispatcher, TUESDAY_10_NY)
