@@ -20,7 +20,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -185,7 +185,9 @@ def _tap_jobs(nodes: list[str], email: str, index: int, tally: Tally, stop_at: f
                 tally.errors.append(f"tap {target} on {ticket_id} via {node}: neither done nor refused as stale")
 
 
-def test_two_nodes_share_one_queue(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def two_nodes() -> Iterator[tuple[list[str], dict[int, str], str, str]]:
+    """(node URLs, API token per organisation, database URL, Redis URL): two gunicorn nodes, one database, one Redis."""
     database_url, redis_url = _urls()
     import redis
 
@@ -193,50 +195,72 @@ def test_two_nodes_share_one_queue(tmp_path: Path) -> None:
     env = portal_env(database_url, REDIS_URL=redis_url, SECRET_KEY="one-key-for-every-node")
     build_database(env)
     tokens = _issue_tokens(database_url)
-
     with gunicorn(env, LOGS / "node-a.log", workers=2, threads=4) as a, \
             gunicorn(env, LOGS / "node-b.log", workers=2, threads=4) as b:
-        nodes = [a.base_url, b.base_url]
-        tally = Tally()
-        stop_at = time.monotonic() + DEADLINE_SECONDS
-        with ThreadPoolExecutor(max_workers=len(tokens) * CLIENT_THREADS_PER_ORG + len(STAFF)) as pool:
-            futures = [pool.submit(_open_tickets, nodes, org_id, token, t, tally, stop_at)
-                       for org_id, token in tokens.items() for t in range(CLIENT_THREADS_PER_ORG)]
-            futures += [pool.submit(_tap_jobs, nodes, email, i, tally, stop_at) for i, email in enumerate(STAFF)]
-            for future in futures:
-                future.result()
-        print(f"scale-out: {len(tally.opened)} tickets opened, {tally.retries_same_id} retries answered with the same "
-              f"ticket, {tally.taps_ok} taps done, {tally.taps_stale} refused as stale")
-        assert not tally.errors, "\n".join(tally.errors[:20])
-        expected = len(tokens) * CLIENT_THREADS_PER_ORG * TICKETS_PER_THREAD
-        assert len(tally.opened) == expected
-        assert tally.retries_same_id == expected // 2
-        assert tally.taps_ok >= len(STAFF), (tally.taps_ok, tally.taps_stale)
+        yield [a.base_url, b.base_url], tokens, database_url, redis_url
 
-        engine = create_engine(database_url)
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, title FROM ticket WHERE title LIKE 'Scale-out %'")).all()
-            assert len(rows) == expected, "a ticket was lost or duplicated"
-            assert {title: ticket_id for ticket_id, title in rows} == tally.opened
-            entries = conn.execute(text(
-                "SELECT t.id, t.status, q.position FROM ticket t LEFT JOIN queue_entry q ON q.ticket_id = t.id"
-                " WHERE t.status NOT IN ('resolved', 'closed')")).all()
-            duplicates = conn.execute(text(
-                "SELECT ticket_id FROM queue_entry GROUP BY ticket_id HAVING count(*) > 1")).all()
-        engine.dispose()
-        assert not duplicates
-        places = sorted(position for _, _, position in entries if position is not None)
-        assert places == list(range(1, len(places) + 1)), f"places are not one queue 1..N: {places}"
-        waiting = [ticket_id for ticket_id, status, _ in entries if status in ("new", "assigned")]
-        unplaced = [ticket_id for ticket_id, status, position in entries
-                    if position is None and status in ("new", "assigned")]
-        assert not unplaced, f"waiting tickets without a place: {unplaced}"
-        assert waiting, "nothing left waiting: the check of places would be empty"
 
-        for org_id, token in tokens.items():
-            headers = {"Authorization": f"Bearer {token}"}
-            seen = [requests.get(f"{node}/api/v1/tickets", headers=headers, timeout=30).json() for node in nodes]
-            assert seen[0]["queue_length"] == seen[1]["queue_length"] == len(places)
-            first = {t["id"]: (t["position"], t["eta"], t["status"]) for t in seen[0]["tickets"]}
-            second = {t["id"]: (t["position"], t["eta"], t["status"]) for t in seen[1]["tickets"]}
-            assert first == second, f"the nodes disagree for organisation {org_id}"
+def test_two_nodes_share_one_queue(two_nodes) -> None:
+    nodes, tokens, database_url, _ = two_nodes
+    tally = Tally()
+    stop_at = time.monotonic() + DEADLINE_SECONDS
+    with ThreadPoolExecutor(max_workers=len(tokens) * CLIENT_THREADS_PER_ORG + len(STAFF)) as pool:
+        futures = [pool.submit(_open_tickets, nodes, org_id, token, t, tally, stop_at)
+                   for org_id, token in tokens.items() for t in range(CLIENT_THREADS_PER_ORG)]
+        futures += [pool.submit(_tap_jobs, nodes, email, i, tally, stop_at) for i, email in enumerate(STAFF)]
+        for future in futures:
+            future.result()
+    print(f"scale-out: {len(tally.opened)} tickets opened, {tally.retries_same_id} retries answered with the same "
+          f"ticket, {tally.taps_ok} taps done, {tally.taps_stale} refused as stale")
+    assert not tally.errors, "\n".join(tally.errors[:20])
+    expected = len(tokens) * CLIENT_THREADS_PER_ORG * TICKETS_PER_THREAD
+    assert len(tally.opened) == expected
+    assert tally.retries_same_id == expected // 2
+    assert tally.taps_ok >= len(STAFF), (tally.taps_ok, tally.taps_stale)
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, title FROM ticket WHERE title LIKE 'Scale-out %'")).all()
+        assert len(rows) == expected, "a ticket was lost or duplicated"
+        assert {title: ticket_id for ticket_id, title in rows} == tally.opened
+        entries = conn.execute(text(
+            "SELECT t.id, t.status, q.position FROM ticket t LEFT JOIN queue_entry q ON q.ticket_id = t.id"
+            " WHERE t.status NOT IN ('resolved', 'closed')")).all()
+        duplicates = conn.execute(text(
+            "SELECT ticket_id FROM queue_entry GROUP BY ticket_id HAVING count(*) > 1")).all()
+    engine.dispose()
+    assert not duplicates
+    places = sorted(position for _, _, position in entries if position is not None)
+    assert places == list(range(1, len(places) + 1)), f"places are not one queue 1..N: {places}"
+    waiting = [ticket_id for ticket_id, status, _ in entries if status in ("new", "assigned")]
+    unplaced = [ticket_id for ticket_id, status, position in entries
+                if position is None and status in ("new", "assigned")]
+    assert not unplaced, f"waiting tickets without a place: {unplaced}"
+    assert waiting, "nothing left waiting: the check of places would be empty"
+
+    for org_id, token in tokens.items():
+        headers = {"Authorization": f"Bearer {token}"}
+        seen = [requests.get(f"{node}/api/v1/tickets", headers=headers, timeout=30).json() for node in nodes]
+        assert seen[0]["queue_length"] == seen[1]["queue_length"] == len(places)
+        first = {t["id"]: (t["position"], t["eta"], t["status"]) for t in seen[0]["tickets"]}
+        second = {t["id"]: (t["position"], t["eta"], t["status"]) for t in seen[1]["tickets"]}
+        assert first == second, f"the nodes disagree for organisation {org_id}"
+
+
+def test_rate_limits_are_counted_across_both_nodes(two_nodes) -> None:
+    """Log-in attempts for one account alternate between the nodes: the shared Redis counts them
+    together, so the sixth within a minute is refused (5 per minute per account) on either node."""
+    nodes, _, _, redis_url = two_nodes
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    session = requests.Session()
+    statuses = []
+    for attempt in range(6):
+        node = nodes[attempt % 2]
+        page = session.get(f"{node}/auth/login", timeout=30)
+        response = session.post(f"{node}/auth/login", timeout=30, allow_redirects=False, data={
+            "email": "owner@demo.test", "password": f"wrong-password-{attempt}", "csrf_token": _csrf(page.text)})
+        statuses.append(response.status_code)
+    assert 429 not in statuses[:5], statuses
+    assert statuses[5] == 429, statuses
