@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pytest
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 
 from tests.serving import ROOT, build_database, gunicorn, portal_env, sibling_database
 
