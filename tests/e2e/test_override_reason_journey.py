@@ -2,7 +2,6 @@
 in the ticket's timeline (live, then after a reload too)."""
 from __future__ import annotations
 
-
 from tests.e2e.browsing import Journey
 from tests.e2e.steps import DEMO_PASSWORD, move_ticket, place_number, report_problem, wait_live_match
 
