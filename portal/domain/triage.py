@@ -199,7 +199,9 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
     client: list[str] = []
     if ticket.is_contract:
         staff.append(f"class: contract ({ticket.plan_name}) - served before break/fix")
-        client.append("Priority contract")
+        # Named after the client's own plan: "Priority contract" read as the Priority plan to
+        # Premium and Essentials clients.
+        client.append(f"{ticket.plan_name} contract: served before break/fix calls")
     else:
         staff.append(f"class: break/fix ({ticket.plan_name}) - served after contract clients")
         client.append("Break/fix (no contract): served after contract clients")

@@ -95,7 +95,7 @@ def test_contract_client_before_break_fix_even_with_bigger_cost_of_delay():
     results = rank_tickets([break_fix, contract], WEIGHTS, NOW, NY_TZ)
     assert [r.ticket_id for r in results] == [1, 2]
     assert results[1].score > results[0].score
-    assert results[0].client_reasons[0] == "Priority contract"
+    assert results[0].client_reasons[0] == "Essentials contract: served before break/fix calls"
     assert results[1].client_reasons[0].startswith("Break/fix")
 
 
@@ -176,7 +176,8 @@ def test_ties_break_by_opened_at_then_id():
 def test_client_reasons_read_like_the_brief():
     payroll = ticket(1, impact=Impact.COMPANY, client_deadline=ny(2026, 11, 24, 17, 0))
     (result,) = rank_tickets([payroll], WEIGHTS, NOW, NY_TZ)
-    assert "; ".join(result.client_reasons[:3]) == "Priority contract; whole office affected; deadline today 17:00"
+    assert "; ".join(result.client_reasons[:3]) == (
+        "Essentials contract: served before break/fix calls; whole office affected; deadline today 17:00")
 
 
 def test_staff_reasons_show_the_scores():
