@@ -52,3 +52,13 @@ def _seen_address(app) -> str:
 def test_forwarded_for_is_ignored_unless_proxies_are_trusted(make_app):
     assert _seen_address(make_app()) == "127.0.0.1"
     assert _seen_address(make_app(TRUSTED_PROXIES=1)) == "203.0.113.9"
+
+
+def test_log_in_still_answers_when_the_rate_limit_redis_is_down(make_app, monkeypatch, tmp_path):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    config = load_config(str(tmp_path))
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=config["RATELIMIT_STORAGE_URI"],
+                   RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"])
+    with app.app_context():
+        response = app.test_client().post("/auth/login", data={"email": "nobody@example.com", "password": "wrong-one"})
+    assert response.status_code < 500
