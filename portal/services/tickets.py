@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
+import logging
+
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +45,7 @@ from ..models import (
 )
 from . import alerts, notifications, settings, sla, staff
 
+log = logging.getLogger("portal.tickets")
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
 COMMENT_MAX = 5_000
@@ -327,11 +330,21 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
             raise
         return OpenedTicket(existing, False, decide_after_hours(existing, existing.opened_at))
 
-    from . import queue
-
-    queue.recompute(now)
+    requeue(now)
     db.session.refresh(ticket)
     return OpenedTicket(ticket, True, decision)
+
+
+def requeue(now: datetime) -> None:
+    """Re-run the queue after a committed change. The change stands even if the engines fail: the error is
+    logged and the next recompute (any change, or `flask queue recompute`) brings the places up to date."""
+    from . import queue
+
+    try:
+        queue.recompute(now)
+    except Exception:
+        log.exception("queue recompute failed after a ticket change; places are stale until the next one")
+        db.session.rollback()
 
 
 def ticket_for_organisation(organisation_id: int, ticket_id: int) -> Optional[Ticket]:
@@ -378,9 +391,7 @@ def _change(ticket_id: int, apply: Callable[[Ticket], None], now: datetime, reco
             db.session.rollback()
             raise
     if recompute:
-        from . import queue
-
-        queue.recompute(now)
+        requeue(now)
     return _load(ticket_id)
 
 

@@ -283,3 +283,18 @@ def test_comment_and_attachment(firm, now, tmp_path, app):
     with pytest.raises(TicketError) as error:
         tickets.add_attachment(ticket.id, firm.acme_admin, FileStorage(BytesIO(b"MZ"), filename="run.exe"), now)
     assert error.value.field == "file"
+
+
+def test_a_failing_engine_does_not_undo_the_opening(firm, now, monkeypatch, caplog):
+    """The ticket is committed before the queue runs: a client must never be told 'failed' for a filed ticket."""
+    def broken(at):
+        raise RuntimeError("engine down")
+
+    monkeypatch.setattr(queue, "recompute", broken)
+    opened = open_for(firm.acme, firm.acme_admin, now)
+    assert opened.created and db.session.get(Ticket, opened.ticket.id) is not None
+    assert queue.entry_for(opened.ticket.id) is None
+    assert "queue recompute failed" in caplog.text
+    monkeypatch.undo()
+    queue.recompute(now)
+    assert queue.entry_for(opened.ticket.id).position == 1
