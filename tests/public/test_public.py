@@ -1,6 +1,7 @@
 from decimal import Decimal
 
-from tests.conftest import make_plan
+from portal.models import Role
+from tests.conftest import login, make_organisation, make_plan, make_user
 
 
 def seed_plans():
@@ -57,3 +58,23 @@ def test_calculator_blank_form_and_bad_input(client):
     assert "Staff who cannot work during an outage:" in page
     assert "Revenue at risk per hour of outage ($):" in page
     assert "We recommend" not in page
+
+
+def test_plan_pages_offer_no_choose_button_to_staff(client):
+    """Staff cannot buy a plan: the button led to the client's plan page, which refuses them (403)."""
+    seed_plans()
+    make_user("dispatcher@firm.test", role=Role.DISPATCHER)
+    login(client, "dispatcher@firm.test")
+    for url in ("/plans", "/plans/essentials"):
+        page = client.get(url).get_data(as_text=True)
+        assert "Choose Essentials" not in page
+        assert "/client/plans/" not in page
+
+
+def test_plan_pages_offer_the_choice_to_visitors_and_clients(client):
+    seed_plans()
+    assert 'href="/auth/signup?plan=essentials"' in client.get("/plans/essentials").get_data(as_text=True)
+    make_user("admin@acme.test", organisation=make_organisation("Acme"))
+    login(client, "admin@acme.test")
+    for url in ("/plans", "/plans/essentials"):
+        assert 'href="/client/plans/essentials"' in client.get(url).get_data(as_text=True)
