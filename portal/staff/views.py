@@ -224,7 +224,13 @@ def override(ticket_id: int):
         outcome = staff_service.override(ticket.id, form.position.data, form.reason.data.strip(),
                                           _version(form), current_user, clock.now())
         if outcome.ok:
-            flash(f"#{ticket.id} moved to place {form.position.data}; the reason is logged.", "success")
+            entry = db.session.get(QueueEntry, ticket.id, populate_existing=True)
+            message = f"#{ticket.id} pinned at place {form.position.data} of the triage order; the reason is logged."
+            if entry is not None and entry.position is not None and entry.position != form.position.data:
+                # Places are the order of expected starts: a free specialist may start another ticket sooner.
+                message += (f" Its place in line is {entry.position}, because technicians free up in a"
+                            " different order (see the estimates).")
+            flash(message, "success")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
         _refuse(form, outcome, "position")
     return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), override_form=form)

@@ -63,6 +63,7 @@ def test_override_moves_the_ticket_and_logs_why(client, monkeypatch):
     [event] = events(ticket, "override")
     assert event.actor_id == dispatcher.id and "CEO presenting" in event.message
     board = client.get("/staff/").get_data(as_text=True)
+    assert "pinned at place 1 of the triage order" in board  # the flash after the redirect
     assert "override" in board and "CEO presenting" in board
     assert "CEO presenting" in client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
 
