@@ -53,6 +53,7 @@ def dashboard():
         open_tickets=[(v, display(v)) for v in open_views],
         past_tickets=[v for v in views if not v.is_open],
         queue_length=ticket_status.queue_length(),
+        upgrade_link=ticket_views.upgrade_url(open_views[0].id) if open_views and plan is None else None,
     )
 
 

@@ -82,3 +82,13 @@ def test_other_organisations_tickets_never_appear(client, monkeypatch):
     page = client.get("/client/").get_data(as_text=True)
     assert "Acme secret outage" not in page and "No open tickets." in page
     assert "1 ticket(s) are waiting" in page, "the queue length is shown, never whose tickets"
+
+
+def test_break_fix_client_with_an_open_ticket_is_offered_the_upgrade_quote(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    make_user("b@bolt.example", organisation=make_organisation("Bolt"))
+    login(client, "b@bolt.example")
+    assert 'id="upgrade-offer"' not in client.get("/client/").get_data(as_text=True)
+    ticket_id, _ = file_ticket(client)
+    page = client.get("/client/").get_data(as_text=True)
+    assert f'href="/billing/tickets/{ticket_id}/upgrade" id="upgrade-offer"' in page
