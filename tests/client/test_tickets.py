@@ -291,3 +291,4 @@ def test_break_fix_deadline_is_shown_as_best_effort_never_as_a_promise(client, m
     assert live["display"]["sla"].startswith("Best effort, not a guarantee")
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
     assert "Best effort, not a guarantee" in page and "Due by" not in page
+    assert f'href="/billing/tickets/{ticket_id}/upgrade" id="upgrade-offer"' in page
