@@ -63,7 +63,10 @@ def test_panel_shows_each_paid_plan_with_place_estimate_price_and_fee_and_writes
     quotes = queue.quote_upgrade(ticket.id, clock.now())
     assert [plan.slug for plan, _ in quotes] == ["priority", "premium"]
     current = queue.entry_for(ticket.id)
-    assert f"Number <strong>{current.position}</strong> in the queue" in page
+    ahead = f"{current.ahead} ticket{'s' if current.ahead != 1 else ''} ahead of you" if current.ahead else "you are next"
+    assert f"<strong>{ordinal(current.position)} in line</strong>: {ahead}" in page  # the status page's words
+    # On a phone each plan is a card (table.stack) with its own labels, so the pay button is not off-screen.
+    assert '<table class="stack">' in page and 'data-label="Technician expected"' in page
     for plan, quote in quotes:
         assert plan.name in page
         assert f"{ordinal(quote.position)} ({quote.ahead} ahead)" in page
