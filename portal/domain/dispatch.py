@@ -75,6 +75,25 @@ class DispatchTicket:
 
 
 @dataclass(frozen=True)
+class ArrivalForecast:
+    """How fast new tickets open, from recent history (optional input to plan_dispatch).
+
+    A ticket's wait is not only the work queued ahead of it now: tickets opened later that
+    triage ranks higher (a contract client's outage, an outbreak) will be served first. With
+    a forecast, each estimate allows for the expected overtaking and its spread.
+    """
+
+    tickets_per_hour: float
+    mean_job_minutes: float  # effort plus travel of a typical ticket
+
+    def __post_init__(self) -> None:
+        for name in ("tickets_per_hour", "mean_job_minutes"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number, 0 or more")
+
+
+@dataclass(frozen=True)
 class ArrivalEstimate:
     ticket_id: int
     position: int
@@ -388,8 +407,12 @@ def plan_dispatch(
     technicians: Sequence[TechnicianInput],
     now: datetime,
     travel: TravelModel,
+    forecast: Optional[ArrivalForecast] = None,
 ) -> list[ArrivalEstimate]:
-    """Plan every waiting ticket; results come back in the order the tickets were given."""
+    """Plan every waiting ticket; results come back in the order the tickets were given.
+
+    With a `forecast`, estimates also allow for tickets not yet opened that will overtake.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
     covers: dict[int, _Cover] = {}
@@ -466,6 +489,9 @@ def plan_dispatch(
             if changed is not None:
                 index_gap(changed)
         planned.append((best, waits, note))
+
+    if forecast is not None and forecast.tickets_per_hour > 0 and chains:
+        _allow_for_overtaking(planned, tickets_in_order, forecast, len(chains), cover_of)
 
     order = sorted(
         range(len(planned)),
@@ -571,3 +597,49 @@ def _best_in_gaps(
         for entry in taken:
             heapq.heappush(heap, entry)
     return best
+
+
+def _allow_for_overtaking(
+    planned: list[tuple[Optional[_Option], bool, str]],
+    tickets: Sequence[DispatchTicket],
+    forecast: ArrivalForecast,
+    technicians: int,
+    cover_of,
+) -> None:
+    """Stretch each estimate by the work of tickets expected to open and overtake it.
+
+    A newcomer ranks ahead of the ticket k-th of n in triage order with chance about
+    (k+1)/(n+1) (the queue as a sample of what arrives). Newcomers arrive as a Poisson stream;
+    each overtaking one adds its job shared over the roster. The expected delay grows the wait
+    (which lets more overtake: a geometric series, capped), its Poisson variance widens the
+    range, and both bounds are pushed back into covered time.
+    """
+    n = len(tickets)
+    rate = forecast.tickets_per_hour / 60.0
+    job = forecast.mean_job_minutes / technicians
+    second_moment = 2.0 * job * job  # exponential-like job sizes: E[X^2] = 2 E[X]^2
+    # Walk each technician's jobs in the order they will do them, so that stretched estimates
+    # stay in that order (a later job never shows an earlier time than the one before it).
+    by_start = sorted((k for k, item in enumerate(planned) if item[0] is not None),
+                      key=lambda k: (planned[k][0].median, k))
+    floor: dict[int, tuple[float, float]] = {}
+    for k in by_start:
+        option = planned[k][0]
+        assert option is not None
+        previous = floor.get(id(option.chain), (0.0, 0.0))
+        if option.median <= 0.0:
+            floor[id(option.chain)] = (max(previous[0], option.median), max(previous[1], option.p90))
+            continue
+        share = (k + 1) / (n + 1)
+        load = min(rate * share * job, 0.6)
+        count = rate * share * option.median
+        delay = count * job / (1.0 - load)
+        spread = (option.p90 - option.median) / Z90
+        sd = math.sqrt(spread * spread + count * second_moment / (1.0 - load) ** 2)
+        cover = cover_of(tickets[k].coverage)
+        median = _both(option.median + delay, option.chain.cover, cover)[0]
+        p90 = _both(option.median + delay + Z90 * sd, option.chain.cover, cover)[0]
+        median = max(median, previous[0])
+        p90 = max(p90, median, previous[1])
+        option.median, option.p90 = median, p90
+        floor[id(option.chain)] = (median, p90)

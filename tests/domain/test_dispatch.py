@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from portal.domain.calendar import CoverageCalendar
-from portal.domain.dispatch import DispatchTicket, TechnicianInput, plan_dispatch
+from portal.domain.dispatch import ArrivalForecast, DispatchTicket, TechnicianInput, plan_dispatch
 from portal.domain.effort import EffortEstimate
 from portal.domain.travel import Location, TravelModel
 
@@ -200,14 +200,15 @@ def scenarios(draw):
                pinned=draw(st.none() | st.integers(1, n_techs + 1)) if draw(st.booleans()) else None)
         for k in range(draw(st.integers(0, 25)))
     ]
-    return techs, tickets
+    forecast = draw(st.none() | st.builds(ArrivalForecast, st.floats(0, 20), st.floats(0, 240)))
+    return techs, tickets, forecast
 
 
 @settings(max_examples=150, deadline=None)
 @given(scenarios())
 def test_plan_properties(scenario):
-    techs, tickets = scenario
-    result = plan_dispatch(tickets, techs, WEDNESDAY_10_NY, TRAVEL)
+    techs, tickets, forecast = scenario
+    result = plan_dispatch(tickets, techs, WEDNESDAY_10_NY, TRAVEL, forecast)
     assert [r.ticket_id for r in result] == [t.id for t in tickets]
     assert sorted(r.position for r in result) == list(range(1, len(tickets) + 1))
     by_tech = {t.id: t for t in techs}
@@ -231,3 +232,24 @@ def test_plan_properties(scenario):
     # Places follow expected starts.
     placed = sorted((r for r in result if r.median is not None), key=lambda r: r.position)
     assert [r.median for r in placed] == sorted(r.median for r in placed)
+
+
+def test_arrival_forecast_allows_for_tickets_that_will_overtake():
+    queue = [ticket(i) for i in range(6)]
+    plain = plan_dispatch(queue, [tech(1), tech(2)], WEDNESDAY_10_NY, TRAVEL)
+    busy = plan_dispatch(queue, [tech(1), tech(2)], WEDNESDAY_10_NY, TRAVEL, ArrivalForecast(4.0, 60.0))
+    assert [r.technician_id for r in busy] == [r.technician_id for r in plain]
+    assert busy[0].median == plain[0].median == WEDNESDAY_10_NY  # starting now: nobody can overtake
+    for before, after in zip(plain[2:], busy[2:]):
+        assert after.median > before.median
+        assert after.p90 - after.median > before.p90 - before.median
+    # The lowest-ranked ticket is overtaken most.
+    assert busy[-1].median - plain[-1].median > busy[2].median - plain[2].median
+    for tech_id in (1, 2):
+        mine = sorted((r for r in busy if r.technician_id == tech_id), key=lambda r: r.position)
+        assert [r.median for r in mine] == sorted(r.median for r in mine)
+
+
+def test_arrival_forecast_rejects_negative_rates():
+    with pytest.raises(ValueError, match="tickets_per_hour"):
+        ArrivalForecast(-1.0, 60.0)
