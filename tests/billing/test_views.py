@@ -228,3 +228,14 @@ def test_card_clients_are_sent_to_the_billing_page_to_change_plan(client, world)
     refused = client.post("/client/plans/premium/invoice", follow_redirects=True).get_data(as_text=True)
     assert "You pay by card: change your plan on the billing page" in refused
     assert db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).all() == [card]
+
+
+def test_break_fix_billing_page_links_each_paid_plan_until_one_is_requested(client, world):
+    """A break/fix admin on the billing page finds where to buy, not only "Compare plans"."""
+    login(client, "admin@bolt.test")
+    page = client.get("/billing/").get_data(as_text=True)
+    assert 'href="/client/plans/priority"' in page and 'href="/client/plans/premium"' in page
+    client.post("/client/plans/priority/invoice")
+    page = client.get("/billing/").get_data(as_text=True)
+    assert "Your request for Priority is pending" in page
+    assert 'href="/client/plans/premium"' not in page
