@@ -5,7 +5,7 @@ import logging
 import os
 from typing import Any, Optional
 
-from flask import Flask, g, render_template
+from flask import Flask, g, render_template, request
 from flask_talisman import Talisman
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -114,6 +114,8 @@ def _register_error_pages(app: Flask) -> None:
         # The page itself must not need the database: base.html asks who is logged in, and loading
         # the user again would fail the same way (a 500 instead of this page for logged-in visitors).
         g._login_user = login_manager.anonymous_user()
+        if request.blueprint == "api":  # the JSON API answers in its own error format
+            return {"errors": {"database": "The portal cannot reach its database. Nothing was saved; retry shortly."}}, 503, {"Retry-After": "30"}
         html, code = page(503, "Temporarily unavailable", "The portal cannot reach its database. Nothing was saved; please try again in a moment.")
         return html, code, {"Retry-After": "30"}
 
