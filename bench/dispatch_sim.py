@@ -510,11 +510,22 @@ def weighted_late(starts: dict[int, float], tickets: list[dict], now: datetime) 
     return total
 
 
-def portal_small(techs_skills, tickets, now: datetime) -> float:
-    triage = [TriageTicket(t["id"], t["plan"].is_contract, t["plan"].name, t["impact"], t["revenue"], None, False,
-                           t["due"], t["effort"], t["opened"]) for t in tickets]
-    by_id = {t["id"]: t for t in tickets}
-    order = [by_id[r.ticket_id] for r in rank_tickets(triage, WEIGHTS, now, TZ)]
+SMALL_BASELINES = {
+    "fifo": lambda t: (t["opened"], t["id"]),
+    "tier": lambda t: (t["plan"].tier, t["opened"], t["id"]),
+    "edf": lambda t: (t["due"], t["id"]),
+}
+
+
+def portal_small(techs_skills, tickets, now: datetime, order_key=None) -> float:
+    """Weighted lateness of the engine's plan for the portal's triage order (or a baseline's)."""
+    if order_key is None:
+        triage = [TriageTicket(t["id"], t["plan"].is_contract, t["plan"].name, t["impact"], t["revenue"], None,
+                               False, t["due"], t["effort"], t["opened"]) for t in tickets]
+        by_id = {t["id"]: t for t in tickets}
+        order = [by_id[r.ticket_id] for r in rank_tickets(triage, WEIGHTS, now, TZ)]
+    else:
+        order = sorted(tickets, key=order_key)
     techs = [TechnicianInput(i + 1, f"T{i + 1}", s, ALWAYS, now, now, None) for i, s in enumerate(techs_skills)]
     plan = plan_dispatch([DispatchTicket(t["id"], t["skill"], False, None, EffortEstimate(t["effort"], t["effort"]),
                                          ALWAYS, t["due"]) for t in order], techs, now, TRAVEL)
@@ -565,6 +576,7 @@ def small_figures(count: int, seed: int) -> dict:
     now = datetime(2026, 4, 7, 14, 0, tzinfo=UTC)
     ratios, portal_total, opt_total, all_optimal = [], 0.0, 0.0, True
     zero_opt = zero_both = 0
+    baseline_totals = {name: 0.0 for name in SMALL_BASELINES}
     while len(ratios) < count:
         techs_skills, tickets = small_instance(rng, now)
         portal = portal_small(techs_skills, tickets, now)
@@ -578,6 +590,8 @@ def small_figures(count: int, seed: int) -> dict:
             continue
         portal_total += portal
         opt_total += best
+        for name, key in SMALL_BASELINES.items():
+            baseline_totals[name] += portal_small(techs_skills, tickets, now, key)
         ratios.append(portal / best)
     return {
         "instances": count,
@@ -588,6 +602,7 @@ def small_figures(count: int, seed: int) -> dict:
         "instances_within_10pct": sum(1 for r in ratios if r <= 1.10),
         "zero_optimum_instances_skipped": zero_opt,
         "zero_optimum_also_zero_for_portal": zero_both,
+        "baseline_ratio_of_totals": {name: total / opt_total for name, total in baseline_totals.items()},
     }
 
 
@@ -691,6 +706,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     print(f"    ratio of totals {small['ratio_of_totals']:.3f}; median ratio {small['median_ratio']:.3f}; "
           f"mean ratio {small['mean_ratio']:.3f}; {small['instances_within_10pct']}/{count} within 10%; "
           f"all proven optimal: {small['all_proven_optimal']}")
+    print("    same engine, baseline orders: " + ", ".join(
+        f"{name} {ratio:.3f}" for name, ratio in small["baseline_ratio_of_totals"].items()))
     print(f"    (instances with a zero optimum, not in the ratio: {small['zero_optimum_instances_skipped']}, "
           f"of which the portal also had no lateness in {small['zero_optimum_also_zero_for_portal']})")
 
