@@ -1,6 +1,15 @@
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField
-from wtforms.validators import InputRequired, NumberRange
+from wtforms.validators import InputRequired, NumberRange, StopValidation
+
+
+class Parsed:
+    """Stop at the parse error ("Not a valid decimal value."): without this the range check also
+    ran on the missing number and the visitor read two messages for one typo."""
+
+    def __call__(self, form, field) -> None:
+        if field.process_errors:
+            raise StopValidation()
 
 
 class DowntimeForm(FlaskForm):
@@ -9,7 +18,7 @@ class DowntimeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    staff_affected = IntegerField("Staff who cannot work during an outage", validators=[InputRequired(), NumberRange(1, 100_000)])
-    revenue_per_hour = DecimalField("Revenue at risk per hour of outage ($)", places=2, validators=[InputRequired(), NumberRange(0, 10_000_000)])
-    outages_per_year = IntegerField("Serious outages a year", validators=[InputRequired(), NumberRange(0, 365)])
-    staff_cost_per_hour = DecimalField("Cost of one idle employee per hour ($)", places=2, default=40, validators=[InputRequired(), NumberRange(0, 10_000)])
+    staff_affected = IntegerField("Staff who cannot work during an outage", validators=[InputRequired(), Parsed(), NumberRange(1, 100_000)])
+    revenue_per_hour = DecimalField("Revenue at risk per hour of outage ($)", places=2, validators=[InputRequired(), Parsed(), NumberRange(0, 10_000_000)])
+    outages_per_year = IntegerField("Serious outages a year", validators=[InputRequired(), Parsed(), NumberRange(0, 365)])
+    staff_cost_per_hour = DecimalField("Cost of one idle employee per hour ($)", places=2, default=40, validators=[InputRequired(), Parsed(), NumberRange(0, 10_000)])

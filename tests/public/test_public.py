@@ -78,3 +78,18 @@ def test_plan_pages_offer_the_choice_to_visitors_and_clients(client):
     login(client, "admin@acme.test")
     for url in ("/plans", "/plans/essentials"):
         assert 'href="/client/plans/essentials"' in client.get(url).get_data(as_text=True)
+
+
+def test_calculator_gives_one_message_per_typo(client):
+    seed_plans()
+    page = client.get("/calculator?staff_affected=12&revenue_per_hour=abc&outages_per_year=4&staff_cost_per_hour=40").get_data(as_text=True)
+    assert page.count("Revenue at risk per hour of outage ($):") == 1
+    assert "Not a valid decimal value" in page
+    assert 'value="abc"' in page  # what the visitor typed is kept
+
+
+def test_calculator_empty_field_is_named_as_required(client):
+    seed_plans()
+    page = client.get("/calculator?staff_affected=&revenue_per_hour=100&outages_per_year=4&staff_cost_per_hour=40").get_data(as_text=True)
+    assert "Staff who cannot work during an outage: This field is required." in page
+    assert "Not a valid integer value" not in page
