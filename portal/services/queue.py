@@ -501,9 +501,9 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
 
     db.session.execute(delete(QueueEntry).execution_options(synchronize_session=False))
     if rows:
-        db.session.execute(insert(QueueEntry).execution_options(render_nulls=True), rows)
+        db.session.execute(QueueEntry.__table__.insert(), rows)  # Core executemany: no ORM bookkeeping
     if events:
-        db.session.execute(insert(TicketEvent).execution_options(render_nulls=True), events)
+        db.session.execute(TicketEvent.__table__.insert(), events)
     db.session.execute(
         update(QueueState).where(QueueState.id == STATE_ID)
         .values(computed_at=now, waiting_count=len(placed))
