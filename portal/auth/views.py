@@ -4,7 +4,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import clock
 from ..extensions import limiter
-from ..services import accounts
+from ..services import accounts, plans
 from .forms import AcceptInviteForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -83,7 +83,9 @@ def signup():
             return redirect(url_for("client.choose_plan", slug=plan))
         return redirect(url_for("client.dashboard"))
     status = 400 if form.is_submitted() and form.errors else 200
-    return render_template("auth/signup.html", form=form, plan=plan), status
+    # Name the plan the visitor chose, so the form does not read as if the choice was lost.
+    chosen = plans.plan_by_slug(plan) if plan else None
+    return render_template("auth/signup.html", form=form, plan=plan, chosen=chosen), status
 
 
 RESET_SENT = "If an account exists for that address, we have emailed a link to reset its password."

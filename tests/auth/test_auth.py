@@ -181,3 +181,14 @@ def test_csrf_is_required_on_forms(make_app):
     token = csrf_token_from(client.get("/auth/login").get_data(as_text=True))
     accepted = client.post("/auth/login", data={"email": "a@acme.example", "password": PASSWORD, "csrf_token": token})
     assert accepted.status_code == 302
+
+
+def test_signup_names_the_plan_the_visitor_chose(client):
+    from tests.conftest import make_plan
+
+    make_plan("priority", name="Priority")
+    page = client.get("/auth/signup?plan=priority").get_data(as_text=True)
+    assert "You chose <strong>Priority</strong>" in page
+    assert "You chose" not in client.get("/auth/signup?plan=nonsense").get_data(as_text=True)
+    response = client.post("/auth/signup?plan=priority", data=SIGNUP)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/client/plans/priority")
