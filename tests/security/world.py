@@ -118,11 +118,12 @@ def build_world() -> World:
     technician = Technician(user=users["technician"], skills=["network", "desktop"], home_latitude=40.74,
                             home_longitude=-73.99, active=True)
     shift = Shift(technician=technician, weekday=1, starts=time(8), ends=time(18))
-    on_call = OnCallPeriod(technician=technician, starts_at=NOW + timedelta(hours=5), ends_at=NOW + timedelta(hours=17))
+    upcoming = clock.now().replace(microsecond=0) + timedelta(hours=5)  # listed on the rota page (and deletable)
+    on_call = OnCallPeriod(technician=technician, starts_at=upcoming, ends_at=upcoming + timedelta(hours=12))
     ticket_a = Ticket(organisation=org_a, requester=users["client_member"], title="Front desk PC will not boot",
                       description="Blue screen", category="desktop", impact="person", status=TicketStatus.ASSIGNED,
                       technician=technician, opened_at=NOW - timedelta(hours=1), sla_clock_start=NOW - timedelta(hours=1),
-                      sla_plan=plan)
+                      sla_plan=plan, override_position=1, override_reason="Clinic: patients waiting")
     ticket_b = Ticket(organisation=org_b, requester=users["other_admin"], title="Card terminal offline",
                       category="network", impact="company", status=TicketStatus.NEW, opened_at=NOW - timedelta(minutes=30))
     db.session.add_all([technician, shift, on_call, ticket_a, ticket_b])
