@@ -212,6 +212,17 @@ def _version(form) -> Optional[int]:
     return int(value) if value.isdigit() else None
 
 
+def _valid(form) -> bool:
+    """The form validates and carries the ticket version it was drawn with (a page without one is out of date)."""
+    ok = form.validate_on_submit()
+    if form.is_submitted() and (form.version.errors or (ok and _version(form) is None)):
+        form.version.errors = []
+        form.form_errors.append(STALE_MESSAGE)
+        form.stale = True
+        return False
+    return ok
+
+
 STALE_MESSAGE = "This ticket was changed by someone else while you were looking: nothing was saved. Check the new state and try again."
 
 
@@ -220,7 +231,7 @@ STALE_MESSAGE = "This ticket was changed by someone else while you were looking:
 def override(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = OverrideForm(prefix="override")
-    if form.validate_on_submit() and _version(form) is not None:
+    if _valid(form):
         outcome = staff_service.override(ticket.id, form.position.data, form.reason.data.strip(),
                                           _version(form), current_user, clock.now())
         if outcome.ok:
@@ -241,7 +252,7 @@ def override(ticket_id: int):
 def clear_override(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = ClearOverrideForm(prefix="clear")
-    if form.validate_on_submit() and _version(form) is not None:
+    if _valid(form):
         outcome = staff_service.override(ticket.id, None, form.reason.data.strip(), _version(form),
                                           current_user, clock.now())
         if outcome.ok:
@@ -256,7 +267,7 @@ def clear_override(ticket_id: int):
 def assign(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = _assign_form(ticket, formdata=request.form)
-    if form.validate_on_submit() and _version(form) is not None:
+    if _valid(form):
         outcome = staff_service.assign(ticket.id, form.technician_id.data or None, _version(form),
                                         current_user, clock.now())
         if outcome.ok:
@@ -271,7 +282,7 @@ def assign(ticket_id: int):
 def details(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = DetailsForm(prefix="details")
-    if form.validate_on_submit() and _version(form) is not None:
+    if _valid(form):
         outcome = staff_service.set_details(ticket.id, bool(form.onsite_needed.data), form.effort_minutes.data,
                                              (form.required_skill.data or "").strip() or None, _version(form),
                                              current_user, clock.now())

@@ -190,3 +190,13 @@ def test_bad_details_name_the_field_and_change_nothing(client, monkeypatch):
         assert response.status_code == 400 and message in html
     ticket = fresh(q["small"])
     assert (ticket.onsite_needed, ticket.effort_minutes, str(ticket.version)) == (False, None, version)
+
+
+def test_a_form_without_its_version_is_treated_as_out_of_date(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    for version in ("", "abc"):
+        response = client.post(f"/staff/tickets/{q['small'].id}/override", data={
+            "override-position": "1", "override-reason": "CEO", "override-version": version})
+        assert response.status_code == 409 and "changed by someone else" in response.get_data(as_text=True)
+    assert fresh(q["small"]).override_position is None and events(q["small"], "override") == []
