@@ -8,6 +8,7 @@ file answers 404, exactly as if it did not exist.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any, Optional
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
@@ -127,8 +128,6 @@ def _notice_for(ticket_id: int) -> Optional[dict[str, Any]]:
     if not notice or notice.get("ticket_id") != ticket_id:
         return None
     session.pop(NOTICE_KEY, None)
-    from datetime import datetime
-
     if notice.get("next_business_at"):
         notice["next_business_at"] = datetime.fromisoformat(notice["next_business_at"])
     return notice

@@ -1,7 +1,7 @@
 """The client's side: dashboard, colleagues and plan choice. Every query is scoped to the user's organisation."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,8 +32,6 @@ COMPLIANCE_DAYS = 90
 @client_only
 def dashboard():
     """Open tickets with places and estimates, the contract's guarantees, 90-day SLA compliance, past tickets."""
-    from flask import current_app
-
     organisation = current_user.organisation
     contract = contracts.current_contract(organisation.id)
     pending = contracts.pending_contract(organisation.id)
