@@ -192,3 +192,12 @@ def test_signup_names_the_plan_the_visitor_chose(client):
     assert "You chose" not in client.get("/auth/signup?plan=nonsense").get_data(as_text=True)
     response = client.post("/auth/signup?plan=priority", data=SIGNUP)
     assert response.status_code == 302 and response.headers["Location"].endswith("/client/plans/priority")
+
+
+def test_signup_for_break_fix_promises_no_contract_step(client):
+    from tests.conftest import make_plan
+
+    make_plan("break-fix", name="Break/Fix", is_contract=False)
+    page = client.get("/auth/signup?plan=break-fix").get_data(as_text=True)
+    assert "You chose <strong>Break/Fix</strong>: no contract to sign" in page
+    assert "how to pay" not in page
