@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Optional
@@ -170,9 +171,12 @@ def _discover(app: Flask, world: World) -> dict[str, Target]:
                 schema = content["schema"]
                 if "$ref" in schema:
                     schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
-                full = document.get("servers", [{"url": ""}])[0]["url"] + path
-                full = re.sub(r"\{[^}]+\}", "1", full)
-                target_endpoint, _ = adapter.match(full, method=verb.upper())
+                base = document.get("servers", [{"url": ""}])[0]["url"]
+                full = re.sub(r"\{[^}]+\}", "1", urllib.parse.urlsplit(base).path.rstrip("/") + path)
+                try:
+                    target_endpoint, _ = adapter.match(full, method=verb.upper())
+                except (NotFound, MethodNotAllowed):
+                    raise AssertionError(f"the OpenAPI document names {verb.upper()} {full}, which the app does not serve")
                 role = allowed_role(access_for(target_endpoint, verb.upper()))
                 rule = next(r for e, m, r in CASES if e == target_endpoint and m == verb.upper())
                 _DISCOVERED[f"{target_endpoint} {verb.upper()}"] = Target(
