@@ -425,7 +425,9 @@ def plan_dispatch(
 
     chains: list[_Chain] = []
     by_id: dict[int, _Chain] = {}
-    heaps: dict[object, list[tuple[float, int, int]]] = {_ANY: []}
+    # Entries: (when free, number of skills, index, version). Among technicians free at the
+    # same time the least versatile goes first, keeping the all-rounders for what only they can do.
+    heaps: dict[object, list[tuple[float, int, int, int]]] = {_ANY: []}
     for index, tech in enumerate(technicians):
         if tech.id in by_id:
             raise ValueError(f"technician {tech.id} is listed twice")
@@ -433,14 +435,14 @@ def plan_dispatch(
         chains.append(chain)
         by_id[tech.id] = chain
         for group in (_ANY, *tech.skills):
-            heaps.setdefault(group, []).append((chain.key, index, 0))
+            heaps.setdefault(group, []).append((chain.key, len(tech.skills), index, 0))
     for heap in heaps.values():
         heapq.heapify(heap)
     index_of = {id(chain): i for i, chain in enumerate(chains)}
 
     def reschedule(chain: _Chain) -> None:
         i = index_of[id(chain)]
-        entry = (chain.key, i, chain.version)
+        entry = (chain.key, len(chain.tech.skills), i, chain.version)
         for group in (_ANY, *chain.tech.skills):
             heapq.heappush(heaps[group], entry)
 
@@ -525,7 +527,7 @@ def plan_dispatch(
 
 
 def _best_in_heap(
-    heap: list[tuple[float, int, int]],
+    heap: list[tuple[float, int, int, int]],
     chains: list[_Chain],
     ticket: DispatchTicket,
     cover: _Cover,
@@ -540,10 +542,10 @@ def _best_in_heap(
     """
     floor = cover.at_or_after(0.0)[0]
     best: Optional[_Option] = None
-    taken: list[tuple[float, int, int]] = []
+    taken: list[tuple[float, int, int, int]] = []
     evaluated = 0
     while heap and len(taken) < MAX_EXAMINED and evaluated < MAX_EVALUATED:
-        key, i, version = heap[0]
+        key, _skills, i, version = heap[0]
         chain = chains[i]
         if version != chain.version:
             heapq.heappop(heap)
@@ -643,6 +645,10 @@ def _allow_for_overtaking(
         cover = cover_of(tickets[k].coverage)
         median = _both(option.median + typical, option.chain.cover, cover)[0]
         p90 = _both(option.median + delay + Z90 * sd, option.chain.cover, cover)[0]
+        if median == math.inf:  # a forecast so heavy it runs past the horizon: keep the plan
+            median, p90 = option.median, option.p90
+        elif p90 == math.inf:
+            p90 = max(option.p90, median)
         median = max(median, previous[0])
         p90 = max(p90, median, previous[1])
         option.median, option.p90 = median, p90
