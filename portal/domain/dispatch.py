@@ -33,7 +33,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import NormalDist
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from portal.domain.calendar import CoverageCalendar
 from portal.domain.effort import Z90, EffortEstimate
@@ -91,6 +91,15 @@ class ArrivalForecast:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number, 0 or more")
+
+
+def forecast_from_history(
+    opened_at: Iterable[datetime], now: datetime, mean_job_minutes: float, days: int = 28
+) -> ArrivalForecast:
+    """The arrival forecast from when tickets were opened over the last `days` days."""
+    since = now - timedelta(days=days)
+    count = sum(1 for at in opened_at if since <= at <= now)
+    return ArrivalForecast(count / (days * 24.0), mean_job_minutes)
 
 
 @dataclass(frozen=True)

@@ -253,3 +253,14 @@ def test_arrival_forecast_allows_for_tickets_that_will_overtake():
 def test_arrival_forecast_rejects_negative_rates():
     with pytest.raises(ValueError, match="tickets_per_hour"):
         ArrivalForecast(-1.0, 60.0)
+
+
+def test_forecast_from_history_counts_recent_openings_only():
+    from portal.domain.dispatch import forecast_from_history
+
+    opened = [WEDNESDAY_10_NY - timedelta(hours=h) for h in range(0, 28 * 24, 2)] + [
+        WEDNESDAY_10_NY - timedelta(days=40)
+    ]
+    forecast = forecast_from_history(opened, WEDNESDAY_10_NY, 75.0)
+    assert forecast.tickets_per_hour == pytest.approx(0.5)
+    assert forecast.mean_job_minutes == 75.0
