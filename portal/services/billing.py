@@ -437,6 +437,10 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> C
             f"{current.stripe_subscription_id}): change the plan on their billing page, or cancel that "
             "subscription in Stripe first."
         )
+    refusal = contracts.minimum_term_refusal(current, contract.plan, now, whose=f"{contract.organisation.name}'s")
+    if refusal:
+        # a request made before the rule (or edited by hand) must not end a contract still in its term
+        raise BillingError(refusal)
     _activate(contract, now)
     db.session.commit()
     log.info("invoice contract %s (%s, organisation %s) activated by user %s",

@@ -34,6 +34,17 @@ def pending_contract(organisation_id: int) -> Optional[Contract]:
     ).first()
 
 
+def minimum_term_refusal(current: Optional[Contract], plan: Plan, now: datetime, whose: str = "Your") -> Optional[str]:
+    """Why `plan` cannot replace `current` yet, or None. A cheaper plan waits for the end of the
+    current contract's minimum term, on the invoice path as on the card path (billing.change_plan)."""
+    if current is None or current.minimum_term_ends_at is None or now >= current.minimum_term_ends_at:
+        return None
+    if plan.monthly_price >= current.plan.monthly_price:
+        return None
+    return (f"{whose} {current.plan.name} contract has a {current.plan.minimum_term_months}-month minimum term that "
+            f"runs until {current.minimum_term_ends_at:%d %B %Y}; it cannot move to a cheaper plan before then.")
+
+
 def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now: datetime) -> Contract:
     """A pending contract that an owner activates by hand; no payment is claimed."""
     if not plan.is_contract:
@@ -43,6 +54,9 @@ def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now
         raise ContractError(f"You are already on {plan.name}.")
     if current is not None and current.stripe_subscription_id:
         raise ContractError("You pay by card: change your plan on the billing page (Stripe prorates the difference).")
+    refusal = minimum_term_refusal(current, plan, now)
+    if refusal:
+        raise ContractError(refusal)
     if pending_contract(organisation_id) is not None:
         raise ContractError("You already have a plan request waiting for confirmation.")
     contract = Contract(

@@ -239,3 +239,38 @@ def test_break_fix_billing_page_links_each_paid_plan_until_one_is_requested(clie
     page = client.get("/billing/").get_data(as_text=True)
     assert "Your request for Priority is pending" in page
     assert 'href="/client/plans/premium"' not in page
+
+
+def test_invoice_path_honours_the_minimum_term_like_the_card_path(client, world):
+    """Acme (Priority, term running) could request Essentials by invoice and an owner activated it at once."""
+    acme = world["acme"]
+    make_plan("essentials", name="Essentials", monthly_price=Decimal("490"), display_order=1)
+    current = db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).one()
+    current.minimum_term_ends_at = clock.now() + timedelta(days=200)
+    db.session.commit()
+    login(client, "admin@acme.test")
+
+    refused = client.post("/client/plans/essentials/invoice", follow_redirects=True).get_data(as_text=True)
+    assert "12-month minimum term that runs until" in refused and "cannot move to a cheaper plan" in refused
+    assert db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).all() == [current]
+    client.post("/client/plans/premium/invoice")  # an upgrade is always allowed
+    assert db.session.scalars(select(Contract).where(
+        Contract.organisation_id == acme.id, Contract.status == ContractStatus.PENDING)).one().plan.slug == "premium"
+
+
+def test_owner_cannot_activate_a_cheaper_plan_inside_the_minimum_term(client, world):
+    acme = world["acme"]
+    essentials = make_plan("essentials", name="Essentials", monthly_price=Decimal("490"), display_order=1)
+    current = db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).one()
+    current.minimum_term_ends_at = clock.now() + timedelta(days=200)
+    request = Contract(organisation_id=acme.id, plan_id=essentials.id, status=ContractStatus.PENDING,
+                       payment_method="invoice")
+    db.session.add(request)
+    db.session.commit()
+    make_user("olga@firm.test", Role.OWNER)
+    login(client, "olga@firm.test")
+    page = client.post(f"/billing/staff/contracts/{request.id}/activate", follow_redirects=True).get_data(as_text=True)
+    assert "Acme&#39;s Priority contract has a 12-month minimum term" in page
+    db.session.expire_all()
+    assert db.session.get(Contract, current.id).status == ContractStatus.ACTIVE
+    assert db.session.get(Contract, request.id).status == ContractStatus.PENDING
