@@ -1,0 +1,47 @@
+"""The stylesheet at phone width (390 px), in a real browser: what the QA walk found overflowing.
+
+Renders portal.css around small pieces of the portal's markup with Playwright's chromium (no server)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.serving import chromium_path
+
+CSS = (Path(__file__).resolve().parents[2] / "portal" / "static" / "css" / "portal.css").read_text()
+
+
+@pytest.fixture(scope="module")
+def phone():
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        yield page
+        browser.close()
+
+
+def render(page, body: str) -> None:
+    page.set_content(f"<!doctype html><html><head><style>{CSS}</style></head><body><main>{body}</main></body></html>")
+
+
+def test_a_pasted_path_in_a_ticket_title_does_not_widen_the_page(phone):
+    token = "ERROR_0x80070005_ACCESS_DENIED_\\\\fileserver01\\share\\accounting\\payroll_2026_final_v3.xlsx"
+    render(phone, f"<h1>#10 · {token}</h1><p>https://support.example.com/{'a' * 150}</p>")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_stacked_table_keeps_its_last_column_on_screen(phone):
+    cells = "".join(f'<td data-label="Column {i}">around Wed 25 Nov 09:40, 9 times out of 10 by Wed 25 Nov 10:53</td>'
+                    for i in range(4))
+    render(phone, '<div class="table-wrap"><table class="stack"><caption>If you upgrade now</caption>'
+                  f"<tbody><tr><th>Essentials</th>{cells}<td><button id=pay>Request, pay by invoice</button></td></tr>"
+                  "</tbody></table></div>")
+    right = phone.evaluate("document.getElementById('pay').getBoundingClientRect().right")
+    assert right <= 390
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
