@@ -164,7 +164,7 @@ def _load_open_tickets() -> list[Ticket]:
     return list(
         db.session.scalars(
             select(Ticket)
-            .options(selectinload(Ticket.organisation), selectinload(Ticket.sla_plan))
+            .options(selectinload(Ticket.organisation), selectinload(Ticket.sla_plan), selectinload(Ticket.requester))
             .where(Ticket.status.in_(TicketStatus.OPEN))
             .order_by(Ticket.id)
         )
