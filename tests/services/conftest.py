@@ -60,6 +60,10 @@ def add_technician(email: str, skills: list[str], lat: float = 40.75, lon: float
 
 @pytest.fixture
 def firm(app, now) -> Firm:
+    return build_firm(now)
+
+
+def build_firm(now: datetime) -> Firm:
     priority = make_plan("priority", display_order=2)
     premium = make_plan("premium-24-7", name="Premium 24/7", coverage=Plan.COVERAGE_24X7, monthly_price=Decimal("2490"),
                         remote_response_minutes=30, onsite_arrival_minutes=120, after_hours_emergencies=True,
