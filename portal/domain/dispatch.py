@@ -15,6 +15,15 @@ starts at 08:00 next day), so each quantile is pushed through the calendar; when
 part of the range, the moments are recomputed from a few quantile points pushed through the
 calendar, so a long wait for covered time absorbs the uncertainty before it.
 
+When a job must wait for its ticket's covered hours (a break/fix job booked for 08:00 on a
+technician on call tonight), the idle time before it is kept as a gap that later tickets
+with other coverage may fill if they are done (90% bound) before the booked job starts.
+
+Tickets that will open later and be ranked higher will overtake the ones waiting now. Given
+an optional ArrivalForecast (how many tickets open an hour, how big a job is), each estimate
+adds the expected overtaking delay and its Poisson spread; without it the range covers only
+effort and travel. docs/BENCHMARKS.md shows what each gives against a simulation.
+
 A ticket's `position` is its place among the waiting tickets in the order they are expected
 to start (by median start), so a ticket triaged lower can still be started earlier by a free
 specialist. `sla_at_risk` is set when the 90% bound passes the SLA deadline: a one-in-ten
@@ -48,7 +57,6 @@ _EPS = 1e-6
 _DAY = 24 * 60.0
 # Quantile points used to recompute a chain's moments after a calendar pushed part of it.
 _QUAD_Z = tuple(NormalDist().inv_cdf((k + 0.5) / 9) for k in range(9))
-_QUAD_SPREAD = sum(z * z for z in _QUAD_Z) / len(_QUAD_Z)
 
 
 @dataclass(frozen=True)
