@@ -18,7 +18,7 @@ from tests.security.access import Access, access_for, allowed_role
 from tests.security.figures import record
 from tests.security.pages import forms_in
 from tests.security.test_access_matrix import CASES, url_for_case
-from tests.security.world import ROLES, World, build_world, rebuild_world, row_counts
+from tests.security.world import ROLES, build_world, row_counts
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "portal" / "templates"
 WRITE_CASES = [case for case in CASES if case[1] != "GET"]

@@ -16,7 +16,7 @@ import os
 import re
 import urllib.parse
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Optional
 
 import pytest
