@@ -370,9 +370,10 @@ def after_hours_decision(
     next_at = plan_calendar.next_covered(now)
     local = business_calendar.local(next_at)
     when = f"{local:%a} {local.day} {local:%b %Y %H:%M}"
-    return AfterHoursDecision(
-        False,
-        False,
-        next_at,
-        f"Outside business hours: we will start on the next business day, {when}.",
-    )
+    if local.date() == business_calendar.local(now).date():
+        # Before opening time the next business day is today: "next business day, Wed 25 Nov" read
+        # on Wed 25 Nov looked like a mistake.
+        message = f"Outside business hours: we will start when the next business day begins: today, {when}."
+    else:
+        message = f"Outside business hours: we will start on the next business day, {when}."
+    return AfterHoursDecision(False, False, next_at, message)

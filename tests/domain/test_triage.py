@@ -121,6 +121,14 @@ def test_after_hours_break_fix_is_told_next_business_day():
     assert decision.message == "Outside business hours: we will start on the next business day, Fri 27 Nov 2026 08:00."
 
 
+def test_before_opening_the_next_business_day_is_called_today():
+    early = ny(2026, 11, 25, 6, 30)  # Wednesday before opening time
+    decision = after_hours_decision(early, False, False, BUSINESS, BUSINESS)
+    assert decision.next_business_at == ny(2026, 11, 25, 8, 0)
+    assert decision.message == (
+        "Outside business hours: we will start when the next business day begins: today, Wed 25 Nov 2026 08:00.")
+
+
 def test_after_hours_contract_without_emergency_cover_waits_for_its_plan_hours():
     decision = after_hours_decision(ny(2026, 11, 24, 23, 0), True, False, BUSINESS, BUSINESS)
     assert not decision.page_on_call and decision.next_business_at == ny(2026, 11, 25, 8, 0)
