@@ -35,7 +35,15 @@ from tests.security.world import (
     parameter_value,
     rebuild_world,
     row_counts,
+    snapshot,
 )
+
+# GET must change nothing (CSRF protection covers POST only). Known exceptions, with the reason:
+GET_WRITES = {
+    # Stripe sends the client back here (a GET it cannot change) after leaving Checkout unpaid: the
+    # pending card request is withdrawn. A forged link can do the same; the webhook revives it if paid.
+    "billing.cancelled",
+}
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -124,6 +132,7 @@ def test_route_answers_each_role_as_the_policy_says(matrix_app: Flask, endpoint:
         client = world.client_for(matrix_app, role)
         with matrix_app.app_context():
             before = row_counts()
+            rows_before = snapshot() if method == "GET" else None
         response = send(client, method, url, access)
         got = outcome(response)
         body = response.get_data(as_text=True)
@@ -135,6 +144,15 @@ def test_route_answers_each_role_as_the_policy_says(matrix_app: Flask, endpoint:
         if got != want and not (want == REFUSED and response.status_code == 400):
             problems.append(f"{role}: expected {want}, got {got} ({response.status_code})")
             continue
+        if rows_before is not None:
+            with matrix_app.app_context():
+                rows_after = snapshot()
+            changed = [t for t in rows_before if rows_before[t] != rows_after[t]]
+            if changed and endpoint not in GET_WRITES:
+                problems.append(f"{role}: GET changed {changed} (a forged link could do it)")
+            if changed:
+                with matrix_app.app_context():
+                    world = rebuild_world()
         if want != ALLOWED:
             with matrix_app.app_context():
                 after = row_counts()

@@ -29,20 +29,9 @@ from portal.models import Contract, ContractStatus, OutboxMessage, Plan, Ticket
 from portal.services import outbox
 from tests.conftest import PASSWORD, base_config
 from tests.security.figures import record
-from tests.security.world import World, build_world, rebuild_world, row_counts
+from tests.security.world import World, build_world, rebuild_world, row_counts, snapshot
 
 DERIVED = {"queue_entry", "queue_state"}  # recomputed from the tickets at any time
-
-
-def snapshot() -> dict[str, list[tuple]]:
-    """Every row of every table: equal snapshots mean nothing at all was written."""
-    db.session.expire_all()
-    state = {}
-    for table in db.metadata.sorted_tables:
-        order = list(table.primary_key.columns) or list(table.columns)
-        state[table.name] = [tuple(row) for row in db.session.execute(select(table).order_by(*order))]
-    db.session.rollback()
-    return state
 
 
 def _free_port() -> int:

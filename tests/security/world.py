@@ -106,7 +106,10 @@ def build_world() -> World:
     db.session.add_all([plan, break_fix, org_a, org_b])
     contract_a = Contract(organisation=org_a, plan=plan, status=ContractStatus.ACTIVE, payment_method="invoice",
                           starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    db.session.add(contract_a)
+    # a card payment started and not finished yet (Stripe's Checkout page is open in another tab)
+    pending_card_a = Contract(organisation=org_a, plan=plan, status=ContractStatus.PENDING, payment_method="card",
+                              stripe_checkout_session_id="cs_test_world_a")
+    db.session.add_all([contract_a, pending_card_a])
     users = {
         "client_member": _user("member@acme.example", Role.CLIENT_MEMBER, org_a, "Mia Member"),
         "client_admin": _user("admin@acme.example", Role.CLIENT_ADMIN, org_a, "Ada Admin"),
@@ -188,6 +191,17 @@ def row_counts() -> dict[str, int]:
         table.name: db.session.scalar(select(func.count()).select_from(table))
         for table in db.metadata.sorted_tables
     }
+
+
+def snapshot() -> dict[str, list[tuple]]:
+    """Every row of every table: equal snapshots mean nothing at all was written."""
+    db.session.expire_all()
+    state = {}
+    for table in db.metadata.sorted_tables:
+        order = list(table.primary_key.columns) or list(table.columns)
+        state[table.name] = [tuple(row) for row in db.session.execute(select(table).order_by(*order))]
+    db.session.rollback()
+    return state
 
 
 # --- URL parameters ------------------------------------------------------------------------------
