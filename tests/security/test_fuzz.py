@@ -166,11 +166,9 @@ def _discover(app: Flask, world: World) -> dict[str, Target]:
         for path, operations in document.get("paths", {}).items():
             for verb, operation in operations.items():
                 content = operation.get("requestBody", {}).get("content", {}).get("application/json")
-                if not content:
+                query = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
+                if not content and not query:
                     continue
-                schema = content["schema"]
-                if "$ref" in schema:
-                    schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
                 base = document.get("servers", [{"url": ""}])[0]["url"]
                 full = re.sub(r"\{[^}]+\}", "1", urllib.parse.urlsplit(base).path.rstrip("/") + path)
                 try:
@@ -179,8 +177,16 @@ def _discover(app: Flask, world: World) -> dict[str, Target]:
                     raise AssertionError(f"the OpenAPI document names {verb.upper()} {full}, which the app does not serve")
                 role = allowed_role(access_for(target_endpoint, verb.upper()))
                 rule = next(r for e, m, r in CASES if e == target_endpoint and m == verb.upper())
-                _DISCOVERED[f"{target_endpoint} {verb.upper()}"] = Target(
-                    target_endpoint, verb.upper(), role, rule.rule, schema=schema)
+                key = f"{target_endpoint} {verb.upper()}"
+                if content:
+                    schema = content["schema"]
+                    if "$ref" in schema:
+                        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+                    _DISCOVERED[key] = Target(target_endpoint, verb.upper(), role, rule.rule, schema=schema)
+                else:  # query parameters of a read: fuzzed like a GET form
+                    fields = [FormField(p["name"], "text", "", list(p.get("schema", {}).get("enum", []))) for p in query]
+                    _DISCOVERED[key] = Target(target_endpoint, verb.upper(), role, rule.rule,
+                                              form=Form(full, "get", fields))
     return _DISCOVERED
 
 
