@@ -295,3 +295,24 @@ def test_production_cookies_are_secure_and_https_is_enforced(production_app):
         assert "Secure" in cookies[name] and "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name]
     hsts = response.headers["Strict-Transport-Security"]
     assert "max-age=" in hsts and int(re.search(r"max-age=(\d+)", hsts).group(1)) >= 31536000
+
+
+def test_no_secret_travels_in_the_readable_session_cookie(app, client):
+    """Flask's session cookie is signed, not encrypted: an API token shown once must not be put in it."""
+    make_user("admin@acme.example", organisation=make_organisation())
+    login(client, "admin@acme.example")
+    response = client.post("/client/account", data={"name": "Monitoring"})
+    page = response.get_data(as_text=True)
+    secret = re.search(r"nwp_[A-Za-z0-9_-]{20,}", page).group(0)
+    serializer = app.session_interface.get_signing_serializer(app)
+    cookie = client.get_cookie("session", domain="portal.test")
+    session = serializer.loads(cookie.value) if cookie else {}
+    assert secret not in repr(session) and PASSWORD not in repr(session)
+    assert set(session) <= {"_user_id", "_fresh", "_id", "csrf_token", "_flashes", "_remember", "_remember_seconds"}
+
+
+def test_static_files_cannot_escape_the_static_folder(client):
+    for path in ("/static/../config.py", "/static/..%2f..%2fapp.py", "/static/%2e%2e/models.py", "/static//etc/passwd"):
+        response = client.get(path, follow_redirects=True)  # "//" is first merged by a redirect
+        assert response.status_code == 404, path
+        assert b"SECRET_KEY" not in response.get_data()
