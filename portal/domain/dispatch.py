@@ -666,7 +666,11 @@ def _allow_for_overtaking(
             median, p90 = option.median, option.p90
         elif p90 == math.inf:
             p90 = max(option.p90, median)
-        median = max(median, previous[0])
-        p90 = max(p90, median, previous[1])
+        if median < previous[0]:
+            median = _both(previous[0], option.chain.cover, cover)[0]
+        if p90 < max(median, previous[1]):
+            p90 = _both(max(median, previous[1]), option.chain.cover, cover)[0]
+        if median == math.inf or p90 == math.inf:  # nothing covered after the previous job: keep the plan
+            median, p90 = option.median, option.p90
         option.median, option.p90 = median, p90
         floor[id(option.chain)] = (median, p90)
