@@ -4,6 +4,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import clock
 from ..extensions import limiter
+from ..models import Role
 from ..services import accounts, plans
 from .forms import AcceptInviteForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
 
@@ -17,6 +18,9 @@ def _login_account_key() -> str:
 
 
 def _home_for(user) -> str:
+    # A technician logs in on a phone to work their jobs, not to read the dispatch board.
+    if user.role == Role.TECHNICIAN:
+        return url_for("staff.my_jobs")
     return url_for("staff.queue") if user.is_staff else url_for("client.dashboard")
 
 

@@ -95,6 +95,12 @@ def test_staff_land_on_dispatch(client):
     assert login(client, "d@firm.example").headers["Location"].endswith("/staff/")
 
 
+def test_technicians_land_on_their_jobs(client):
+    """Technicians log in on a phone to work their jobs; the dispatch board is the dispatchers' page."""
+    make_user("t@firm.example", role=Role.TECHNICIAN)
+    assert login(client, "t@firm.example").headers["Location"].endswith("/staff/my-jobs")
+
+
 def _last_link(kind: str) -> str:
     body = db.session.scalars(select(OutboxMessage.body).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id.desc())).first()
     return re.search(r"http://portal\.test(\S+)", body).group(1)
