@@ -319,7 +319,9 @@ def rank_tickets(
                 f"override: pinned at place {ticket.override_position} "
                 f"(natural place {natural_place[ticket.id]})" + (f": {reason}" if reason else "")
             )
-            client.insert(0, f"Placed at position {rank} by our dispatcher" + (f": {reason}" if reason else ""))
+            # No number: the client's place is the order of expected start (dispatch), which a pin
+            # does not always change, so "Placed at position 7" could sit under "1st in line".
+            client.insert(0, "Moved in the queue by our dispatcher" + (f": {reason}" if reason else ""))
         results.append(
             TriageResult(
                 ticket_id=ticket.id,

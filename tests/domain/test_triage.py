@@ -219,7 +219,8 @@ def test_override_pins_ticket_at_its_place_and_shows_the_reason():
     ids = [r.ticket_id for r in results]
     assert ids[1] == 5
     assert [i for i in ids if i != 5] == [i for i in natural if i != 5]
-    assert results[1].client_reasons[0] == "Placed at position 2 by our dispatcher: CEO's laptop, board meeting at 10"
+    assert results[1].client_reasons[0] == "Moved in the queue by our dispatcher: CEO's laptop, board meeting at 10"
+    assert not any("position" in reason for reason in results[1].client_reasons)  # the place shown is dispatch's
     assert any(r.startswith("override: pinned at place 2") for r in results[1].staff_reasons)
 
 
