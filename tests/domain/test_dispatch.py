@@ -264,3 +264,16 @@ def test_forecast_from_history_counts_recent_openings_only():
     forecast = forecast_from_history(opened, WEDNESDAY_10_NY, 75.0)
     assert forecast.tickets_per_hour == pytest.approx(0.5)
     assert forecast.mean_job_minutes == 75.0
+
+
+def test_a_job_too_long_for_the_idle_gap_waits_behind_the_booked_job():
+    # Friday 22:00 in New York: the break/fix job is booked for Monday 08:00. A 24x7 job whose
+    # 90% bound runs past Monday 08:00 cannot use the weekend gap before it.
+    weekend_long = EffortEstimate(3000, 4000)
+    on_call = tech(1, now=SATURDAY_NIGHT)
+    result = plan_dispatch([ticket(1, coverage=BUSINESS, effort=FIXED), ticket(2, effort=weekend_long)],
+                           [on_call], SATURDAY_NIGHT, TRAVEL)
+    break_fix, long_job = result
+    assert break_fix.median == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    assert long_job.median == break_fix.median + timedelta(minutes=30)
+    assert [break_fix.position, long_job.position] == [1, 2]
