@@ -168,6 +168,7 @@ def test_owner_activates_an_invoiced_request_and_tickets_are_rebased(client, wor
     login(client, "olga@firm.test")
     listing = client.get("/billing/staff/contracts").get_data(as_text=True)
     assert "Bolt" in listing and "Priority" in listing
+    assert '<table class="stack">' in listing  # one card per request on a phone: the Activate button stays on screen
     org_page = client.get(f"/staff/organisations/{bolt.id}").get_data(as_text=True)
     assert "Plan requests (pay by invoice)" in org_page and "Activate Priority" in org_page
     response = client.post(f"/billing/staff/contracts/{contract.id}/activate",
