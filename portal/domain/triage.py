@@ -3,9 +3,12 @@
 Policy (see docs/ARCHITECTURE.md, "Triage and SLA policy"):
 1. Contract clients come before break/fix clients, always (the "FastPass"), unless a
    dispatcher pins a ticket to a place by hand (an override, with a reason).
-2. Within a class, by cost of delay: a score summed from business impact, revenue at risk per
-   hour, the client's own deadline (closer = more urgent), a safety-critical flag, the time left
-   to the SLA due, minus a small effort term so quick wins go first when the cost is equal.
+2. Within a class, by cost of delay: the cost of each hour of delay (points summed from
+   business impact, revenue at risk per hour, the client's own deadline, a safety-critical
+   flag), divided by the estimated hours of work (Smith's rule: the most cost removed per hour
+   of a technician's time first, so quick wins go first when the cost is equal), times an SLA
+   urgency factor that rises sharply as the slack before the SLA due runs out (1 once the
+   work can no longer finish before the due time): "apparent tardiness cost".
 3. Ties: earlier opened first, then lower id -- so the order is a strict total order.
 
 A ticket's score depends only on the ticket itself, `now` and the weights, never on the other
@@ -45,13 +48,17 @@ WEIGHT_LABELS: dict[str, str] = {
     "deadline_max": "Points for a client deadline that is due now (or already passed)",
     "deadline_horizon_hours": "Hours ahead at which a client deadline starts to count",
     "safety_critical": "Points for safety-critical work (pharmacy, clinic)",
-    "sla_max": "Points for an SLA that is due now (or overdue)",
-    "sla_horizon_hours": "Hours ahead at which the SLA due time starts to count",
-    "effort_points_per_hour": "Points taken off per hour of estimated work (quick wins first)",
+    "sla_max": "Points an hour added while a contract SLA can still be met (what a broken promise costs)",
+    "sla_horizon_hours": "Hours of slack before the SLA due at which its urgency has fallen to about a third",
+    "effort_floor_minutes": "Fewest minutes of work a ticket is counted as (so a tiny estimate cannot jump the queue)",
     "effort_cap_hours": "Most hours of work that count against a ticket",
 }
 
-_POSITIVE_KEYS = {"deadline_horizon_hours", "sla_horizon_hours"}
+# Weights of the earlier additive score, still accepted (and ignored) so that weights saved
+# before the change load without an error.
+RETIRED_WEIGHTS = frozenset({"effort_points_per_hour"})
+
+_POSITIVE_KEYS = {"deadline_horizon_hours", "sla_horizon_hours", "effort_floor_minutes", "effort_cap_hours"}
 _MAX_WEIGHT = 1_000_000.0
 
 
@@ -60,16 +67,16 @@ class TriageWeights:
     """Staff-editable weights of the cost-of-delay score (points; see WEIGHT_LABELS)."""
 
     impact_company: float = 100.0
-    impact_department: float = 40.0
-    impact_person: float = 10.0
-    revenue_points_per_1000: float = 8.0
-    revenue_cap: float = 200.0
+    impact_department: float = 25.0
+    impact_person: float = 5.0
+    revenue_points_per_1000: float = 50.0
+    revenue_cap: float = 1000.0
     deadline_max: float = 200.0
     deadline_horizon_hours: float = 24.0
-    safety_critical: float = 150.0
+    safety_critical: float = 50.0
     sla_max: float = 100.0
-    sla_horizon_hours: float = 8.0
-    effort_points_per_hour: float = 5.0
+    sla_horizon_hours: float = 1.0
+    effort_floor_minutes: float = 30.0
     effort_cap_hours: float = 8.0
 
     def to_dict(self) -> dict[str, float]:
@@ -83,6 +90,7 @@ class TriageWeights:
         next to the right field.
         """
         known = {f.name for f in fields(cls)}
+        data = {key: value for key, value in data.items() if key not in RETIRED_WEIGHTS}
         for key in data:
             if key not in known:
                 raise ValueError(f"{key}: unknown triage weight")
@@ -237,35 +245,52 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
         staff.append(f"safety-critical: +{safety_points:.1f}")
         client.append("safety-critical")
 
-    sla_points = 0.0
+    rate = impact_points + revenue_points + deadline_points + safety_points
+    staff.append(f"cost of delay: {rate:.1f} points an hour")
+
+    effort_minutes = float(ticket.effort_minutes)
+    effort_hours = min(max(effort_minutes, weights.effort_floor_minutes) / 60, weights.effort_cap_hours)
+    staff.append(f"effort {effort_minutes:.0f} min: / {effort_hours:.2f} h")
+    if 0 < effort_minutes <= 30:
+        client.append(f"quick fix (about {effort_minutes:.0f} min)")
+
+    # Slack = hours left to the SLA due once the work itself is done. With slack to spare the
+    # urgency decays exponentially (about a third per `sla_horizon_hours`); with none left it is
+    # 1, and the order falls back to pure cost per hour of work. A ticket with no due time counts
+    # as one horizon of slack.
+    slack = weights.sla_horizon_hours
+    promise_points = 0.0
     if ticket.sla_due is not None:
         sla_due = as_utc(ticket.sla_due, f"ticket {ticket.id} sla_due")
-        sla_points, hours = _urgency(sla_due, now, weights.sla_max, weights.sla_horizon_hours)
+        hours = (sla_due - now) / timedelta(hours=1)
+        slack = hours - effort_hours
         when = describe_local_time(sla_due, now, tz)
         if hours <= 0:
-            staff.append(f"SLA overdue since {when}: +{sla_points:.1f}")
+            staff.append(f"SLA overdue since {when}")
         else:
-            staff.append(f"SLA due in {hours:.1f} h ({when}): +{sla_points:.1f}")
+            staff.append(f"SLA due in {hours:.1f} h ({when}), slack {slack:.1f} h")
         if ticket.is_contract:
             client.append(f"contract target {'was ' if hours <= 0 else ''}due {when}")
+            if hours > 0:
+                # A promise still within reach is worth keeping: once broken, it is lost anyway
+                # and only the cost of delay is left.
+                promise_points = weights.sla_max
+                staff.append(f"contract SLA still within reach: +{promise_points:.1f}")
         else:
             client.append(f"aiming for {when} (best effort, not a guarantee)")
-
-    effort_hours = min(float(ticket.effort_minutes) / 60, weights.effort_cap_hours)
-    effort_points = -effort_hours * weights.effort_points_per_hour
-    staff.append(f"effort {float(ticket.effort_minutes):.0f} min: {effort_points:+.1f}")
-    if 0 < ticket.effort_minutes <= 30:
-        client.append(f"quick fix (about {float(ticket.effort_minutes):.0f} min)")
+    urgency = math.exp(-max(0.0, slack) / weights.sla_horizon_hours)
+    staff.append(f"SLA urgency: x{urgency:.3f}")
 
     components = {
         "impact": impact_points,
         "revenue": revenue_points,
         "deadline": deadline_points,
         "safety": safety_points,
-        "sla": sla_points,
-        "effort": effort_points,
+        "sla": promise_points,
+        "effort_hours": effort_hours,
+        "sla_urgency": urgency,
     }
-    score = sum(components.values())
+    score = (rate + promise_points) / effort_hours * urgency
     staff.append(f"score {score:.1f}")
     key = (0 if ticket.is_contract else 1, -score, opened, ticket.id)
     return _Scored(ticket, score, components, tuple(staff), tuple(client), key)

@@ -1,6 +1,7 @@
 """Triage order: the source articles' situations, overrides, reasons, weights and properties."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -191,13 +192,34 @@ def test_client_reasons_read_like_the_brief():
 def test_staff_reasons_show_the_scores():
     t = ticket(1, impact=Impact.COMPANY, revenue_per_hour=17_000, effort_minutes=30)
     (result,) = rank_tickets([t], WEIGHTS, NOW, NY_TZ)
-    assert result.components == {
-        "impact": 100.0, "revenue": 136.0, "deadline": 0.0, "safety": 0.0, "sla": 0.0, "effort": -2.5,
-    }
-    assert result.score == pytest.approx(233.5)
+    # No SLA due: counted as one horizon of slack, urgency e^-1.
+    assert result.components == pytest.approx({
+        "impact": 100.0, "revenue": 850.0, "deadline": 0.0, "safety": 0.0, "sla": 0.0,
+        "effort_hours": 0.5, "sla_urgency": math.exp(-1),
+    })
+    assert result.score == pytest.approx(950 / 0.5 * math.exp(-1))
     assert "impact company: +100.0" in result.staff_reasons
-    assert "revenue at risk $17,000/h: +136.0" in result.staff_reasons
-    assert "score 233.5" in result.staff_reasons
+    assert "revenue at risk $17,000/h: +850.0" in result.staff_reasons
+    assert "cost of delay: 950.0 points an hour" in result.staff_reasons
+    assert "score 699.0" in result.staff_reasons
+
+
+def test_contract_sla_still_within_reach_goes_before_one_already_broken():
+    broken = ticket(1, sla_due=NOW - timedelta(minutes=10))
+    within_reach = ticket(2, sla_due=NOW + timedelta(minutes=70))
+    results = rank_tickets([broken, within_reach], WEIGHTS, NOW, NY_TZ)
+    assert [r.ticket_id for r in results] == [2, 1]
+    assert results[0].components["sla"] == WEIGHTS.sla_max and results[1].components["sla"] == 0.0
+
+
+def test_sla_urgency_rises_as_the_slack_runs_out():
+    scores = [rank_tickets([ticket(1, sla_due=NOW + timedelta(hours=h))], WEIGHTS, NOW, NY_TZ)[0].score
+              for h in (8, 4, 2, 1)]
+    assert scores == sorted(scores) and scores[-1] > 10 * scores[0]
+
+
+def test_weights_saved_before_the_score_change_still_load():
+    assert TriageWeights.from_dict({"effort_points_per_hour": 5.0, "sla_max": 80}).sla_max == 80.0
 
 
 def test_deadline_is_shown_in_the_firms_local_time():
