@@ -48,12 +48,15 @@ def register_cli(app: Flask) -> None:
     @click.option("--loop", is_flag=True, help="Keep checking every interval until stopped.")
     @click.option("--interval", default=60.0, show_default=True, help="Seconds between rounds with --loop.")
     def alerts_check_command(loop: bool, interval: float) -> None:
-        """Refresh every open ticket's SLA state (time passing makes tickets at risk), then email the
-        dispatchers about tickets newly at risk or breached (once per ticket and state)."""
-        from .services import alerts, sla
+        """Re-run the queue (time passing moves estimates: nothing else does while no ticket changes,
+        and a stored "expected around 08:05" would stay on the pages after 08:05), refresh every open
+        ticket's SLA state (time passing makes tickets at risk), then email the dispatchers about
+        tickets newly at risk or breached (once per ticket and state)."""
+        from .services import alerts, queue, sla
 
         while True:
             now = clock.now()
+            queue.recompute(now)
             refreshed = sla.refresh_states(now)
             result = alerts.check_sla(now)
             if result.tickets_alerted or refreshed.breaches or not loop:
