@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Optional
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -191,11 +192,13 @@ def refresh_states(now: datetime) -> RefreshResult:
 def _due_words(ticket: Ticket) -> str:
     if ticket.sla_best_effort:
         return "best effort, no guarantee"
+    # The firm's local time, as on every client page (the message is public); the detail keeps ISO.
+    zone = ZoneInfo(settings.firm_timezone())
     parts = []
     if ticket.response_due_at:
-        parts.append(f"response due {ticket.response_due_at.isoformat()}")
+        parts.append(f"response due {ticket.response_due_at.astimezone(zone):%a %d %b %H:%M}")
     if ticket.onsite_needed and ticket.arrival_due_at:
-        parts.append(f"arrival due {ticket.arrival_due_at.isoformat()}")
+        parts.append(f"arrival due {ticket.arrival_due_at.astimezone(zone):%a %d %b %H:%M}")
     return ", ".join(parts)
 
 

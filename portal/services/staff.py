@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Callable, Optional
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..auth import hash_password
 from ..extensions import db
 from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, User
-from . import accounts, queue, sla
+from . import accounts, queue, settings, sla
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -357,9 +358,11 @@ def _retime_open_tickets(plan: Plan, now: datetime) -> int:
     for ticket in tickets:
         sla.apply_plan(ticket, plan, ticket.sla_clock_start or ticket.opened_at, now)
         sla.record_breaches(ticket, now)
-        due = [f"response due {ticket.response_due_at:%Y-%m-%d %H:%M} UTC"] if ticket.response_due_at else []
+        # Public message: the firm's local time, like every other time the client reads.
+        zone = ZoneInfo(settings.firm_timezone())
+        due = [f"response due {ticket.response_due_at.astimezone(zone):%a %d %b %H:%M}"] if ticket.response_due_at else []
         if ticket.arrival_due_at:
-            due.append(f"arrival due {ticket.arrival_due_at:%Y-%m-%d %H:%M} UTC")
+            due.append(f"arrival due {ticket.arrival_due_at.astimezone(zone):%a %d %b %H:%M}")
         ticket.events.append(TicketEvent(
             at=now, kind="sla_rebased", public=True,
             message=f"The {plan.name} plan's targets changed: " + ("; ".join(due) or "best effort") + ".",
