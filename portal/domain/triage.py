@@ -254,21 +254,22 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
     if 0 < effort_minutes <= 30:
         client.append(f"quick fix (about {effort_minutes:.0f} min)")
 
-    # Slack = hours left to the SLA due once the work itself is done. With slack to spare the
-    # urgency decays exponentially (about a third per `sla_horizon_hours`); with none left it is
-    # 1, and the order falls back to pure cost per hour of work. A ticket with no due time counts
-    # as one horizon of slack.
+    # Slack = hours left until the SLA due. The SLA is met when the technician arrives (on site) or
+    # starts (remote), so the work itself does not eat into it. With slack to spare the urgency
+    # decays exponentially (about a third per `sla_horizon_hours`); with none left it is 1 and the
+    # order falls back to pure cost per hour of work. A ticket with no due time counts as one
+    # horizon of slack.
     slack = weights.sla_horizon_hours
     promise_points = 0.0
     if ticket.sla_due is not None:
         sla_due = as_utc(ticket.sla_due, f"ticket {ticket.id} sla_due")
         hours = (sla_due - now) / timedelta(hours=1)
-        slack = hours - effort_hours
+        slack = hours
         when = describe_local_time(sla_due, now, tz)
         if hours <= 0:
             staff.append(f"SLA overdue since {when}")
         else:
-            staff.append(f"SLA due in {hours:.1f} h ({when}), slack {slack:.1f} h")
+            staff.append(f"SLA due in {hours:.1f} h ({when})")
         if ticket.is_contract:
             client.append(f"contract target {'was ' if hours <= 0 else ''}due {when}")
             if hours > 0:
