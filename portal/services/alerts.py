@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
@@ -68,10 +70,16 @@ def _lock(ticket_id: int) -> Optional[Ticket]:
     return db.session.scalars(query).first()
 
 
+def _firm_time(at: datetime) -> str:
+    """The firm's wall clock, as everywhere else in the portal: a technician paged at night should
+    not have to convert from UTC."""
+    return at.astimezone(ZoneInfo(current_app.config["FIRM_TIMEZONE"])).strftime("%a %d %b %H:%M %Z")
+
+
 def _due_text(ticket: Ticket) -> str:
-    due = [f"response due {ticket.response_due_at:%Y-%m-%d %H:%M} UTC"] if ticket.response_due_at else []
+    due = [f"response due {_firm_time(ticket.response_due_at)}"] if ticket.response_due_at else []
     if ticket.onsite_needed and ticket.arrival_due_at:
-        due.append(f"arrival due {ticket.arrival_due_at:%Y-%m-%d %H:%M} UTC")
+        due.append(f"arrival due {_firm_time(ticket.arrival_due_at)}")
     return "; ".join(due) or "no guaranteed deadline"
 
 
@@ -134,8 +142,8 @@ def check_sla(now: datetime) -> CheckResult:
             f"State: {words} ({_due_text(ticket)}).\n"
         )
         if entry is not None and entry.eta_median is not None:
-            body += f"Forecast start/arrival: {entry.eta_median:%Y-%m-%d %H:%M} UTC (90%: "
-            body += f"{entry.eta_p90:%Y-%m-%d %H:%M} UTC)\n" if entry.eta_p90 else "unknown)\n"
+            body += f"Forecast start/arrival: {_firm_time(entry.eta_median)} (90%: "
+            body += f"{_firm_time(entry.eta_p90)})\n" if entry.eta_p90 else "unknown)\n"
         body += f"Open it on the dispatch board: {_ticket_link(ticket.id)}\n"
         for address in recipients:
             outbox.enqueue(address, subject, body, ALERT_KIND[state], now)
@@ -164,7 +172,7 @@ def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime)
     org = ticket.organisation
     subject = f"[AFTER-HOURS EMERGENCY] {org.name}: {ticket.title}"
     body = (
-        f"A new after-hours emergency was opened at {now:%Y-%m-%d %H:%M} UTC.\n"
+        f"A new after-hours emergency was opened at {_firm_time(now)}.\n"
         f"Client: {org.name}\nSite: {org.site_address or 'not given'}\n"
         f"Problem: {ticket.title}\n{ticket.description}\n"
         f"On site needed: {'yes' if ticket.onsite_needed else 'no'}; {_due_text(ticket)}.\n"
