@@ -65,7 +65,11 @@ def sla_text(view: TicketStatusView) -> str:
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
-    return f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
+    text = f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
+    if view.status == TicketStatus.WAITING_ON_CLIENT:
+        # The due time keeps moving later while paused; say so, or it reads as a fixed deadline.
+        text += " (clock paused while we wait on you)"
+    return text
 
 
 def technician_text(view: TicketStatusView) -> str:
