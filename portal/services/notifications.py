@@ -155,5 +155,8 @@ def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:
     body = f"Your ticket \"{ticket.title}\" was marked resolved at {local_time(now, ticket.organisation.timezone)}.\n"
     if note:
         body += f"\nNote: {note}\n"
-    body += "\nIf the problem is not solved, reply on the ticket page and we will reopen it.\n"
+    # Honest about what the portal does: a comment on a resolved ticket reopens nothing.
+    new_ticket = absolute_link("client.new_ticket")
+    body += (f"\nIf the problem is not solved, report it again{f' at {new_ticket}' if new_ticket else ''} "
+             f"and mention ticket #{ticket.id}: it goes straight back into the queue.\n")
     return _send(ticket, f"Resolved: {ticket.title}", body, KIND_RESOLVED, now)

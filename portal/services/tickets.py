@@ -480,9 +480,14 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             message += f" — {note}"
             detail["note"] = note
         ticket.events.append(TicketEvent(at=now, kind="status", actor_id=actor.id if actor else None,
-                                         public=True, message=message + ".", detail=detail))
+                                         public=True, message=message + _full_stop(message), detail=detail))
 
     return _change(ticket_id, apply, now)
+
+
+def _full_stop(message: str) -> str:
+    """A technician's note often ends with its own full stop: "printed.." read as a typo."""
+    return "" if message.rstrip().endswith((".", "!", "?")) else "."
 
 
 def override_position(ticket_id: int, position: Optional[int], reason: str, actor: User, now: datetime,
