@@ -518,6 +518,12 @@ def override_position(ticket_id: int, position: Optional[int], reason: str, acto
                      else f"Place override cleared by {actor.full_name or actor.email}: {reason}"),
             detail={"position": position, "reason": reason},
         ))
+        # The client reads the reason in its timeline even when the pin leaves the place unchanged.
+        ticket.events.append(TicketEvent(
+            at=now, kind="prioritised", public=True, actor_id=actor.id,
+            message=(f"Our dispatcher set this ticket's place in the queue: {reason}" if position is not None
+                     else f"Our dispatcher returned this ticket to its usual place in the queue: {reason}"),
+        ))
 
     return _change(ticket_id, apply, now)
 

@@ -245,6 +245,18 @@ def test_override_with_stale_version_is_refused(firm, now):
         tickets.override_position(b.id, 1, "again", firm.acme_admin, now)
 
 
+def test_override_reason_reaches_the_client_timeline_even_when_the_place_holds(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now, impact="company", title="LAN down").ticket
+    assert queue.entry_for(ticket.id).position == 1
+    tickets.override_position(ticket.id, 1, "Pharmacy tills down", firm.dispatcher, now)
+    tickets.override_position(ticket.id, None, "Tills back on a workaround", firm.dispatcher, now)
+    public = db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "prioritised")).all()
+    assert [e.public for e in public] == [True, True]
+    assert "Pharmacy tills down" in public[0].message and "Tills back on a workaround" in public[1].message
+    assert all(firm.dispatcher.email not in e.message for e in public)
+
+
 def test_assign_and_unassign(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     t = tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)
