@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import select
+import hashlib
+
+from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import QueueEntry, Ticket, TicketEvent, TicketStatus
+from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
 from . import queue
 
 # Work has started (or the ball is with the client): the ticket no longer has a place in line.
@@ -129,6 +131,38 @@ def public_timeline(ticket_id: int) -> tuple[TimelineItem, ...]:
         .order_by(TicketEvent.at, TicketEvent.id)
     )
     return tuple(TimelineItem(at=e.at, kind=e.kind, message=e.message) for e in events)
+
+
+# Bump when the wording or shape of what a client is shown changes, so old ETags stop matching.
+CHANGE_TAG_VERSION = "1"
+
+
+def change_tag(organisation_id: int, ticket_id: int) -> Optional[str]:
+    """A cheap fingerprint of everything the ticket's view reads, in one small query; None = no such ticket here.
+
+    Why: live.json and the API are polled; an unchanged ticket must answer 304 without loading the
+    timeline or presenting anything. The view reads the ticket row (its version and updated_at move
+    on every change), the stored queue (rewritten only by a recompute, which bumps the queue
+    generation), its public events and the technicians' names; each has a term here.
+    """
+    def first_name(technician_id):  # noqa: ANN001, ANN202 - a correlated SQL expression
+        return (select(User.full_name).join(Technician, Technician.user_id == User.id)
+                .where(Technician.id == technician_id).scalar_subquery())
+
+    row = db.session.execute(
+        select(
+            Ticket.version, Ticket.updated_at, Ticket.status, Ticket.sla_state,
+            select(QueueState.generation).where(QueueState.id == queue.STATE_ID).scalar_subquery(),
+            select(func.max(TicketEvent.id)).where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public.is_(True))
+            .scalar_subquery(),
+            first_name(Ticket.technician_id),
+            first_name(select(QueueEntry.technician_id).where(QueueEntry.ticket_id == Ticket.id).scalar_subquery()),
+        ).where(Ticket.id == ticket_id, Ticket.organisation_id == organisation_id)
+    ).first()
+    if row is None:
+        return None
+    raw = "|".join(str(value) for value in (CHANGE_TAG_VERSION, ticket_id, *row))
+    return hashlib.sha1(raw.encode()).hexdigest()
 
 
 def ticket_view(organisation_id: int, ticket_id: int, with_timeline: bool = False) -> Optional[TicketStatusView]:

@@ -1,0 +1,73 @@
+"""live.json's ETag is the ticket's change tag: an unchanged ticket answers 304 after one small
+query, any change the client could see gives a new tag, and another organisation's ticket stays 404."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from flask import current_app
+from sqlalchemy import event, select
+
+from portal.extensions import db
+from portal.models import Technician, User
+from tests.client.helpers import file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.conftest import login
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def acme(client, monkeypatch):
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    orgs = two_organisations()
+    with_technician()
+    login(client, orgs[1].email)
+    return orgs
+
+
+def _get(client, url: str, etag: str = "") -> tuple[object, int]:
+    """The response and how many SQL statements it ran (fresh session, as in a real request)."""
+    executed: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        executed.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with current_app.app_context():
+            response = client.get(url, headers={"If-None-Match": etag} if etag else {})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return response, len(executed)
+
+
+def test_unchanged_ticket_answers_304_with_fewer_statements_than_a_full_answer(client, acme):
+    ticket_id, _ = file_ticket(client)
+    url = f"/client/tickets/{ticket_id}/live.json"
+    full, full_statements = _get(client, url)
+    again, again_statements = _get(client, url, full.headers["ETag"])
+    assert full.status_code == 200 and again.status_code == 304 and again.get_data() == b""
+    assert again.headers["ETag"] == full.headers["ETag"] and again.headers["Cache-Control"] == "no-cache, private"
+    assert again_statements < full_statements, (again_statements, full_statements)
+
+
+def test_a_technician_renamed_gives_a_new_tag(client, acme):
+    ticket_id, _ = file_ticket(client)
+    url = f"/client/tickets/{ticket_id}/live.json"
+    first = client.get(url)
+    assert "Tom" in first.get_data(as_text=True)  # the dispatch plan's likely technician is shown
+    user = db.session.scalar(select(User).join(Technician, Technician.user_id == User.id))
+    user.full_name = "Thomas Tech"
+    db.session.commit()
+    changed = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and "Thomas" in changed.get_data(as_text=True)
+
+
+def test_another_organisations_ticket_stays_404_with_a_valid_tag(client, acme):
+    _, _, _, other_admin = acme
+    ticket_id, _ = file_ticket(client)
+    url = f"/client/tickets/{ticket_id}/live.json"
+    etag = client.get(url).headers["ETag"]
+    log_in_as(client, other_admin)
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 404
+    assert client.get(f"/client/tickets/{ticket_id}").status_code == 404
