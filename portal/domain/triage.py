@@ -148,6 +148,11 @@ class TriageResult:
     staff_reasons: tuple[str, ...]
 
 
+def delay_cost_per_hour(result: TriageResult) -> float:
+    """Points an hour of delay costs (impact, revenue, deadline, safety): what dispatch weighs lateness by."""
+    return sum(result.components.get(part, 0.0) for part in ("impact", "revenue", "deadline", "safety"))
+
+
 def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
     """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
     zone = load_zone(tz)

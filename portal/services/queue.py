@@ -27,11 +27,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from ..domain.calendar import CoverageCalendar
-from ..domain.dispatch import ArrivalEstimate, DispatchTicket, TechnicianInput, plan_dispatch
+from ..domain.dispatch import ArrivalEstimate, DispatchTicket, TechnicianInput, improve_near_term, plan_dispatch
 from ..domain.effort import EffortEstimate, EffortModel
 from ..domain.sla import due_times
 from ..domain.travel import Location, TravelModel
-from ..domain.triage import Impact, TriageResult, TriageTicket, TriageWeights, rank_tickets
+from ..domain.triage import Impact, TriageResult, TriageTicket, TriageWeights, delay_cost_per_hour, rank_tickets
 from ..extensions import db
 from ..models import (
     OnCallPeriod,
@@ -319,20 +319,25 @@ def compute(inputs: QueueInputs) -> list[Placed]:
     ]
     ranked = rank_tickets(triage_input, inputs.weights, inputs.now, inputs.tz)
     by_id = {f.id: f for f in inputs.waiting}
-    ordered = [by_id[r.ticket_id] for r in ranked]
-    estimates = plan_dispatch(
-        [
-            DispatchTicket(
-                id=f.id, required_skill=f.required_skill, onsite=f.onsite, site=f.site, effort=f.effort,
-                coverage=f.coverage, sla_due=f.sla_due, pinned_technician_id=f.technician_id,
-            )
-            for f in ordered
-        ],
-        inputs.technicians,
-        inputs.now,
-        inputs.travel,
+    rank_of = {r.ticket_id: r for r in ranked}
+    queue = [
+        DispatchTicket(
+            id=f.id, required_skill=f.required_skill, onsite=f.onsite, site=f.site, effort=f.effort,
+            coverage=f.coverage, sla_due=f.sla_due, pinned_technician_id=f.technician_id,
+        )
+        for f in (by_id[r.ticket_id] for r in ranked)
+    ]
+    # The next few jobs may swap where that lowers the expected cost of delay; pins and
+    # contract-before-break/fix stay as triage set them.
+    queue = improve_near_term(
+        queue, inputs.technicians, inputs.now, inputs.travel,
+        {r.ticket_id: delay_cost_per_hour(r) for r in ranked},
+        {f.id: f.is_contract for f in inputs.waiting},
+        fixed={f.id for f in inputs.waiting if f.override_position is not None},
     )
-    placed = [Placed(f, r, e) for f, r, e in zip(ordered, ranked, estimates)]
+    ordered = [by_id[d.id] for d in queue]
+    estimates = plan_dispatch(queue, inputs.technicians, inputs.now, inputs.travel)
+    placed = [Placed(f, rank_of[f.id], e) for f, e in zip(ordered, estimates)]
     placed.sort(key=lambda p: (p.estimate.position, p.triage.rank))
     return placed
 

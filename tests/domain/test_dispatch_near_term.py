@@ -1,0 +1,72 @@
+"""Near-term improvement: swaps that lower the expected cost of delay, within the firm's rules."""
+from datetime import timedelta
+
+from hypothesis import given, settings, strategies as st
+
+from portal.domain.dispatch import improve_near_term, plan_dispatch
+from portal.domain.effort import EffortEstimate
+from tests.domain.test_dispatch import ALWAYS, TRAVEL, WEDNESDAY_10_NY, tech, ticket
+
+NOW = WEDNESDAY_10_NY
+LONG = EffortEstimate(180, 180)
+SHORT = EffortEstimate(20, 20)
+
+
+def late_cost(order, costs, techs):
+    total = 0.0
+    for t, e in zip(order, plan_dispatch(order, techs, NOW, TRAVEL)):
+        if t.sla_due is not None and e.median > t.sla_due:
+            total += costs[t.id] * (e.median - t.sla_due) / timedelta(hours=1)
+    return total
+
+
+def test_short_urgent_job_goes_before_a_long_one_when_that_keeps_both_promises():
+    long_job = ticket(1, effort=LONG, sla_due=NOW + timedelta(hours=4))
+    short_job = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    costs = {1: 100.0, 2: 100.0}
+    better = improve_near_term([long_job, short_job], [tech(1)], NOW, TRAVEL, costs, {1: "contract", 2: "contract"})
+    assert [t.id for t in better] == [2, 1]
+    assert late_cost(better, costs, [tech(1)]) == 0 < late_cost([long_job, short_job], costs, [tech(1)])
+
+
+def test_never_swaps_break_fix_ahead_of_a_contract():
+    contract = ticket(1, effort=LONG, sla_due=NOW + timedelta(hours=4))
+    break_fix = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    order = improve_near_term([contract, break_fix], [tech(1)], NOW, TRAVEL, {1: 5.0, 2: 1000.0},
+                              {1: "contract", 2: "break/fix"})
+    assert [t.id for t in order] == [1, 2]
+
+
+def test_a_pinned_ticket_keeps_its_place_and_nothing_jumps_it():
+    tickets = [ticket(1, effort=LONG, sla_due=NOW + timedelta(hours=5)), ticket(2, effort=LONG),
+               ticket(3, effort=SHORT, sla_due=NOW + timedelta(minutes=30))]
+    order = improve_near_term(tickets, [tech(1)], NOW, TRAVEL, {1: 10.0, 2: 10.0, 3: 500.0}, {}, fixed={2})
+    assert [t.id for t in order] == [1, 2, 3]
+
+
+def test_no_expected_lateness_keeps_the_triage_order():
+    tickets = [ticket(i, effort=SHORT, sla_due=NOW + timedelta(hours=8)) for i in range(1, 5)]
+    assert improve_near_term(tickets, [tech(1), tech(2)], NOW, TRAVEL, {i: 1.0 for i in range(1, 5)}, {}) == tickets
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(5, 240), st.integers(-30, 480), st.integers(0, 2000), st.booleans()),
+                min_size=1, max_size=12))
+def test_result_is_a_permutation_never_worse_and_inputs_untouched(specs):
+    """Never worse on what it looks at (here the whole list: the window covers every ticket)."""
+    tickets = [ticket(i, effort=EffortEstimate(e, e), sla_due=NOW + timedelta(minutes=d))
+               for i, (e, d, _c, _g) in enumerate(specs, start=1)]
+    costs = {i: float(c) for i, (_e, _d, c, _g) in enumerate(specs, start=1)}
+    groups = {i: g for i, (_e, _d, _c, g) in enumerate(specs, start=1)}
+    techs = [tech(1), tech(2, skills=("software",))]
+    before = list(tickets)
+    order = improve_near_term(tickets, techs, NOW, TRAVEL, costs, groups, window=len(tickets))
+    assert tickets == before and all(a is b for a, b in zip(tickets, before))
+    assert sorted(t.id for t in order) == [t.id for t in tickets]
+    assert late_cost(order, costs, techs) <= late_cost(tickets, costs, techs) + 1e-6
+    # Only neighbours of the same group swap: tickets of different groups keep their order.
+    place = {t.id: k for k, t in enumerate(order)}
+    for x in tickets:
+        for y in tickets:
+            if x.id < y.id and groups[x.id] != groups[y.id]:
+                assert place[x.id] < place[y.id]
