@@ -13,6 +13,7 @@ from typing import Any, Optional
 import hashlib
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
@@ -119,18 +120,21 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
 def _entries(ticket_ids: list[int]) -> dict[int, QueueEntry]:
     if not ticket_ids:
         return {}
-    rows = db.session.scalars(select(QueueEntry).where(QueueEntry.ticket_id.in_(ticket_ids)))
+    # The planned technician's name is shown: load it with the entry, not one lazy query per row.
+    rows = db.session.scalars(select(QueueEntry).where(QueueEntry.ticket_id.in_(ticket_ids))
+                              .options(joinedload(QueueEntry.technician).joinedload(Technician.user)))
     return {row.ticket_id: row for row in rows}
 
 
 def public_timeline(ticket_id: int) -> tuple[TimelineItem, ...]:
     """Only public events: staff notes and alerts never reach the client."""
-    events = db.session.scalars(
-        select(TicketEvent)
+    # Only the shown columns: no ORM objects, and the events' JSON detail is never decoded.
+    events = db.session.execute(
+        select(TicketEvent.at, TicketEvent.kind, TicketEvent.message)
         .where(TicketEvent.ticket_id == ticket_id, TicketEvent.public.is_(True))
         .order_by(TicketEvent.at, TicketEvent.id)
     )
-    return tuple(TimelineItem(at=e.at, kind=e.kind, message=e.message) for e in events)
+    return tuple(TimelineItem(at=at, kind=kind, message=message) for at, kind, message in events)
 
 
 # Bump when the wording or shape of what a client is shown changes, so old ETags stop matching.
@@ -190,5 +194,9 @@ def tickets_for(organisation_id: int, open_only: Optional[bool] = None, limit: i
 
 
 def queue_length() -> int:
-    """How many tickets wait in line (all organisations: only the count is shown, never whose)."""
-    return queue.waiting_count()
+    """How many tickets wait in line (all organisations: only the count is shown, never whose).
+
+    Read from the queue state the last recompute saved (a one-row lookup) rather than counting
+    the stored queue on every page view; both are written in the same transaction.
+    """
+    return int(db.session.scalar(select(QueueState.waiting_count).where(QueueState.id == queue.STATE_ID)) or 0)
