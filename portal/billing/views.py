@@ -83,10 +83,21 @@ def success():
 @bp.route("/cancelled")
 @client_only
 def cancelled():
-    withdrawn = None
-    if current_user.role == Role.CLIENT_ADMIN:
-        withdrawn = billing.abandon_checkout(current_user.organisation, clock.now())
-    return render_template("billing/cancelled.html", withdrawn=withdrawn)
+    """Stripe sends the client back here by GET, which must change nothing: withdrawing is a POST."""
+    pending = contracts.pending_contract(current_user.organisation_id)
+    if pending is not None and pending.payment_method != "card":
+        pending = None
+    return render_template("billing/cancelled.html", pending=pending)
+
+
+@bp.route("/cancelled/withdraw", methods=["POST"])
+@client_admin_only
+def withdraw_checkout():
+    withdrawn = billing.abandon_checkout(current_user.organisation, clock.now())
+    if withdrawn is not None:
+        flash(f"Your request for {withdrawn.plan.name} is withdrawn; choose a plan again whenever you are ready.",
+              "success")
+    return redirect(url_for("billing.overview"))
 
 
 @bp.route("/change-plan", methods=["POST"])

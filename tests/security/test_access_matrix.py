@@ -39,11 +39,7 @@ from tests.security.world import (
 )
 
 # GET must change nothing (CSRF protection covers POST only). Known exceptions, with the reason:
-GET_WRITES = {
-    # Stripe sends the client back here (a GET it cannot change) after leaving Checkout unpaid: the
-    # pending card request is withdrawn. A forged link can do the same; the webhook revives it if paid.
-    "billing.cancelled",
-}
+GET_WRITES: set[str] = set()
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
