@@ -246,6 +246,7 @@ def test_signing_out_everywhere_kills_copied_cookies(app, client):
     thief = app.test_client()
     thief.set_cookie("session", stolen, domain="portal.test")
     assert thief.get("/client/").status_code == 200
+    assert 'action="/auth/sessions/end-all"' in client.get("/client/").get_data(as_text=True)
     client.post("/auth/sessions/end-all")
     db.session.expire_all()
     assert db.session.get(User, user.id).session_version == 2
