@@ -13,7 +13,7 @@ from typing import Any, Optional
 import hashlib
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
@@ -149,19 +149,23 @@ def change_tag(organisation_id: int, ticket_id: int) -> Optional[str]:
     on every change), the stored queue (rewritten only by a recompute, which bumps the queue
     generation), its public events and the technicians' names; each has a term here.
     """
-    def first_name(technician_id):  # noqa: ANN001, ANN202 - a correlated SQL expression
-        return (select(User.full_name).join(Technician, Technician.user_id == User.id)
-                .where(Technician.id == technician_id).scalar_subquery())
-
+    assigned, assigned_user = aliased(Technician), aliased(User)
+    planned, planned_user = aliased(Technician), aliased(User)
     row = db.session.execute(
         select(
             Ticket.version, Ticket.updated_at, Ticket.status, Ticket.sla_state,
             select(QueueState.generation).where(QueueState.id == queue.STATE_ID).scalar_subquery(),
             select(func.max(TicketEvent.id)).where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public.is_(True))
-            .scalar_subquery(),
-            first_name(Ticket.technician_id),
-            first_name(select(QueueEntry.technician_id).where(QueueEntry.ticket_id == Ticket.id).scalar_subquery()),
-        ).where(Ticket.id == ticket_id, Ticket.organisation_id == organisation_id)
+            .correlate(Ticket).scalar_subquery(),
+            assigned_user.full_name, planned_user.full_name,
+        )
+        .select_from(Ticket)
+        .outerjoin(assigned, assigned.id == Ticket.technician_id)
+        .outerjoin(assigned_user, assigned_user.id == assigned.user_id)
+        .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
+        .outerjoin(planned, planned.id == QueueEntry.technician_id)
+        .outerjoin(planned_user, planned_user.id == planned.user_id)
+        .where(Ticket.id == ticket_id, Ticket.organisation_id == organisation_id)
     ).first()
     if row is None:
         return None
