@@ -387,7 +387,8 @@ class FirmSim:
             # The portal's dispatch step: the near-term jobs reordered where that lowers the
             # expected cost of delay (contract before break/fix kept).
             queue = improve_near_term(queue, crew, now, TRAVEL, {t.id: t.delay_cost for t in order},
-                                      {t.id: t.client.plan.is_contract for t in order})
+                                      {t.id: t.client.plan.is_contract for t in order},
+                                      share_before_due=WEIGHTS.cost_before_due_share)
             by_order_id = {t.id: t for t in order}
             order = [by_order_id[d.id] for d in queue]
         # Who starts what now: the plan itself. What the client is shown: the same plan with the
@@ -543,7 +544,8 @@ def portal_small(techs_skills, tickets, now: datetime, order_key=None) -> float:
              for t in order]
     if order_key is None:
         queue = improve_near_term(queue, techs, now, TRAVEL, {r.ticket_id: delay_cost_per_hour(r) for r in ranked},
-                                  {t["id"]: t["plan"].is_contract for t in tickets})
+                                  {t["id"]: t["plan"].is_contract for t in tickets},
+                                  share_before_due=WEIGHTS.cost_before_due_share)
         order = [by_id[d.id] for d in queue]
     plan = plan_dispatch(queue, techs, now, TRAVEL)
     starts = {t["id"]: (est.median - now).total_seconds() / 60 for t, est in zip(order, plan)}
@@ -664,7 +666,8 @@ def recompute_once(now, techs, triage, dispatch) -> tuple[float, float]:
     ranked = rank_tickets(triage, WEIGHTS, now, TZ)
     contract = {t.id: t.is_contract for t in triage}
     queue = improve_near_term([dispatch[r.ticket_id] for r in ranked], techs, now, TRAVEL,
-                              {r.ticket_id: delay_cost_per_hour(r) for r in ranked}, contract)
+                              {r.ticket_id: delay_cost_per_hour(r) for r in ranked}, contract,
+                              share_before_due=WEIGHTS.cost_before_due_share)
     plan_dispatch(queue, techs, now, TRAVEL)
     return clock.perf_counter() - wall, clock.process_time() - cpu
 

@@ -678,14 +678,17 @@ def _allow_for_overtaking(
 
 def _expected_lateness_cost(
     tickets: Sequence[DispatchTicket], technicians: Sequence[TechnicianInput], now: datetime,
-    travel: TravelModel, cost_per_hour: Mapping[int, float],
+    travel: TravelModel, cost_per_hour: Mapping[int, float], share_before_due: float,
 ) -> float:
-    """Cost of delay past the SLA due (median arrival/start), summed over the given tickets."""
+    """Cost of delay (median arrival/start): a share of every hour waited, all of every hour past the due."""
     total = 0.0
     for ticket, estimate in zip(tickets, plan_dispatch(tickets, technicians, now, travel)):
-        if ticket.sla_due is not None and estimate.median is not None and estimate.median > ticket.sla_due:
-            hours = (estimate.median - ticket.sla_due) / timedelta(hours=1)
-            total += cost_per_hour.get(ticket.id, 0.0) * hours
+        if estimate.median is None:
+            continue
+        hours = share_before_due * max(0.0, (estimate.median - now) / timedelta(hours=1))
+        if ticket.sla_due is not None and estimate.median > ticket.sla_due:
+            hours += (estimate.median - ticket.sla_due) / timedelta(hours=1)
+        total += cost_per_hour.get(ticket.id, 0.0) * hours
     return total
 
 
@@ -699,6 +702,7 @@ def improve_near_term(
     fixed: Collection[int] = frozenset(),
     window: Optional[int] = None,
     passes: int = 3,
+    share_before_due: float = 0.0,
 ) -> list[DispatchTicket]:
     """The triage order with the next few jobs reordered where that lowers expected lateness.
 
@@ -707,7 +711,8 @@ def improve_near_term(
     first `window` tickets, by default two per technician, at most 20), swaps neighbours of
     the same `group` (contract with contract, break/fix with break/fix), never moves a ticket
     in `fixed` (a dispatcher's pin) nor swaps anything past it, and keeps a swap only when the
-    planned cost of delay past the SLA due (`cost_per_hour` x hours late, medians) goes down.
+    planned cost of delay goes down: `cost_per_hour` x (hours late past the SLA due +
+    `share_before_due` x hours waited), on median times, as triage weighs it.
     Only the technicians that could take these jobs soonest are planned: for each skill, the
     `window` earliest free. Returns a new list; the inputs are not changed.
     """
@@ -731,7 +736,7 @@ def improve_near_term(
             crew.setdefault(tech.id, tech)
     team = list(crew.values())
     head = order[:size]
-    best = _expected_lateness_cost(head, team, now, travel, cost_per_hour)
+    best = _expected_lateness_cost(head, team, now, travel, cost_per_hour, share_before_due)
     for _ in range(passes):
         if best <= 0:
             break
@@ -741,7 +746,7 @@ def improve_near_term(
             if a.id in fixed or b.id in fixed or group.get(a.id) != group.get(b.id):
                 continue
             head[i], head[i + 1] = b, a
-            cost = _expected_lateness_cost(head, team, now, travel, cost_per_hour)
+            cost = _expected_lateness_cost(head, team, now, travel, cost_per_hour, share_before_due)
             if cost < best - 1e-9:
                 best, improved = cost, True
             else:

@@ -49,6 +49,7 @@ WEIGHT_LABELS: dict[str, str] = {
     "deadline_horizon_hours": "Hours ahead at which a client deadline starts to count",
     "safety_critical": "Points for safety-critical work (pharmacy, clinic)",
     "sla_max": "Points an hour added while a contract SLA can still be met (what a broken promise costs)",
+    "cost_before_due_share": "Share of the cost of delay that counts even while the SLA due is far away",
     "sla_horizon_hours": "Hours of slack before the SLA due at which its urgency has fallen to about a third",
     "effort_floor_minutes": "Fewest minutes of work a ticket is counted as (so a tiny estimate cannot jump the queue)",
     "effort_cap_hours": "Most hours of work that count against a ticket",
@@ -76,6 +77,7 @@ class TriageWeights:
     safety_critical: float = 50.0
     sla_max: float = 100.0
     sla_horizon_hours: float = 1.0
+    cost_before_due_share: float = 0.25
     effort_floor_minutes: float = 30.0
     effort_cap_hours: float = 8.0
 
@@ -296,7 +298,9 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
         "effort_hours": effort_hours,
         "sla_urgency": urgency,
     }
-    score = (rate + promise_points) / effort_hours * urgency
+    # Idle staff and lost revenue cost money from the first minute, not only past the SLA due:
+    # a share of the cost of delay always counts, the rest (and the promise) with the urgency.
+    score = (rate * (weights.cost_before_due_share + urgency) + promise_points * urgency) / effort_hours
     staff.append(f"score {score:.1f}")
     key = (0 if ticket.is_contract else 1, -score, opened, ticket.id)
     return _Scored(ticket, score, components, tuple(staff), tuple(client), key)

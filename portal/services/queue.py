@@ -334,6 +334,7 @@ def compute(inputs: QueueInputs) -> list[Placed]:
         {r.ticket_id: delay_cost_per_hour(r) for r in ranked},
         {f.id: f.is_contract for f in inputs.waiting},
         fixed={f.id for f in inputs.waiting if f.override_position is not None},
+        share_before_due=inputs.weights.cost_before_due_share,
     )
     ordered = [by_id[d.id] for d in queue]
     estimates = plan_dispatch(queue, inputs.technicians, inputs.now, inputs.travel)

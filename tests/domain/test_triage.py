@@ -197,11 +197,11 @@ def test_staff_reasons_show_the_scores():
         "impact": 100.0, "revenue": 850.0, "deadline": 0.0, "safety": 0.0, "sla": 0.0,
         "effort_hours": 0.5, "sla_urgency": math.exp(-1),
     })
-    assert result.score == pytest.approx(950 / 0.5 * math.exp(-1))
+    assert result.score == pytest.approx(950 * (0.25 + math.exp(-1)) / 0.5)
     assert "impact company: +100.0" in result.staff_reasons
     assert "revenue at risk $17,000/h: +850.0" in result.staff_reasons
     assert "cost of delay: 950.0 points an hour" in result.staff_reasons
-    assert "score 699.0" in result.staff_reasons
+    assert "score 1174.0" in result.staff_reasons
 
 
 def test_contract_sla_still_within_reach_goes_before_one_already_broken():
