@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
+import functools
 import hashlib
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload
 
 from ..extensions import db
@@ -141,17 +142,12 @@ def public_timeline(ticket_id: int) -> tuple[TimelineItem, ...]:
 CHANGE_TAG_VERSION = "1"
 
 
-def change_tag(organisation_id: int, ticket_id: int) -> Optional[str]:
-    """A cheap fingerprint of everything the ticket's view reads, in one small query; None = no such ticket here.
-
-    Why: live.json and the API are polled; an unchanged ticket must answer 304 without loading the
-    timeline or presenting anything. The view reads the ticket row (its version and updated_at move
-    on every change), the stored queue (rewritten only by a recompute, which bumps the queue
-    generation), its public events and the technicians' names; each has a term here.
-    """
+@functools.cache
+def _change_tag_query() -> Select:
+    """Built once per process: constructing the aliased joins costs more than running the query."""
     assigned, assigned_user = aliased(Technician), aliased(User)
     planned, planned_user = aliased(Technician), aliased(User)
-    row = db.session.execute(
+    return (
         select(
             Ticket.version, Ticket.updated_at, Ticket.status, Ticket.sla_state,
             select(QueueState.generation).where(QueueState.id == queue.STATE_ID).scalar_subquery(),
@@ -165,8 +161,19 @@ def change_tag(organisation_id: int, ticket_id: int) -> Optional[str]:
         .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
         .outerjoin(planned, planned.id == QueueEntry.technician_id)
         .outerjoin(planned_user, planned_user.id == planned.user_id)
-        .where(Ticket.id == ticket_id, Ticket.organisation_id == organisation_id)
-    ).first()
+        .where(Ticket.id == bindparam("ticket_id"), Ticket.organisation_id == bindparam("organisation_id"))
+    )
+
+
+def change_tag(organisation_id: int, ticket_id: int) -> Optional[str]:
+    """A cheap fingerprint of everything the ticket's view reads, in one small query; None = no such ticket here.
+
+    Why: live.json and the API are polled; an unchanged ticket must answer 304 without loading the
+    timeline or presenting anything. The view reads the ticket row (its version and updated_at move
+    on every change), the stored queue (rewritten only by a recompute, which bumps the queue
+    generation), its public events and the technicians' names; each has a term here.
+    """
+    row = db.session.execute(_change_tag_query(), {"ticket_id": ticket_id, "organisation_id": organisation_id}).first()
     if row is None:
         return None
     raw = "|".join(str(value) for value in (CHANGE_TAG_VERSION, ticket_id, *row))
