@@ -190,6 +190,7 @@ def test_status_buttons_pause_and_resolve(client, acme):
     assert db.session.get(Ticket, ticket_id).status == TicketStatus.RESOLVED
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
     assert "ticket-live.js" not in page
+    assert "Why this place" not in page and "waiting in total" not in page
 
 
 def test_clients_cannot_set_staff_statuses(client, acme):
