@@ -1,29 +1,21 @@
 """The stylesheet at phone width (390 px), in a real browser: what the QA walk found overflowing.
 
-Renders portal.css around small pieces of the portal's markup with Playwright's chromium (no server)."""
+Renders portal.css around small pieces of the portal's markup in the journeys' chromium (no server)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.serving import chromium_path
-
 CSS = (Path(__file__).resolve().parents[2] / "portal" / "static" / "css" / "portal.css").read_text()
 
 
-@pytest.fixture(scope="module")
-def phone():
-    path = chromium_path()
-    if path is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        yield page
-        browser.close()
+@pytest.fixture
+def phone(browser):
+    """A page of the journeys' browser (one Playwright per session: a second one cannot start in its loop)."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    yield page
+    page.close()
 
 
 def render(page, body: str) -> None:
