@@ -74,8 +74,12 @@ def test_subscription_upgrade_cancel_and_end_through_delivered_webhooks(stripe_s
 
     subscription = subscribe(client, org, contract, "pm_card_visa", "price_essentials")
 
-    active = wait_for(lambda: contract_now(contract.id).status == ContractStatus.ACTIVE, what="contract active")
-    assert active
+    def active_with_period() -> bool:
+        # The invoice and the subscription events arrive in either order; both must have landed.
+        current = contract_now(contract.id)
+        return current.status == ContractStatus.ACTIVE and current.current_period_end is not None
+
+    assert wait_for(active_with_period, what="contract active with its period")
     contract = contract_now(contract.id)
     assert contract.stripe_subscription_id == subscription.id
     assert contract.current_period_end is not None and contract.starts_at is not None

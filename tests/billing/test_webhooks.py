@@ -174,6 +174,9 @@ def test_same_second_creation_and_payment_do_not_regress_to_pending(client, now)
     deliver(client, event("invoice.payment_succeeded", invoice(), T0))
     deliver(client, event("customer.subscription.created", subscription("incomplete", contract), T0))
     assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+    db.session.expire_all()
+    # The late event cannot send the contract back, but its billing period is still taken.
+    assert db.session.get(Contract, contract.id).current_period_end is not None
 
 
 def test_failed_renewal_makes_past_due_and_a_later_payment_restores(client, now):
