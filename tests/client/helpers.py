@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 
 from sqlalchemy import select
@@ -11,6 +11,8 @@ from portal.extensions import db
 from portal.models import Organisation, Ticket, User
 from tests.conftest import login, make_organisation, make_plan, make_user
 from tests.staff.helpers import make_technician
+
+TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 
 GOOD_FORM = {
     "title": "Label printer on line 2 is down",

@@ -6,17 +6,15 @@ import io
 import os
 import zlib
 import struct
-from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Attachment
-from tests.client.helpers import file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.client.helpers import TUESDAY_10_NY, file_ticket, log_in_as, set_clock, two_organisations, with_technician
 from tests.conftest import login
 
-TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 
 
 def png_bytes() -> bytes:

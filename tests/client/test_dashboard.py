@@ -2,14 +2,12 @@
 90-day SLA compliance, past tickets, and nothing of another organisation."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from portal.extensions import db
 from portal.models import Ticket, TicketStatus
-from tests.client.helpers import file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.client.helpers import TUESDAY_10_NY, file_ticket, log_in_as, set_clock, two_organisations, with_technician
 from tests.conftest import login, make_organisation, make_user
-
-TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 
 
 def _closed_ticket(org_id: int, title: str, opened: datetime, responded: datetime | None, due: datetime) -> Ticket:

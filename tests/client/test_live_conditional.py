@@ -2,27 +2,13 @@
 query, any change the client could see gives a new tag, and another organisation's ticket stays 404."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-import pytest
 from flask import current_app
 from sqlalchemy import event, select
 
 from portal.extensions import db
 from portal.models import Technician, User
-from tests.client.helpers import file_ticket, log_in_as, set_clock, two_organisations, with_technician
-from tests.conftest import login
+from tests.client.helpers import file_ticket, log_in_as
 
-TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def acme(client, monkeypatch):
-    set_clock(monkeypatch, TUESDAY_10_NY)
-    orgs = two_organisations()
-    with_technician()
-    login(client, orgs[1].email)
-    return orgs
 
 
 def _get(client, url: str, etag: str = "") -> tuple[object, int]:

@@ -9,19 +9,9 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Comment, Role, Ticket, TicketEvent, TicketStatus
-from tests.client.helpers import GOOD_FORM, file_ticket, log_in_as, set_clock, tickets_in_db, two_organisations, with_technician
+from tests.client.helpers import TUESDAY_10_NY, GOOD_FORM, file_ticket, log_in_as, set_clock, tickets_in_db
 from tests.conftest import login, make_organisation, make_plan, make_user
 
-TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def acme(client, monkeypatch):
-    set_clock(monkeypatch, TUESDAY_10_NY)
-    orgs = two_organisations()
-    with_technician()
-    login(client, orgs[1].email)
-    return orgs
 
 
 def test_filing_shows_the_ticket_page_at_once_with_place_and_estimate(client, acme):
