@@ -580,8 +580,9 @@ def _apply_subscription(contract: Contract, subscription: dict, stamp: int, now:
     status = SUBSCRIPTION_STATUS.get(stripe_status)
     if status is None or not _newer(contract, stamp, status):
         # An older event never rolls the state back, but it may carry the period the contract lacks.
-        if contract.current_period_end is None and _period_end(subscription):
-            contract.current_period_end = _ts(_period_end(subscription))
+        period_end = _period_end(subscription)
+        if contract.current_period_end is None and period_end:
+            contract.current_period_end = _ts(period_end)
         return None
     changes: list[str] = []
     plan = _plan_for_price(_price_id(subscription))
