@@ -15,6 +15,7 @@ from .. import clock
 from ..extensions import csrf, db, limiter
 from ..models import Organisation
 from ..services import ticket_status, tickets
+from ..services.text import NUL_MESSAGE, has_nul
 from . import auth
 from .openapi import openapi_document
 
@@ -126,6 +127,8 @@ def create_ticket():
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key is not None and len(key) > 64:
         return _error(400, {"Idempotency-Key": "Use at most 64 characters."})
+    if has_nul(key):
+        return _error(400, {"Idempotency-Key": NUL_MESSAGE})
     opened = tickets.open_ticket(who.organisation_id, who.user_id, data, now, idempotency_key=key)
     view = ticket_status.ticket_view(who.organisation_id, opened.ticket.id)
     response = jsonify(view.as_json())

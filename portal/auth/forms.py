@@ -1,5 +1,5 @@
 """Account forms. Validation messages name the field and never reveal whether an account exists."""
-from flask_wtf import FlaskForm
+from ..forms import PortalForm
 from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp, ValidationError
@@ -23,13 +23,13 @@ def _lookup_email_validators() -> list:
     ]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     email = EmailField("Email", validators=_lookup_email_validators())
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     remember = BooleanField("Remember me on this device")
 
 
-class SignupForm(FlaskForm):
+class SignupForm(PortalForm):
     organisation_name = StringField("Company name", validators=[DataRequired(), Length(max=200)])
     site_address = StringField("Site address (where a technician would come)", validators=[DataRequired(), Length(max=500)])
     full_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
@@ -38,21 +38,21 @@ class SignupForm(FlaskForm):
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(PortalForm):
     email = EmailField("Email", validators=_lookup_email_validators())
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(PortalForm):
     password = PasswordField("New password", validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
 
 
-class InviteForm(FlaskForm):
+class InviteForm(PortalForm):
     email = EmailField("Colleague's email", validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField("Role", choices=[SelectChoice("client_member", "Member (opens and follows tickets)"), SelectChoice("client_admin", "Admin (also manages users and billing)")])
 
 
-class AcceptInviteForm(FlaskForm):
+class AcceptInviteForm(PortalForm):
     full_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("Password", validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])

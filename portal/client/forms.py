@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask_wtf import FlaskForm
+from ..forms import PortalForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -26,7 +26,7 @@ def new_idempotency_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-class TicketForm(FlaskForm):
+class TicketForm(PortalForm):
     title = StringField("What is broken?", render_kw={"maxlength": 200, "autocomplete": "off"})
     description = TextAreaField("Tell us more (what you see, since when, what you tried)", render_kw={"rows": 4})
     category = SelectField("What kind of problem is it?", choices=category_choices, default="other",
@@ -42,26 +42,26 @@ class TicketForm(FlaskForm):
     idempotency_key = HiddenField()
 
 
-class CommentForm(FlaskForm):
+class CommentForm(PortalForm):
     body = TextAreaField("Add a comment", validators=[InputRequired(message="Write something first."),
                                                       Length(max=5000, message="Use at most 5000 characters.")],
                          render_kw={"rows": 3})
 
 
-class AttachmentForm(FlaskForm):
+class AttachmentForm(PortalForm):
     file = FileField("Attach a file (screenshot, photo, PDF, log)", validators=[FileRequired(message="Choose a file.")])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(PortalForm):
     """The client's two buttons; which one was pressed comes in `status`."""
 
     status = HiddenField()
     note = StringField("Note (optional)", validators=[Length(max=1000, message="Use at most 1000 characters.")])
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(PortalForm):
     name = StringField("Token name (the tool that will use it)", validators=[Length(max=100, message="Use at most 100 characters.")])
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(PortalForm):
     pass

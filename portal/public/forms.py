@@ -1,4 +1,4 @@
-from flask_wtf import FlaskForm
+from ..forms import PortalForm
 from wtforms import DecimalField, IntegerField
 from wtforms.validators import InputRequired, NumberRange, StopValidation
 
@@ -12,7 +12,7 @@ class Parsed:
             raise StopValidation()
 
 
-class DowntimeForm(FlaskForm):
+class DowntimeForm(PortalForm):
     """A GET form: no state changes, so no CSRF token."""
 
     class Meta:

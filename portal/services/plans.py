@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..domain.downtime import PlanTerms
 from ..extensions import db
 from ..models import Plan
+from .text import has_nul
 
 
 def active_plans() -> list[Plan]:
@@ -17,6 +18,8 @@ def active_plans() -> list[Plan]:
 
 
 def plan_by_slug(slug: str) -> Optional[Plan]:
+    if has_nul(slug):
+        return None  # no slug has one, and PostgreSQL would refuse to compare it
     return db.session.scalars(select(Plan).where(Plan.slug == slug, Plan.active.is_(True))).first()
 
 

@@ -44,6 +44,7 @@ from ..models import (
     User,
 )
 from . import alerts, notifications, settings, sla, staff
+from .text import NUL_MESSAGE, has_nul
 
 log = logging.getLogger("portal.tickets")
 TITLE_MAX = 200
@@ -144,6 +145,8 @@ def _text(data: Mapping[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
         raise TicketError(name, "Give this as text.")
+    if has_nul(value):
+        raise TicketError(name, NUL_MESSAGE)
     return str(value).strip()
 
 

@@ -1,7 +1,7 @@
 """Staff forms. Each parses and checks one request; the services hold the rules."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from ..forms import PortalForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 from ..services.staff import WEEKDAYS
 
 
-class BoardFilterForm(FlaskForm):
+class BoardFilterForm(PortalForm):
     """GET filters of the dispatch board: no state change, so no CSRF token."""
 
     class Meta:
@@ -33,23 +33,23 @@ class BoardFilterForm(FlaskForm):
     at_risk = BooleanField("At risk only")
 
 
-class OverrideForm(FlaskForm):
+class OverrideForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
     position = IntegerField("New place", validators=[InputRequired("Give the new place (1 = next)."), NumberRange(1, 10_000)])
     reason = StringField("Reason", validators=[DataRequired("Say why: the reason is logged and shown."), Length(max=500)])
 
 
-class ClearOverrideForm(FlaskForm):
+class ClearOverrideForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
     reason = StringField("Reason", validators=[DataRequired("Say why the override is lifted."), Length(max=500)])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
     technician_id = SelectField("Technician", coerce=int, choices=[], validate_choice=True)
 
 
-class DetailsForm(FlaskForm):
+class DetailsForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
     onsite_needed = BooleanField("On-site visit needed")
     effort_minutes = IntegerField(
@@ -58,7 +58,7 @@ class DetailsForm(FlaskForm):
     required_skill = StringField("Skill needed (empty = anyone)", validators=[Optional(), Length(max=40)])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(PortalForm):
     """One tap from the technician's phone: the target status and, to resolve, a note."""
 
     version = HiddenField(validators=[InputRequired()])
@@ -66,7 +66,7 @@ class StatusForm(FlaskForm):
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
 
 
-class TechnicianForm(FlaskForm):
+class TechnicianForm(PortalForm):
     user_id = SelectField("Existing staff account", coerce=int, choices=[], validate_choice=True)
     email = EmailField("…or a new technician's email", validators=[Optional(), Email(), Length(max=254)])
     full_name = StringField("New technician's name", validators=[Optional(), Length(max=200)])
@@ -77,7 +77,7 @@ class TechnicianForm(FlaskForm):
     active = BooleanField("Active (takes jobs)", default=True)
 
 
-class TechnicianEditForm(FlaskForm):
+class TechnicianEditForm(PortalForm):
     skills = StringField("Skills (comma separated)", validators=[Length(max=500)])
     home_zone = StringField("Home zone", validators=[Optional(), Length(max=64)])
     home_latitude = FloatField("Home latitude", validators=[Optional(), NumberRange(-90, 90)])
@@ -85,23 +85,23 @@ class TechnicianEditForm(FlaskForm):
     active = BooleanField("Active (takes jobs)")
 
 
-class ShiftForm(FlaskForm):
+class ShiftForm(PortalForm):
     weekday = SelectField("Day", coerce=int, choices=[SelectChoice(i, day) for i, day in enumerate(WEEKDAYS)])
     starts = TimeField("Starts", validators=[InputRequired("Give the start time.")])
     ends = TimeField("Ends", validators=[InputRequired("Give the end time.")])
 
 
-class OnCallForm(FlaskForm):
+class OnCallForm(PortalForm):
     technician_id = SelectField("Technician", coerce=int, choices=[], validate_choice=True)
     starts_at = DateTimeLocalField("Starts (firm time)", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Give the start.")])
     ends_at = DateTimeLocalField("Ends (firm time)", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Give the end.")])
 
 
-class DeleteForm(FlaskForm):
+class DeleteForm(PortalForm):
     """An empty form: only its CSRF token matters."""
 
 
-class PlanForm(FlaskForm):
+class PlanForm(PortalForm):
     slug = StringField("Slug (web address and lookup key)", validators=[DataRequired(), Length(max=50)])
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=2000)])
@@ -119,7 +119,7 @@ class PlanForm(FlaskForm):
     active = BooleanField("On sale", default=True)
 
 
-class WhatIfForm(FlaskForm):
+class WhatIfForm(PortalForm):
     """A planning question asked of the queue; it changes nothing, so it is a GET without CSRF token."""
 
     class Meta:
@@ -133,7 +133,7 @@ class WhatIfForm(FlaskForm):
     move_to = IntegerField("Place N", validators=[Optional(), NumberRange(1, 10_000, "Give a place of 1 or more.")])
 
 
-class CommentForm(FlaskForm):
+class CommentForm(PortalForm):
     """A message to the client on the ticket's timeline (the client is emailed nothing; they see it live)."""
 
     body = TextAreaField("Reply to the client", validators=[

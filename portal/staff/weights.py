@@ -10,7 +10,7 @@ import dataclasses
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
+from ..forms import PortalForm
 from wtforms import FloatField
 from wtforms.validators import InputRequired
 
@@ -23,10 +23,10 @@ from ..services import settings as settings_service
 owner_only = roles_required(Role.OWNER)
 
 
-def weights_form_class() -> type[FlaskForm]:
+def weights_form_class() -> type[PortalForm]:
     """One number field per weight, so a new weight in the domain appears here without a code change."""
 
-    class WeightsForm(FlaskForm):
+    class WeightsForm(PortalForm):
         pass
 
     for f in dataclasses.fields(TriageWeights):
@@ -35,7 +35,7 @@ def weights_form_class() -> type[FlaskForm]:
     return WeightsForm
 
 
-def _attach(form: FlaskForm, error: ValueError) -> None:
+def _attach(form: PortalForm, error: ValueError) -> None:
     """'impact_company: must be ...' goes next to the impact_company field; anything else on the form."""
     key, _, message = str(error).partition(":")
     if message and key.strip() in form:

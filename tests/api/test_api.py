@@ -146,6 +146,8 @@ def test_idempotency_key_opens_one_ticket(client, orgs):
     ({"title": None}, "title"),
     ({"title": "x" * 201}, "title"),
     ({"title": ["a"]}, "title"),
+    ({"title": "Server\x00down"}, "title"),
+    ({"description": "\x00"}, "description"),
     ({"impact": "galaxy"}, "impact"),
     ({"category": "<script>alert(1)</script>"}, "category"),
     ({"revenue_at_risk_per_hour": -1}, "revenue_at_risk_per_hour"),

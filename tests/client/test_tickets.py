@@ -200,6 +200,20 @@ def test_comment_is_saved_and_shown_and_empty_comment_names_the_field(client, ac
     assert "&lt;b&gt;Line 3&lt;/b&gt; too" in page and "<b>Line 3</b>" not in page
 
 
+def test_a_nul_character_is_refused_under_its_field_on_every_database(client, acme):
+    """PostgreSQL cannot store NUL; the refusal is the same on SQLite, and the rest of the text comes back."""
+    ticket_id, _ = file_ticket(client)
+    bad = client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "Still down\x00 after reboot"})
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 400
+    assert 'id="body-error"' in page and "Remove the invisible NUL character" in page
+    assert "after reboot" in page
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 0
+    opened = client.post("/client/tickets/new", data=dict(GOOD_FORM, title="Printer\x00", idempotency_key="k-nul"))
+    assert opened.status_code == 400 and 'id="title-error"' in opened.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
 def test_timeline_shows_public_events_only(client, acme):
     ticket_id, _ = file_ticket(client)
     db.session.add(TicketEvent(ticket_id=ticket_id, at=TUESDAY_10_NY, kind="staff_note",
