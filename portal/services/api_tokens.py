@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ApiToken, Role, User
+from .errors import Refusal
 
 TOKEN_MARK = "nwp_"
 PREFIX_LENGTH = 12
@@ -24,13 +25,8 @@ NAME_MAX = 100
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
-class ApiTokenError(Exception):
-    """A refused token change; `field` names the form field at fault."""
-
-    def __init__(self, message: str, field: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class ApiTokenError(Refusal):
+    """A refused token change."""
 
 
 @dataclass(frozen=True)

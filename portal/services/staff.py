@@ -22,6 +22,7 @@ from ..auth import hash_password
 from ..extensions import db
 from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, User
 from . import accounts, queue, settings, sla
+from .errors import Refusal
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -29,12 +30,8 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_ON_CALL = timedelta(days=31)
 
 
-class StaffError(Exception):
-    """A refusal with a message fit to show the dispatcher, and the form field it concerns."""
-
-    def __init__(self, message: str, field: Optional[str] = None):
-        super().__init__(message)
-        self.field = field
+class StaffError(Refusal):
+    """A staffing or plan change refused, in words fit for the dispatcher."""
 
 
 def _requeue(now: datetime) -> None:

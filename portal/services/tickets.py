@@ -44,6 +44,7 @@ from ..models import (
     User,
 )
 from . import alerts, notifications, settings, sla, staff
+from .errors import Refusal
 from .text import NUL_MESSAGE, has_nul
 
 log = logging.getLogger("portal.tickets")
@@ -111,13 +112,11 @@ STATUS_MESSAGES = {
 }
 
 
-class TicketError(Exception):
-    """A refusal fit to show the person who asked; `field` names the input at fault (None: the whole request)."""
+class TicketError(Refusal):
+    """A ticket change refused; raised as TicketError(field, message), the field first as in a form's errors."""
 
-    def __init__(self, field: Optional[str], message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, field: Optional[str], message: str) -> None:
+        super().__init__(message, field)
 
 
 # --- parsing what the client typed ----------------------------------------------------------------
