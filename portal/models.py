@@ -106,6 +106,12 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_login_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
+    # When the owner of the address proved it (confirmation link, invitation link, password reset).
+    # Every account is confirmed when created, except a self-service sign-up, which passes None
+    # explicitly (`evaluates_none` stores that None as NULL instead of firing the default).
+    email_confirmed_at: Mapped[Optional[datetime]] = mapped_column(
+        UtcDateTime().evaluates_none(), nullable=True, default=utcnow
+    )
 
     organisation: Mapped[Optional[Organisation]] = relationship(back_populates="users")
 
