@@ -56,3 +56,11 @@ class AcceptInviteForm(PortalForm):
     full_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("Password", validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
+
+
+class ConfirmEmailForm(PortalForm):
+    password = PasswordField("Password you chose when signing up", validators=[DataRequired(), Length(max=200)])
+
+
+class ResendConfirmationForm(PortalForm):
+    email = EmailField("Email", validators=_lookup_email_validators())

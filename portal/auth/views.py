@@ -6,7 +6,15 @@ from .. import clock
 from ..extensions import limiter
 from ..models import Role
 from ..services import accounts, plans
-from .forms import AcceptInviteForm, LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+from .forms import (
+    AcceptInviteForm,
+    ConfirmEmailForm,
+    LoginForm,
+    ResendConfirmationForm,
+    ResetPasswordForm,
+    ResetRequestForm,
+    SignupForm,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -44,7 +52,12 @@ def login():
         return redirect(_home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data, clock.now())
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data, clock.now())
+        except accounts.EmailNotConfirmed as refusal:
+            # Only someone who knows the password gets here, so saying it reveals nothing new.
+            flash(str(refusal), "error")
+            return render_template("auth/login.html", form=form, unconfirmed=True), 403
         if user is not None:
             _start_session(user, form.remember.data)
             return redirect(_safe_next(request.args.get("next")) or _home_for(user))
@@ -68,7 +81,7 @@ def signup():
     form = SignupForm()
     plan = request.args.get("plan", "")
     if form.validate_on_submit():
-        user = accounts.sign_up(
+        accounts.sign_up(
             accounts.SignUp(
                 organisation_name=form.organisation_name.data,
                 site_address=form.site_address.data,
@@ -77,19 +90,86 @@ def signup():
                 password=form.password.data,
             ),
             clock.now(),
+            plan=plan,
         )
-        if user is None:
-            flash("Check your inbox: we sent the next step to that address.", "info")
-            return redirect(url_for("auth.login"))
-        _start_session(user, remember=False)
-        flash(f"Welcome, {user.full_name}. Your organisation is registered.", "success")
-        if plan:
-            return redirect(url_for("client.choose_plan", slug=plan))
-        return redirect(url_for("client.dashboard"))
+        # The same answer for a new address and a registered one: the email says which it was.
+        return redirect(url_for("auth.check_inbox"))
     status = 400 if form.is_submitted() and form.errors else 200
     # Name the plan the visitor chose, so the form does not read as if the choice was lost.
     chosen = plans.plan_by_slug(plan) if plan else None
     return render_template("auth/signup.html", form=form, plan=plan, chosen=chosen), status
+
+
+@bp.route("/signup/check-inbox")
+def check_inbox():
+    return render_template("auth/check_inbox.html", hours=_confirm_hours())
+
+
+def _confirm_hours() -> int:
+    return int(accounts.CONFIRM_MAX_AGE.total_seconds() // 3600)
+
+
+CONFIRM_REFUSED = {
+    "invalid": "That confirmation link is not complete or was changed (a mail program may have cut it). Ask for a new one below.",
+    "expired": "That confirmation link has expired. Ask for a new one below.",
+}
+CONFIRM_USED = "That confirmation link was already used: your address is confirmed. Log in with your password."
+
+
+def _confirmation_refused(refusal: accounts.ConfirmationRefused):
+    if refusal.reason == "used":
+        flash(CONFIRM_USED, "info")
+        return redirect(url_for("auth.login"))
+    flash(CONFIRM_REFUSED.get(refusal.reason, CONFIRM_REFUSED["invalid"]), "error")
+    return redirect(url_for("auth.resend_confirmation"))
+
+
+def _confirm_token_key() -> str:
+    return "confirm:" + (request.view_args or {}).get("token", "")[:300]
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@limiter.limit("5 per minute; 20 per hour", key_func=_confirm_token_key, methods=["POST"])
+def confirm_email(token: str):
+    """Opening the link shows a page; the address is confirmed by its POST (a GET never writes,
+    and mail scanners that open links must not use them up)."""
+    try:
+        pending = accounts.check_confirmation(token, clock.now())
+    except accounts.ConfirmationRefused as refusal:
+        return _confirmation_refused(refusal)
+    form = ConfirmEmailForm()
+    if form.validate_on_submit():
+        try:
+            confirmation = accounts.confirm_email(token, form.password.data, clock.now())
+        except accounts.ConfirmationRefused as refusal:
+            return _confirmation_refused(refusal)
+        except accounts.AccountError as refusal:
+            form.password.errors = [str(refusal)]
+            return render_template("auth/confirm_email.html", form=form, pending=pending), 401
+        user = confirmation.user
+        _start_session(user, remember=False)
+        flash(f"Welcome, {user.full_name}. Your address is confirmed and your organisation is registered.", "success")
+        if confirmation.plan:
+            return redirect(url_for("client.choose_plan", slug=confirmation.plan))
+        return redirect(url_for("client.dashboard"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/confirm_email.html", form=form, pending=pending), status
+
+
+CONFIRM_SENT = "If that address is waiting for confirmation, we have emailed it a new link."
+
+
+@bp.route("/confirm-again", methods=["GET", "POST"])
+@limiter.limit("5 per minute; 20 per hour", methods=["POST"])
+def resend_confirmation():
+    form = ResendConfirmationForm()
+    if form.validate_on_submit():
+        accounts.resend_confirmation(form.email.data, clock.now())
+        flash(CONFIRM_SENT, "info")
+        return redirect(url_for("auth.login"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/resend_confirmation.html", form=form, hours=_confirm_hours()), status
 
 
 RESET_SENT = "If an account exists for that address, we have emailed a link to reset its password."
@@ -114,7 +194,7 @@ def reset_password(token: str):
         return redirect(url_for("auth.reset_request"))
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        accounts.reset_password(token, form.password.data)
+        accounts.reset_password(token, form.password.data, clock.now())
         logout_user()
         session.clear()
         flash("Your password is changed. Log in with the new one.", "success")

@@ -4,19 +4,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from flask import current_app, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..auth import burn_verification_time, hash_password, verify_password
 from ..extensions import db
 from ..models import Invitation, Organisation, Role, User
 from . import outbox
+from .plans import plan_by_slug
 
 RESET_MAX_AGE = timedelta(hours=1)
+CONFIRM_MAX_AGE = timedelta(hours=48)
 INVITE_LIFETIME = timedelta(days=7)
 
 
@@ -45,59 +48,178 @@ class SignUp:
     password: str
 
 
-def sign_up(data: SignUp, now: datetime) -> Optional[User]:
-    """Create the organisation and its client admin.
+class EmailNotConfirmed(AccountError):
+    """The right password, but the address was never confirmed: the account stays closed."""
 
-    An address already registered gets an email instead of an error page, so the
-    sign-up form never tells a stranger which addresses have accounts.
+
+class ConfirmationRefused(AccountError):
+    """A confirmation link that cannot be used; `reason` is "invalid", "expired" or "used"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    user: User
+    plan: str  # the plan slug picked before signing up ("" for none)
+
+
+def sign_up(data: SignUp, now: datetime, plan: str = "") -> None:
+    """Open the organisation and its client admin, unconfirmed, and email the confirmation link.
+
+    The caller answers the same way whatever happened here, so the sign-up form never tells a
+    stranger which addresses have accounts: an address already registered gets an email instead
+    (its confirmation link again if it was never confirmed), and no row is added.
     """
     email = normalise_email(data.email)
+    plan = _known_plan(plan)
     existing = find_user(email)
-    if existing is not None:
+    if existing is None:
+        organisation = Organisation(
+            name=data.organisation_name.strip(),
+            site_address=data.site_address.strip(),
+            timezone=current_app.config["FIRM_TIMEZONE"],
+            created_at=now,
+        )
+        user = User(
+            email=email,
+            full_name=data.full_name.strip(),
+            password_hash=hash_password(data.password),
+            role=Role.CLIENT_ADMIN,
+            organisation=organisation,
+            created_at=now,
+            email_confirmed_at=None,
+        )
+        db.session.add_all([organisation, user])
+        try:
+            db.session.flush()
+        except IntegrityError:  # the same address signed up at the same moment by another request
+            db.session.rollback()
+            existing = find_user(email)
+            if existing is None:
+                raise
+        else:
+            _enqueue_confirmation(user, plan, now)
+            db.session.commit()
+            return
+    hash_password(data.password)  # as long as a new account takes (no enumeration by timing)
+    if not existing.active:
+        return
+    if existing.email_confirmed_at is None:
+        _enqueue_confirmation(existing, plan, now)
+    else:
         outbox.enqueue(
-            email,
+            existing.email,
             "Someone tried to sign up with your address",
-            "An account already exists for this address. If this was you, log in or reset your password:\n"
-            + url_for("auth.reset_request", _external=True),
+            f"Someone tried to open a new account on {current_app.config['FIRM_NAME']}'s portal with this address, "
+            "which already has an account. Nothing was changed.\n\n"
+            "If it was you, log in:\n" + url_for("auth.login", _external=True)
+            + "\n\nForgot your password? Choose a new one:\n" + url_for("auth.reset_request", _external=True)
+            + "\n\nIf it was not you, ignore this email.",
             "signup_exists",
             now,
         )
-        db.session.commit()
-        return None
-    organisation = Organisation(
-        name=data.organisation_name.strip(),
-        site_address=data.site_address.strip(),
-        timezone=current_app.config["FIRM_TIMEZONE"],
-        created_at=now,
+    db.session.commit()
+
+
+def resend_confirmation(email: str, now: datetime) -> None:
+    """Email a fresh confirmation link if the address waits for one; the caller answers alike either way."""
+    user = find_user(email)
+    if user is None or not user.active or user.email_confirmed_at is not None:
+        return
+    _enqueue_confirmation(user, "", now)
+    db.session.commit()
+
+
+def _known_plan(slug: str) -> str:
+    return slug if slug and len(slug) <= 50 and plan_by_slug(slug) is not None else ""
+
+
+def _confirm_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="email-confirmation")
+
+
+def confirmation_token(user: User, plan: str, now: datetime) -> str:
+    """Signed like the reset links, tied to the password hash; it carries its issue time from the
+    portal clock (so its age is judged on the same clock) and the plan picked before signing up."""
+    return _confirm_serializer().dumps(
+        {"u": user.id, "p": _password_fingerprint(user), "t": int(now.timestamp()), "plan": plan}
     )
-    user = User(
-        email=email,
-        full_name=data.full_name.strip(),
-        password_hash=hash_password(data.password),
-        role=Role.CLIENT_ADMIN,
-        organisation=organisation,
-        created_at=now,
-    )
-    db.session.add_all([organisation, user])
+
+
+def _enqueue_confirmation(user: User, plan: str, now: datetime) -> None:
+    hours = int(CONFIRM_MAX_AGE.total_seconds() // 3600)
     outbox.enqueue(
-        email,
+        user.email,
+        f"Confirm your address for {current_app.config['FIRM_NAME']}'s portal",
+        f"Someone (we hope you) signed up for {current_app.config['FIRM_NAME']}'s client portal with this address.\n"
+        f"Open this link within {hours} hours to confirm it and log in:\n"
+        + url_for("auth.confirm_email", token=confirmation_token(user, plan, now), _external=True)
+        + "\n\nIf it was not you, ignore this email: without the link the account never opens.",
+        "email_confirmation",
+        now,
+    )
+
+
+def check_confirmation(token: str, now: datetime) -> Confirmation:
+    """The account and plan a confirmation link opens, or ConfirmationRefused saying why not."""
+    try:
+        data = _confirm_serializer().loads(token)
+    except BadSignature:
+        raise ConfirmationRefused("invalid") from None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("t"), int):
+        raise ConfirmationRefused("invalid")
+    user = db.session.get(User, data["u"])
+    if user is None or not user.active:
+        raise ConfirmationRefused("invalid")
+    if user.email_confirmed_at is not None:
+        raise ConfirmationRefused("used")
+    issued = datetime.fromtimestamp(data["t"], timezone.utc)
+    if now - issued > CONFIRM_MAX_AGE or data.get("p") != _password_fingerprint(user):
+        raise ConfirmationRefused("expired")
+    plan = data.get("plan")
+    return Confirmation(user=user, plan=plan if isinstance(plan, str) else "")
+
+
+def confirm_email(token: str, password: str, now: datetime) -> Confirmation:
+    """Confirm the address of a sign-up, once. The password chosen at sign-up is asked again, so a
+    stranger who signed up first with someone else's address cannot have them open the stranger's
+    account (nor can a forwarded link log anyone in)."""
+    confirmation = check_confirmation(token, now)
+    user = confirmation.user
+    if not verify_password(user.password_hash, password):
+        raise AccountError("That is not the password chosen when this address was signed up.", "password")
+    user.email_confirmed_at = now
+    user.last_login_at = now
+    registered = f"Your organisation {user.organisation.name} is registered. " if user.organisation else ""
+    outbox.enqueue(
+        user.email,
         f"Welcome to {current_app.config['FIRM_NAME']}",
-        f"Your organisation {organisation.name} is registered. Choose a plan or report an emergency at "
+        f"{registered}Choose a plan or report an emergency at "
         + url_for("client.dashboard", _external=True),
         "welcome",
         now,
     )
     db.session.commit()
-    return user
+    return confirmation
 
 
 def authenticate(email: str, password: str, now: datetime) -> Optional[User]:
+    """The account for this address and password, or None (the same None whatever was wrong).
+
+    The right password of an account whose address was never confirmed raises EmailNotConfirmed:
+    only someone who knows the password learns that.
+    """
     user = find_user(email)
     if user is None:
         burn_verification_time(password)
         return None
     if not verify_password(user.password_hash, password) or not user.active:
         return None
+    if user.email_confirmed_at is None:
+        raise EmailNotConfirmed("Your address is not confirmed yet: open the link we emailed to it when you signed up.")
     user.last_login_at = now
     db.session.commit()
     return user
@@ -149,11 +271,13 @@ def user_for_reset_token(token: str) -> Optional[User]:
     return user
 
 
-def reset_password(token: str, new_password: str) -> Optional[User]:
+def reset_password(token: str, new_password: str, now: datetime) -> Optional[User]:
     user = user_for_reset_token(token)
     if user is None:
         return None
     user.password_hash = hash_password(new_password)
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = now  # the reset link reached the inbox: the address is proved
     user.session_version = (user.session_version or 0) + 1
     db.session.commit()
     return user
@@ -210,6 +334,7 @@ def accept_invitation(token: str, full_name: str, password: str, now: datetime) 
         role=invitation.role,
         organisation_id=invitation.organisation_id,
         created_at=now,
+        email_confirmed_at=now,  # the invitation link reached this inbox
     )
     invitation.accepted_at = now
     db.session.add(user)

@@ -20,22 +20,16 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def test_signup_creates_organisation_and_client_admin_and_logs_in(client):
+def test_signup_creates_organisation_and_client_admin_unconfirmed_and_logs_nobody_in(client):
     response = client.post("/auth/signup", data=SIGNUP)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/client/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/auth/signup/check-inbox")
     user = db.session.scalars(select(User)).one()
     assert user.email == "hana@harbor.example" and user.role == Role.CLIENT_ADMIN
     assert user.organisation.name == "Harbor Clinic"
     assert user.password_hash.startswith("$argon2id$")
-    assert client.get("/client/").status_code == 200
-
-
-def test_signup_with_plan_goes_on_to_the_plan(client):
-    from tests.conftest import make_plan
-
-    make_plan("priority")
-    response = client.post("/auth/signup?plan=priority", data=SIGNUP)
-    assert response.headers["Location"].endswith("/client/plans/priority")
+    assert user.email_confirmed_at is None
+    assert db.session.scalars(select(OutboxMessage.kind)).all() == ["email_confirmation"]
+    assert client.get("/client/").status_code == 302  # nothing is logged in before the link is opened
 
 
 def test_signup_refuses_weak_password_and_keeps_what_was_typed(client):
@@ -153,6 +147,7 @@ def test_invitation_flow(client):
     assert response.status_code == 302
     user = db.session.scalars(select(User).where(User.email == "colleague@acme.example")).one()
     assert user.organisation_id == org.id and user.role == Role.CLIENT_MEMBER
+    assert user.email_confirmed_at is not None  # the invitation link proved the address
     assert client.get(link).status_code == 302  # used once only
 
 
@@ -197,7 +192,7 @@ def test_signup_names_the_plan_the_visitor_chose(client):
     assert "You chose <strong>Priority</strong>" in page
     assert "You chose" not in client.get("/auth/signup?plan=nonsense").get_data(as_text=True)
     response = client.post("/auth/signup?plan=priority", data=SIGNUP)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/client/plans/priority")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/auth/signup/check-inbox")
 
 
 def test_signup_for_break_fix_promises_no_contract_step(client):
