@@ -74,6 +74,7 @@ class World:
     api_secret_a: str             # the Bearer secret of organisation A's token
     reset_token: str              # a live password-reset token of organisation A's member
     invitation_token: str         # a live invitation to organisation A
+    confirmation_token: str       # a live confirmation link of a sign-up not confirmed yet
     contract_a: int
 
     def client_for(self, app: Flask, role: str) -> FlaskClient:
@@ -129,7 +130,11 @@ def build_world() -> World:
                       sla_plan=plan, override_position=1, override_reason="Clinic: patients waiting")
     ticket_b = Ticket(organisation=org_b, requester=users["other_admin"], title="Card terminal offline",
                       category="network", impact="company", status=TicketStatus.NEW, opened_at=NOW - timedelta(minutes=30))
-    db.session.add_all([technician, shift, on_call, ticket_a, ticket_b])
+    # a prospect who signed up and has not opened the confirmation link yet
+    prospect = User(email="prospect@harbor.example", full_name="Hana Prospect", role=Role.CLIENT_ADMIN,
+                    organisation=Organisation(name="Harbor Clinic", site_address="5 Harbor Rd", timezone="America/New_York"),
+                    password_hash=password_hash(), email_confirmed_at=None)
+    db.session.add_all([technician, shift, on_call, ticket_a, ticket_b, prospect])
     db.session.flush()
     db.session.add(TicketEvent(ticket=ticket_a, at=NOW - timedelta(hours=1), kind="opened", message="Ticket opened"))
     comment_a = Comment(ticket_id=ticket_a.id, author_id=users["client_member"].id, body="It beeps three times",
@@ -149,6 +154,7 @@ def build_world() -> World:
         ticket_a_title=ticket_a.title, ticket_b=ticket_b.id, comment_a=comment_a.id, api_token_a=api_token_a.id,
         api_secret_a=issued.secret, reset_token=_token_in_last("password_reset"),
         invitation_token=_token_in_last("invitation"), attachment_a=attachment_a.id, contract_a=contract_a.id,
+        confirmation_token=accounts.confirmation_token(prospect, plan.slug, clock.now()),
     )
 
 
@@ -227,6 +233,7 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
 ENDPOINT_PARAMETERS: dict[tuple[str, str], Callable[[World], object]] = {
     ("auth.reset_password", "token"): lambda w: w.reset_token,
     ("auth.accept_invitation", "token"): lambda w: w.invitation_token,
+    ("auth.confirm_email", "token"): lambda w: w.confirmation_token,
 }
 
 
