@@ -1,19 +1,48 @@
-"""Journey 1: a prospect compares the plans, prices their downtime, signs up, chooses a plan and
-pays as far as the portal runs offline (pay by invoice without Stripe keys), sees the contract
-pending, and sees it active once the firm's owner confirms it."""
+"""Journey 1: a prospect compares the plans, prices their downtime, signs up, confirms the address
+with the link from the email, chooses a plan and pays as far as the portal runs offline (pay by
+invoice without Stripe keys), sees the contract pending, and sees it active once the firm's owner
+confirms it."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 from tests.e2e.browsing import Journey
 from tests.e2e.steps import activate_pending_contract
+from tests.serving import Server
 
 PASSWORD = "Harbour-lantern-quartz-92"
 DEMO_PASSWORD = "demo-pass-2026"
 
 
-def test_prospect_compares_prices_signs_up_and_gets_a_contract(people) -> None:
+def _served_database_url(server: Server) -> str:
+    """The database of the served portal, read from the environment of its gunicorn process."""
+    variables = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+    return next(v.split(b"=", 1)[1].decode() for v in variables if v.startswith(b"DATABASE_URL="))
+
+
+def _confirmation_link(server: Server, email: str) -> str:
+    """The path of the confirmation link in the last email the portal wrote to `email`."""
+    engine = create_engine(_served_database_url(server))
+    try:
+        for _ in range(50):
+            with engine.connect() as connection:
+                body = connection.execute(text(
+                    "SELECT body FROM outbox_message WHERE recipient = :to AND kind = 'email_confirmation' "
+                    "ORDER BY id DESC LIMIT 1"), {"to": email}).scalar()
+            if body:
+                return re.search(r"https?://[^/\s]+(/auth/confirm/\S+)", body).group(1)
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"no confirmation email to {email} in the outbox")
+
+
+def test_prospect_compares_prices_signs_up_and_gets_a_contract(people, served_portal: Server) -> None:
     prospect: Journey = people("prospect")
     page = prospect.page
 
@@ -51,6 +80,17 @@ def test_prospect_compares_prices_signs_up_and_gets_a_contract(people) -> None:
     page.fill("#password", PASSWORD)
     page.fill("#confirm", PASSWORD)
     prospect.check("sign-up form filled")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(r"/auth/signup/check-inbox"))
+    assert "Check your inbox" in page.inner_text("main")
+    prospect.check("check your inbox")
+
+    # The prospect opens the email the portal wrote (the served portal has no SMTP server: the
+    # message waits in its outbox table) and follows the link in it.
+    prospect.goto(_confirmation_link(served_portal, email))
+    assert email in page.inner_text("main")
+    prospect.check("confirm the address")
+    page.fill("#password", PASSWORD)
     page.click("main form button[type=submit]")
     page.wait_for_url(re.compile(r"/client/plans/priority"))
     assert page.inner_text("h1") == "Priority"
