@@ -16,6 +16,7 @@ from ..auth import burn_verification_time, hash_password, verify_password
 from ..extensions import db
 from ..models import Invitation, Organisation, Role, User
 from . import outbox
+from .errors import Refusal
 from .plans import plan_by_slug
 
 RESET_MAX_AGE = timedelta(hours=1)
@@ -23,12 +24,8 @@ CONFIRM_MAX_AGE = timedelta(hours=48)
 INVITE_LIFETIME = timedelta(days=7)
 
 
-class AccountError(Exception):
-    """A refusal with a message fit to show the user, and the field it concerns."""
-
-    def __init__(self, message: str, field: Optional[str] = None):
-        super().__init__(message)
-        self.field = field
+class AccountError(Refusal):
+    """A refusal of an account request, with a message fit to show the user and the field it concerns."""
 
 
 def normalise_email(email: str) -> str:
