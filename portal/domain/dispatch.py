@@ -529,13 +529,20 @@ def plan_dispatch(
             )
             continue
         median = now + timedelta(minutes=option.median)
-        p90 = now + timedelta(minutes=option.p90)
-        at_risk = ticket.sla_due is not None and p90 > ticket.sla_due
         notes = []
         if waits:
             notes.append("Outside the hours this ticket is covered: work starts when covered time begins.")
-        if at_risk:
-            notes.append("The 90% bound is past the SLA deadline.")
+        if option.p90 == math.inf:
+            # The technician's covered time (e.g. a last on-call night) ends before the 90% bound: no
+            # honest bound to show, and no deadline can be called safe.
+            p90 = None
+            at_risk = ticket.sla_due is not None
+            notes.append("No 90% bound: the technician's covered time ends before it.")
+        else:
+            p90 = now + timedelta(minutes=option.p90)
+            at_risk = ticket.sla_due is not None and p90 > ticket.sla_due
+            if at_risk:
+                notes.append("The 90% bound is past the SLA deadline.")
         results.append(
             ArrivalEstimate(ticket.id, position[k], position[k] - 1, option.chain.tech.id, median, p90,
                             at_risk, waits, " ".join(notes))

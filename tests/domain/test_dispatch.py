@@ -277,3 +277,17 @@ def test_a_job_too_long_for_the_idle_gap_waits_behind_the_booked_job():
     assert break_fix.median == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
     assert long_job.median == break_fix.median + timedelta(minutes=30)
     assert [break_fix.position, long_job.position] == [1, 2]
+
+
+def test_covered_time_that_ends_before_the_90_percent_bound_gives_no_bound_and_a_reason():
+    """A technician whose only covered time is one on-call evening: the job starts in it, but its
+    90% bound would fall after the last covered minute, so no bound is shown and a deadline is at risk."""
+    evening = CoverageCalendar(NY, {}, extra=[(WEDNESDAY_10_NY, WEDNESDAY_10_NY + timedelta(hours=2))])
+    long_job = EffortEstimate(60, 180)
+    result = plan_dispatch([ticket(1, effort=long_job), ticket(2, effort=long_job, sla_due=WEDNESDAY_10_NY + timedelta(days=1))],
+                           [tech(1, calendar=evening)], WEDNESDAY_10_NY, TRAVEL)
+    first, second = result
+    assert first.median == WEDNESDAY_10_NY and first.p90 is not None
+    assert second.median is not None and second.technician_id == 1
+    assert second.p90 is None and second.sla_at_risk
+    assert "No 90% bound" in second.note
