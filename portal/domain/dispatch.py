@@ -432,7 +432,61 @@ def plan_dispatch(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
-    covers: dict[int, _Cover] = {}
+    planned, chains, cover_of = _schedule(tickets_in_order, technicians, now, travel, {})
+
+    if forecast is not None and forecast.tickets_per_hour > 0 and chains:
+        _allow_for_overtaking(planned, tickets_in_order, forecast, len(chains), cover_of)
+
+    order = sorted(
+        range(len(planned)),
+        key=lambda k: (planned[k][0].median if planned[k][0] is not None else math.inf, k),
+    )
+    position = [0] * len(planned)
+    for place, k in enumerate(order, start=1):
+        position[k] = place
+
+    results: list[ArrivalEstimate] = []
+    for k, (ticket, (option, waits, note)) in enumerate(zip(tickets_in_order, planned)):
+        if option is None:
+            results.append(
+                ArrivalEstimate(ticket.id, position[k], position[k] - 1, None, None, None,
+                                ticket.sla_due is not None, False, note)
+            )
+            continue
+        median = now + timedelta(minutes=option.median)
+        notes = []
+        if waits:
+            notes.append("Outside the hours this ticket is covered: work starts when covered time begins.")
+        if option.p90 == math.inf:
+            # The technician's covered time (e.g. a last on-call night) ends before the 90% bound: no
+            # honest bound to show, and no deadline can be called safe.
+            p90 = None
+            at_risk = ticket.sla_due is not None
+            notes.append("No 90% bound: the technician's covered time ends before it.")
+        else:
+            p90 = now + timedelta(minutes=option.p90)
+            at_risk = ticket.sla_due is not None and p90 > ticket.sla_due
+            if at_risk:
+                notes.append("The 90% bound is past the SLA deadline.")
+        results.append(
+            ArrivalEstimate(ticket.id, position[k], position[k] - 1, option.chain.tech.id, median, p90,
+                            at_risk, waits, " ".join(notes))
+        )
+    return results
+
+
+def _schedule(
+    tickets_in_order: Sequence[DispatchTicket],
+    technicians: Sequence[TechnicianInput],
+    now: datetime,
+    travel: TravelModel,
+    covers: dict[int, _Cover],
+):
+    """The greedy plan: for each ticket (in order) its option (technician, start) or None, and why.
+
+    `covers` holds the calendars' covered stretches already read (keyed by calendar); a caller
+    that plans the same tickets many times (improve_near_term) passes the same dict each time.
+    """
 
     def cover_of(cal: CoverageCalendar) -> _Cover:
         found = covers.get(id(cal))
@@ -508,46 +562,7 @@ def plan_dispatch(
             if changed is not None:
                 index_gap(changed)
         planned.append((best, waits, note))
-
-    if forecast is not None and forecast.tickets_per_hour > 0 and chains:
-        _allow_for_overtaking(planned, tickets_in_order, forecast, len(chains), cover_of)
-
-    order = sorted(
-        range(len(planned)),
-        key=lambda k: (planned[k][0].median if planned[k][0] is not None else math.inf, k),
-    )
-    position = [0] * len(planned)
-    for place, k in enumerate(order, start=1):
-        position[k] = place
-
-    results: list[ArrivalEstimate] = []
-    for k, (ticket, (option, waits, note)) in enumerate(zip(tickets_in_order, planned)):
-        if option is None:
-            results.append(
-                ArrivalEstimate(ticket.id, position[k], position[k] - 1, None, None, None,
-                                ticket.sla_due is not None, False, note)
-            )
-            continue
-        median = now + timedelta(minutes=option.median)
-        notes = []
-        if waits:
-            notes.append("Outside the hours this ticket is covered: work starts when covered time begins.")
-        if option.p90 == math.inf:
-            # The technician's covered time (e.g. a last on-call night) ends before the 90% bound: no
-            # honest bound to show, and no deadline can be called safe.
-            p90 = None
-            at_risk = ticket.sla_due is not None
-            notes.append("No 90% bound: the technician's covered time ends before it.")
-        else:
-            p90 = now + timedelta(minutes=option.p90)
-            at_risk = ticket.sla_due is not None and p90 > ticket.sla_due
-            if at_risk:
-                notes.append("The 90% bound is past the SLA deadline.")
-        results.append(
-            ArrivalEstimate(ticket.id, position[k], position[k] - 1, option.chain.tech.id, median, p90,
-                            at_risk, waits, " ".join(notes))
-        )
-    return results
+    return planned, chains, cover_of
 
 
 def _best_in_heap(
@@ -683,20 +698,48 @@ def _allow_for_overtaking(
         floor[id(option.chain)] = (median, p90)
 
 
-def _expected_lateness_cost(
+# The near-term step: how far it looks, and how many plans it may try for one recompute.
+NEAR_TERM_MIN_WINDOW = 12
+NEAR_TERM_MAX_WINDOW = 20
+NEAR_TERM_MAX_PLANS = 150
+_TIE = 1e-9
+
+
+def _near_term_cost(
     tickets: Sequence[DispatchTicket], technicians: Sequence[TechnicianInput], now: datetime,
-    travel: TravelModel, cost_per_hour: Mapping[int, float], share_before_due: float,
-) -> float:
-    """Cost of delay (median arrival/start): a share of every hour waited, all of every hour past the due."""
-    total = 0.0
-    for ticket, estimate in zip(tickets, plan_dispatch(tickets, technicians, now, travel)):
-        if estimate.median is None:
+    travel: TravelModel, cost_per_hour: Mapping[int, float], covers: dict,
+) -> tuple[float, float]:
+    """(cost of the hours past the SLA due, cost of the hours waited) of the greedy plan, on median starts.
+
+    Both are `cost_per_hour` x hours: the first is the weighted lateness the firm is judged on
+    (docs/BENCHMARKS.md), the second what idle staff and lost revenue cost before the due time.
+    """
+    late = waited = 0.0
+    planned = _schedule(tickets, technicians, now, travel, covers)[0]
+    for ticket, (option, _waits, _note) in zip(tickets, planned):
+        if option is None:
             continue
-        hours = share_before_due * max(0.0, (estimate.median - now) / timedelta(hours=1))
-        if ticket.sla_due is not None and estimate.median > ticket.sla_due:
-            hours += (estimate.median - ticket.sla_due) / timedelta(hours=1)
-        total += cost_per_hour.get(ticket.id, 0.0) * hours
-    return total
+        cost = cost_per_hour.get(ticket.id, 0.0)
+        start = option.median
+        waited += cost * max(0.0, start) / 60.0
+        if ticket.sla_due is not None:
+            due = (ticket.sla_due - now).total_seconds() / 60.0
+            if start > due:
+                late += cost * (start - due) / 60.0
+    return late, waited
+
+
+def _movable_runs(head: Sequence[DispatchTicket], group: Mapping[int, Hashable], fixed: Collection[int]):
+    """Stretches [lo, hi) of neighbours that may be reordered among themselves: one group, no pin."""
+    runs, start = [], None
+    for k in range(len(head) + 1):
+        free = k < len(head) and head[k].id not in fixed
+        if free and start is not None and group.get(head[k].id) == group.get(head[start].id):
+            continue
+        if start is not None and k - start >= 2:
+            runs.append((start, k))
+        start = k if free else None
+    return runs
 
 
 def improve_near_term(
@@ -708,25 +751,29 @@ def improve_near_term(
     group: Mapping[int, Hashable],
     fixed: Collection[int] = frozenset(),
     window: Optional[int] = None,
-    passes: int = 3,
     share_before_due: float = 0.0,
+    max_plans: int = NEAR_TERM_MAX_PLANS,
 ) -> list[DispatchTicket]:
-    """The triage order with the next few jobs reordered where that lowers expected lateness.
+    """The triage order with the next few jobs reordered where that lowers the expected cost of delay.
 
     Why: a fixed order followed greedily cannot see that, say, two short urgent jobs done
     before a long one keep two promises instead of one. This looks only at the near term (the
-    first `window` tickets, by default two per technician, at most 20), swaps neighbours of
-    the same `group` (contract with contract, break/fix with break/fix), never moves a ticket
-    in `fixed` (a dispatcher's pin) nor swaps anything past it, and keeps a swap only when the
-    planned cost of delay goes down: `cost_per_hour` x (hours late past the SLA due +
-    `share_before_due` x hours waited), on median times, as triage weighs it.
-    Only the technicians that could take these jobs soonest are planned: for each skill, the
-    `window` earliest free. Returns a new list; the inputs are not changed.
+    first `window` tickets: two per technician, at least 12, at most 20), and only when the
+    triage order's plan has a job expected past its SLA due. It then moves one ticket at a
+    time to another place (local search, first improvement, repeated until no move helps or
+    `max_plans` plans were tried) among its neighbours of the same `group` (contract with
+    contract, break/fix with break/fix), never moves a ticket in `fixed` (a dispatcher's pin)
+    nor anything past it. A move is kept when it lowers the planned cost of delay, as triage
+    weighs it: `cost_per_hour` x (hours past the SLA due + `share_before_due` x hours waited),
+    on median times. Only the technicians that could take these jobs soonest are planned: for
+    each skill, the `window` earliest free. Returns a new list; the inputs are not changed.
     """
     order = list(tickets_in_order)
     if not order or not technicians:
         return order
-    size = min(len(order), window if window is not None else min(2 * len(technicians), 20))
+    if window is None:
+        window = min(max(2 * len(technicians), NEAR_TERM_MIN_WINDOW), NEAR_TERM_MAX_WINDOW)
+    size = min(len(order), window)
     if size < 2:
         return order
     crew: dict[int, TechnicianInput] = {}
@@ -743,21 +790,26 @@ def improve_near_term(
             crew.setdefault(tech.id, tech)
     team = list(crew.values())
     head = order[:size]
-    best = _expected_lateness_cost(head, team, now, travel, cost_per_hour, share_before_due)
-    for _ in range(passes):
-        if best <= 0:
-            break
+    covers: dict[int, _Cover] = {}  # calendars read once for every plan tried
+    late, waited = _near_term_cost(head, team, now, travel, cost_per_hour, covers)
+    runs = _movable_runs(head, group, fixed)
+    if late <= _TIE or not runs:
+        return order
+    best = late + share_before_due * waited
+    plans = 1
+    improved = True
+    while improved and plans < max_plans:
         improved = False
-        for i in range(size - 1):
-            a, b = head[i], head[i + 1]
-            if a.id in fixed or b.id in fixed or group.get(a.id) != group.get(b.id):
-                continue
-            head[i], head[i + 1] = b, a
-            cost = _expected_lateness_cost(head, team, now, travel, cost_per_hour, share_before_due)
-            if cost < best - 1e-9:
-                best, improved = cost, True
-            else:
-                head[i], head[i + 1] = a, b
-        if not improved:
-            break
+        for lo, hi in runs:
+            for i in range(lo, hi):
+                for j in range(lo, hi):
+                    if i == j or plans >= max_plans:
+                        continue
+                    candidate = head[:i] + head[i + 1:]
+                    candidate.insert(j, head[i])
+                    late, waited = _near_term_cost(candidate, team, now, travel, cost_per_hour, covers)
+                    plans += 1
+                    cost = late + share_before_due * waited
+                    if cost < best - _TIE:
+                        head, best, improved = candidate, cost, True
     return head + order[size:]

@@ -1,4 +1,4 @@
-"""Near-term improvement: swaps that lower the expected cost of delay, within the firm's rules."""
+"""Near-term improvement: moves that lower the expected lateness, within the firm's rules."""
 from datetime import timedelta
 
 from hypothesis import given, settings, strategies as st
@@ -9,12 +9,15 @@ from tests.domain.test_dispatch import ALWAYS, TRAVEL, WEDNESDAY_10_NY, tech, ti
 
 NOW = WEDNESDAY_10_NY
 LONG = EffortEstimate(180, 180)
+HOUR_EXACT = EffortEstimate(60, 60)
 SHORT = EffortEstimate(20, 20)
 
 
-def late_cost(order, costs, techs):
+def late_cost(order, costs, techs, share=0.0):
+    """Cost of delay of the plan: every hour past the due, and `share` of every hour waited."""
     total = 0.0
     for t, e in zip(order, plan_dispatch(order, techs, NOW, TRAVEL)):
+        total += costs[t.id] * share * max(0.0, (e.median - NOW) / timedelta(hours=1))
         if t.sla_due is not None and e.median > t.sla_due:
             total += costs[t.id] * (e.median - t.sla_due) / timedelta(hours=1)
     return total
@@ -49,6 +52,63 @@ def test_no_expected_lateness_keeps_the_triage_order():
     assert improve_near_term(tickets, [tech(1), tech(2)], NOW, TRAVEL, {i: 1.0 for i in range(1, 5)}, {}) == tickets
 
 
+def test_looks_past_the_first_two_jobs_per_technician_on_a_small_queue():
+    """Two technicians: the step used to look at 4 jobs; a small queue is now looked at whole (up to 12)."""
+    tickets = [ticket(i, effort=EffortEstimate(60, 60), sla_due=NOW + timedelta(hours=8)) for i in range(1, 9)]
+    urgent = ticket(9, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    costs = {i: 5.0 for i in range(1, 9)} | {9: 100.0}
+    techs = [tech(1), tech(2)]
+    order = improve_near_term(tickets + [urgent], techs, NOW, TRAVEL, costs, {})
+    assert [t.id for t in order].index(9) <= 1
+    assert late_cost(order, costs, techs) == 0 < late_cost(tickets + [urgent], costs, techs)
+
+
+def test_nothing_moves_when_every_promise_is_kept():
+    """The outage stays before the mouse when both are on time: waiting alone is triage's business."""
+    outage = ticket(1, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=4))
+    mouse = ticket(2, effort=SHORT, sla_due=NOW + timedelta(hours=2))
+    order = improve_near_term([outage, mouse], [tech(1)], NOW, TRAVEL, {1: 100.0, 2: 5.0}, {},
+                              share_before_due=0.25)
+    assert [t.id for t in order] == [1, 2]
+
+
+def test_an_outage_is_not_parked_behind_a_mouse_to_keep_the_mouse_on_time():
+    """Half an hour of an office outage (a quarter of 100 points an hour counts while it waits)
+    costs more than half an hour of one mouse past its due (5 points an hour)."""
+    outage = ticket(1, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=4))
+    mouse = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    order = improve_near_term([outage, mouse], [tech(1)], NOW, TRAVEL, {1: 100.0, 2: 5.0}, {},
+                              share_before_due=0.25)
+    assert [t.id for t in order] == [1, 2]
+
+
+def test_a_short_job_goes_first_when_that_keeps_its_promise_at_a_lower_cost_of_delay():
+    long_job = ticket(1, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=4))
+    short_job = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    order = improve_near_term([long_job, short_job], [tech(1)], NOW, TRAVEL, {1: 25.0, 2: 25.0}, {},
+                              share_before_due=0.25)
+    assert [t.id for t in order] == [2, 1]
+
+
+def test_equal_lateness_keeps_the_order_with_less_waiting_cost():
+    """Both orders leave the same lateness: the one where the costlier job waits less wins."""
+    late_anyway = ticket(1, effort=HOUR_EXACT, sla_due=NOW - timedelta(hours=1))
+    costly = ticket(2, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=5))
+    cheap = ticket(3, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=5))
+    costs = {1: 100.0, 2: 100.0, 3: 1.0}
+    order = improve_near_term([late_anyway, cheap, costly], [tech(1)], NOW, TRAVEL, costs, {}, share_before_due=0.25)
+    assert [t.id for t in order] == [1, 2, 3]
+    order = improve_near_term([late_anyway, costly, cheap], [tech(1)], NOW, TRAVEL, costs, {}, share_before_due=0.25)
+    assert [t.id for t in order] == [1, 2, 3]
+
+
+def test_the_work_is_bounded_by_the_plans_it_may_try():
+    long_job = ticket(1, effort=LONG, sla_due=NOW + timedelta(hours=4))
+    short_job = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    costs = {1: 100.0, 2: 100.0}
+    assert improve_near_term([long_job, short_job], [tech(1)], NOW, TRAVEL, costs, {}, max_plans=1) == [long_job, short_job]
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.integers(5, 240), st.integers(-30, 480), st.integers(0, 2000), st.booleans()),
                 min_size=1, max_size=12))
@@ -70,3 +130,25 @@ def test_result_is_a_permutation_never_worse_and_inputs_untouched(specs):
         for y in tickets:
             if x.id < y.id and groups[x.id] != groups[y.id]:
                 assert place[x.id] < place[y.id]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(5, 240), st.integers(-30, 480), st.integers(0, 2000), st.booleans(),
+                          st.booleans()), min_size=1, max_size=14),
+       st.integers(1, 3))
+def test_pins_stay_and_the_cost_of_delay_never_grows_with_the_default_window(specs, technicians):
+    """Local search from the triage order: a move is kept only when it lowers the planned cost of delay."""
+    tickets = [ticket(i, effort=EffortEstimate(e, e), sla_due=NOW + timedelta(minutes=d))
+               for i, (e, d, _c, _g, _p) in enumerate(specs, start=1)]
+    costs = {i: float(c) for i, (_e, _d, c, _g, _p) in enumerate(specs, start=1)}
+    groups = {i: g for i, (_e, _d, _c, g, _p) in enumerate(specs, start=1)}
+    fixed = {i for i, (_e, _d, _c, _g, p) in enumerate(specs, start=1) if p}
+    techs = [tech(k) for k in range(1, technicians + 1)]
+    order = improve_near_term(tickets, techs, NOW, TRAVEL, costs, groups, fixed=fixed, share_before_due=0.25)
+    assert sorted(t.id for t in order) == [t.id for t in tickets]
+    for k, t in enumerate(tickets):
+        if t.id in fixed:
+            assert order[k].id == t.id
+    # With at most 12 tickets the default window covers them all (at least 12 places).
+    if len(tickets) <= 12:
+        assert late_cost(order, costs, techs, 0.25) <= late_cost(tickets, costs, techs, 0.25) + 1e-6
