@@ -14,16 +14,9 @@ from portal.auth import hash_password
 from portal.extensions import db
 from portal.models import Organisation, OutboxMessage, User
 from portal.services import accounts
+from tests.auth.test_auth import SIGNUP
 from tests.conftest import PASSWORD, csrf_token_from, login, make_organisation, make_plan, make_user
 
-SIGNUP = {
-    "organisation_name": "Harbor Clinic",
-    "site_address": "5 Harbor Rd",
-    "full_name": "Hana Admin",
-    "email": "Hana@Harbor.example",
-    "password": PASSWORD,
-    "confirm": PASSWORD,
-}
 CHECK_INBOX = "/auth/signup/check-inbox"
 OTHER_PASSWORD = "an-intruder-passphrase-91"
 
