@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask seed-demo`, `flask outbox deliver`, `flask backup`."""
+"""Command-line tasks: `flask seed-demo`, `flask outbox deliver`, `flask backup`, `flask accounts purge-unconfirmed`."""
 from __future__ import annotations
 
 import time as _time
@@ -86,6 +86,16 @@ def register_cli(app: Flask) -> None:
                    f"in {len(result.rows)} tables)")
         if result.attachments_path is not None:
             click.echo(f"attachments: {result.attachments_copied} new files in {result.attachments_path}")
+
+    accounts_group = click.Group("accounts", help="Client accounts.")
+    app.cli.add_command(accounts_group)
+
+    @accounts_group.command("purge-unconfirmed")
+    def purge_unconfirmed_command() -> None:
+        """Remove sign-ups left unconfirmed for 7 days after their last confirmation link (run daily)."""
+        from .services import accounts
+
+        click.echo(f"accounts: {accounts.purge_unconfirmed_sign_ups(clock.now())} unconfirmed sign-ups removed")
 
     queue_group = click.Group("queue", help="The live queue: triage and dispatch of every waiting ticket.")
     app.cli.add_command(queue_group)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth import burn_verification_time, hash_password, verify_password
 from ..extensions import db
-from ..models import Invitation, Organisation, Role, User
+from ..models import ApiToken, Contract, Invitation, Organisation, OutboxMessage, Role, Ticket, User
 from . import outbox
 from .errors import Refusal
 from .plans import plan_by_slug
@@ -22,6 +22,7 @@ from .plans import plan_by_slug
 RESET_MAX_AGE = timedelta(hours=1)
 CONFIRM_MAX_AGE = timedelta(hours=48)
 INVITE_LIFETIME = timedelta(days=7)
+UNCONFIRMED_KEPT = timedelta(days=7)
 
 
 class AccountError(Refusal):
@@ -128,6 +129,51 @@ def resend_confirmation(email: str, now: datetime) -> None:
         return
     _enqueue_confirmation(user, "", now)
     db.session.commit()
+
+
+def purge_unconfirmed_sign_ups(now: datetime) -> int:
+    """Remove sign-ups left unconfirmed `UNCONFIRMED_KEPT` after their last link (links live 48 hours).
+
+    Why: an unconfirmed account holds its address, and a stranger who signed up first with
+    someone else's address would hold it for good. Only a sign-up that never did anything is
+    removed: its organisation has no other user, ticket, contract, invitation or API token.
+    Returns how many were removed.
+    """
+    cutoff = now - UNCONFIRMED_KEPT
+    last_link = (
+        select(func.max(OutboxMessage.created_at))
+        .where(OutboxMessage.recipient == User.email, OutboxMessage.kind == "email_confirmation")
+        .scalar_subquery()
+    )
+    stale = db.session.scalars(
+        select(User).where(
+            User.email_confirmed_at.is_(None),
+            User.role == Role.CLIENT_ADMIN,
+            User.created_at < cutoff,
+            func.coalesce(last_link, User.created_at) < cutoff,
+        )
+    ).all()
+    removed = 0
+    for user in stale:
+        organisation = user.organisation
+        if organisation is None or _organisation_in_use(organisation.id, user.id):
+            continue
+        db.session.delete(user)
+        db.session.delete(organisation)
+        removed += 1
+    db.session.commit()
+    return removed
+
+
+def _organisation_in_use(organisation_id: int, user_id: int) -> bool:
+    uses = [
+        select(User.id).where(User.organisation_id == organisation_id, User.id != user_id),
+        select(Ticket.id).where((Ticket.organisation_id == organisation_id) | (Ticket.requester_id == user_id)),
+        select(Contract.id).where(Contract.organisation_id == organisation_id),
+        select(Invitation.id).where((Invitation.organisation_id == organisation_id) | (Invitation.invited_by_id == user_id)),
+        select(ApiToken.id).where(ApiToken.organisation_id == organisation_id),
+    ]
+    return any(db.session.scalar(use.limit(1)) is not None for use in uses)
 
 
 def _known_plan(slug: str) -> str:
