@@ -38,7 +38,9 @@ class SignupForm(PortalForm):
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
 
 
-class ResetRequestForm(PortalForm):
+class AddressForm(PortalForm):
+    """The address to email a link to (password reset, confirmation sent again)."""
+
     email = EmailField("Email", validators=_lookup_email_validators())
 
 
@@ -60,7 +62,3 @@ class AcceptInviteForm(PortalForm):
 
 class ConfirmEmailForm(PortalForm):
     password = PasswordField("Password you chose when signing up", validators=[DataRequired(), Length(max=200)])
-
-
-class ResendConfirmationForm(PortalForm):
-    email = EmailField("Email", validators=_lookup_email_validators())

@@ -1,4 +1,9 @@
 """Log in, log out, sign up, password reset and invitations."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -6,15 +11,7 @@ from .. import clock
 from ..extensions import limiter
 from ..models import Role
 from ..services import accounts, plans
-from .forms import (
-    AcceptInviteForm,
-    ConfirmEmailForm,
-    LoginForm,
-    ResendConfirmationForm,
-    ResetPasswordForm,
-    ResetRequestForm,
-    SignupForm,
-)
+from .forms import AcceptInviteForm, AddressForm, ConfirmEmailForm, LoginForm, ResetPasswordForm, SignupForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -102,11 +99,7 @@ def signup():
 
 @bp.route("/signup/check-inbox")
 def check_inbox():
-    return render_template("auth/check_inbox.html", hours=_confirm_hours())
-
-
-def _confirm_hours() -> int:
-    return int(accounts.CONFIRM_MAX_AGE.total_seconds() // 3600)
+    return render_template("auth/check_inbox.html", hours=accounts.CONFIRM_HOURS)
 
 
 CONFIRM_REFUSED = {
@@ -163,13 +156,8 @@ CONFIRM_SENT = "If that address is waiting for confirmation, we have emailed it 
 @bp.route("/confirm-again", methods=["GET", "POST"])
 @limiter.limit("5 per minute; 20 per hour", methods=["POST"])
 def resend_confirmation():
-    form = ResendConfirmationForm()
-    if form.validate_on_submit():
-        accounts.resend_confirmation(form.email.data, clock.now())
-        flash(CONFIRM_SENT, "info")
-        return redirect(url_for("auth.login"))
-    status = 400 if form.is_submitted() and form.errors else 200
-    return render_template("auth/resend_confirmation.html", form=form, hours=_confirm_hours()), status
+    return _email_a_link(accounts.resend_confirmation, CONFIRM_SENT, "auth/resend_confirmation.html",
+                         hours=accounts.CONFIRM_HOURS)
 
 
 RESET_SENT = "If an account exists for that address, we have emailed a link to reset its password."
@@ -178,13 +166,18 @@ RESET_SENT = "If an account exists for that address, we have emailed a link to r
 @bp.route("/reset", methods=["GET", "POST"])
 @limiter.limit("5 per minute; 20 per hour", methods=["POST"])
 def reset_request():
-    form = ResetRequestForm()
+    return _email_a_link(accounts.request_password_reset, RESET_SENT, "auth/reset_request.html")
+
+
+def _email_a_link(send: Callable[[str, datetime], None], sent: str, template: str, **context: Any):
+    """An address form whose answer is the same whether or not the address has an account."""
+    form = AddressForm()
     if form.validate_on_submit():
-        accounts.request_password_reset(form.email.data, clock.now())
-        flash(RESET_SENT, "info")
+        send(form.email.data, clock.now())
+        flash(sent, "info")
         return redirect(url_for("auth.login"))
     status = 400 if form.is_submitted() and form.errors else 200
-    return render_template("auth/reset_request.html", form=form), status
+    return render_template(template, form=form, **context), status
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])

@@ -20,7 +20,9 @@ from .errors import Refusal
 from .plans import plan_by_slug
 
 RESET_MAX_AGE = timedelta(hours=1)
-CONFIRM_MAX_AGE = timedelta(hours=48)
+CONFIRM_HOURS = 48
+CONFIRM_MAX_AGE = timedelta(hours=CONFIRM_HOURS)
+CONFIRMATION_EMAIL = "email_confirmation"  # the outbox kind of a confirmation link
 INVITE_LIFETIME = timedelta(days=7)
 UNCONFIRMED_KEPT = timedelta(days=7)
 
@@ -132,7 +134,7 @@ def resend_confirmation(email: str, now: datetime) -> None:
 
 
 def purge_unconfirmed_sign_ups(now: datetime) -> int:
-    """Remove sign-ups left unconfirmed `UNCONFIRMED_KEPT` after their last link (links live 48 hours).
+    """Remove sign-ups left unconfirmed `UNCONFIRMED_KEPT` after their last link (links live `CONFIRM_HOURS`).
 
     Why: an unconfirmed account holds its address, and a stranger who signed up first with
     someone else's address would hold it for good. Only a sign-up that never did anything is
@@ -142,7 +144,7 @@ def purge_unconfirmed_sign_ups(now: datetime) -> int:
     cutoff = now - UNCONFIRMED_KEPT
     last_link = (
         select(func.max(OutboxMessage.created_at))
-        .where(OutboxMessage.recipient == User.email, OutboxMessage.kind == "email_confirmation")
+        .where(OutboxMessage.recipient == User.email, OutboxMessage.kind == CONFIRMATION_EMAIL)
         .scalar_subquery()
     )
     stale = db.session.scalars(
@@ -193,15 +195,14 @@ def confirmation_token(user: User, plan: str, now: datetime) -> str:
 
 
 def _enqueue_confirmation(user: User, plan: str, now: datetime) -> None:
-    hours = int(CONFIRM_MAX_AGE.total_seconds() // 3600)
     outbox.enqueue(
         user.email,
         f"Confirm your address for {current_app.config['FIRM_NAME']}'s portal",
         f"Someone (we hope you) signed up for {current_app.config['FIRM_NAME']}'s client portal with this address.\n"
-        f"Open this link within {hours} hours to confirm it and log in:\n"
+        f"Open this link within {CONFIRM_HOURS} hours to confirm it and log in:\n"
         + url_for("auth.confirm_email", token=confirmation_token(user, plan, now), _external=True)
         + "\n\nIf it was not you, ignore this email: without the link the account never opens.",
-        "email_confirmation",
+        CONFIRMATION_EMAIL,
         now,
     )
 
