@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import Contract, ContractStatus, Organisation, Plan, StripeEvent, Ticket, TicketEvent, User
 from . import contracts
+from .text import whole_number
 
 log = logging.getLogger("portal.billing")
 
@@ -544,9 +545,9 @@ def _contract_for(subscription_id: Optional[str], metadata: dict, customer_id: O
         if found is not None:
             return found
     organisation = _organisation_for_customer(customer_id)
-    contract_id = (metadata or {}).get("contract_id")
-    if contract_id and str(contract_id).isdigit():
-        found = db.session.get(Contract, int(contract_id), with_for_update=True)
+    contract_id = whole_number((metadata or {}).get("contract_id"))
+    if contract_id is not None:
+        found = db.session.get(Contract, contract_id, with_for_update=True)
         if found is not None and (organisation is None or found.organisation_id == organisation.id) \
                 and found.stripe_subscription_id in (None, subscription_id):
             return found
@@ -670,7 +671,8 @@ def _apply_event(event: dict, now: datetime) -> tuple[Optional[Contract], Option
         if obj.get("mode") != "subscription":
             return None, None
         reference = str(obj.get("client_reference_id") or "")
-        organisation = db.session.get(Organisation, int(reference)) if reference.isdigit() else None
+        organisation_id = whole_number(reference)
+        organisation = db.session.get(Organisation, organisation_id) if organisation_id is not None else None
         if organisation is None:
             log.warning("checkout session %s names no known organisation (%r)", obj.get("id"), reference)
             return None, None
@@ -769,7 +771,7 @@ def _note_upgraded_ticket(contract: Contract, now: datetime) -> None:
         obj = ((recorded.payload or {}).get("data") or {}).get("object") or {}
         if obj.get("id") == contract.stripe_checkout_session_id:
             raw = (obj.get("metadata") or {}).get("ticket_id")
-            ticket_id = int(raw) if raw and str(raw).isdigit() else None
+            ticket_id = whole_number(raw)
             break
     if ticket_id is None:
         return

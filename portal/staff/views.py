@@ -21,6 +21,7 @@ from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Ticket
 from ..services import contracts, tickets as ticket_service
 from ..services import queue as queue_service
 from ..services import staff as staff_service
+from ..services.text import whole_number
 from . import rota, weights
 from .board import SLA_LABELS, SLA_STATES, Filters, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
 from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CommentForm, DetailsForm, OverrideForm,
@@ -40,14 +41,11 @@ def _can_dispatch() -> bool:
 
 
 def _filters(form: BoardFilterForm, plan_slugs: set[str]) -> Filters:
-    technician: Optional[int] = None
-    if (form.technician.data or "").isdigit():
-        technician = int(form.technician.data)
     states = dict(SLA_STATES)
     return Filters(
         plan=form.plan.data if form.plan.data in plan_slugs else "",
         state=form.state.data if form.state.data in states else "",
-        technician=technician,
+        technician=whole_number(form.technician.data),
         at_risk=bool(form.at_risk.data),
     )
 
@@ -208,8 +206,7 @@ def organisation(organisation_id: int):
 
 
 def _version(form) -> Optional[int]:
-    value = (form.version.data or "").strip()
-    return int(value) if value.isdigit() else None
+    return whole_number(form.version.data)
 
 
 def _valid(form) -> bool:

@@ -83,6 +83,9 @@ def test_filters(client):
     assert "Payroll PC" in html and "Switch replaced" in html and "Label printer down" not in html
     # Nonsense filters are ignored, not errors.
     assert client.get("/staff/?plan=nope&state=x&technician=abc").status_code == 200
+    for odd in ("²", "١٢", "9" * 4301):  # digits int() refuses or reads as another number
+        html = client.get("/staff/", query_string={"technician": odd}).get_data(as_text=True)
+        assert "Payroll PC" in html and "Label printer down" in html
 
 
 def test_unranked_tickets_are_still_listed(client):
