@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Collection, Hashable, Iterable, Mapping, Optional, Sequence
@@ -701,7 +701,7 @@ def _allow_for_overtaking(
 # The near-term step: how far it looks, and how many plans it may try for one recompute.
 NEAR_TERM_MIN_WINDOW = 12
 NEAR_TERM_MAX_WINDOW = 20
-NEAR_TERM_MAX_PLANS = 150
+NEAR_TERM_MAX_PLANS = 300
 _TIE = 1e-9
 
 
@@ -754,19 +754,26 @@ def improve_near_term(
     share_before_due: float = 0.0,
     max_plans: int = NEAR_TERM_MAX_PLANS,
 ) -> list[DispatchTicket]:
-    """The triage order with the next few jobs reordered where that lowers the expected cost of delay.
+    """The triage order with the next few jobs reordered (or given to another technician) where
+    that lowers the expected cost of delay.
 
     Why: a fixed order followed greedily cannot see that, say, two short urgent jobs done
-    before a long one keep two promises instead of one. This looks only at the near term (the
+    before a long one keep two promises instead of one, nor that the all-rounder who is free
+    first is better kept for the job only they can do. This looks only at the near term (the
     first `window` tickets: two per technician, at least 12, at most 20), and only when the
-    triage order's plan has a job expected past its SLA due. It then moves one ticket at a
-    time to another place (local search, first improvement, repeated until no move helps or
-    `max_plans` plans were tried) among its neighbours of the same `group` (contract with
-    contract, break/fix with break/fix), never moves a ticket in `fixed` (a dispatcher's pin)
-    nor anything past it. A move is kept when it lowers the planned cost of delay, as triage
-    weighs it: `cost_per_hour` x (hours past the SLA due + `share_before_due` x hours waited),
-    on median times. Only the technicians that could take these jobs soonest are planned: for
-    each skill, the `window` earliest free. Returns a new list; the inputs are not changed.
+    triage order's plan has a job expected past its SLA due. It then tries two kinds of move,
+    keeping one when it lowers the planned cost of delay (local search, first improvement,
+    repeated until no move helps or `max_plans` plans were tried):
+    - move one ticket to another place among its neighbours of the same `group` (contract
+      with contract, break/fix with break/fix);
+    - give one ticket to another technician with its skill (one of the NEAR_TERM_CHOICES who
+      are free first), where the greedy plan would give it to whoever can start it soonest.
+    A ticket in `fixed` (a dispatcher's pin) is never moved nor jumped, and a ticket already
+    given to a technician keeps them. The cost of delay is as triage weighs it: `cost_per_hour`
+    x (hours past the SLA due + `share_before_due` x hours waited), on median times. Only the
+    technicians that could take these jobs soonest are planned: for each skill, the `window`
+    earliest free. Returns a new list (tickets given to a technician come back with
+    `pinned_technician_id` set); the inputs are not changed.
     """
     order = list(tickets_in_order)
     if not order or not technicians:
@@ -781,8 +788,9 @@ def improve_near_term(
     for tech in technicians:
         for skill in (_ANY, *tech.skills):
             by_skill.setdefault(skill, []).append(tech)
-    for members in by_skill.values():
-        for tech in sorted(members, key=lambda t: (t.free_at, len(t.skills), t.id))[:size]:
+    for skill, members in by_skill.items():
+        by_skill[skill] = sorted(members, key=lambda t: (t.free_at, len(t.skills), t.id))[:size]
+        for tech in by_skill[skill]:
             crew.setdefault(tech.id, tech)
     pinned_ids = {t.pinned_technician_id for t in order[:size] if t.pinned_technician_id is not None}
     for tech in technicians:
@@ -791,25 +799,76 @@ def improve_near_term(
     team = list(crew.values())
     head = order[:size]
     covers: dict[int, _Cover] = {}  # calendars read once for every plan tried
+
+    def cost(plan: list[DispatchTicket]) -> float:
+        late, waited = _near_term_cost(plan, team, now, travel, cost_per_hour, covers)
+        return late + share_before_due * waited
+
     late, waited = _near_term_cost(head, team, now, travel, cost_per_hour, covers)
     runs = _movable_runs(head, group, fixed)
-    if late <= _TIE or not runs:
+    if late <= _TIE:
         return order
-    best = late + share_before_due * waited
-    plans = 1
-    improved = True
-    while improved and plans < max_plans:
-        improved = False
-        for lo, hi in runs:
-            for i in range(lo, hi):
-                for j in range(lo, hi):
-                    if i == j or plans >= max_plans:
-                        continue
-                    candidate = head[:i] + head[i + 1:]
-                    candidate.insert(j, head[i])
-                    late, waited = _near_term_cost(candidate, team, now, travel, cost_per_hour, covers)
-                    plans += 1
-                    cost = late + share_before_due * waited
-                    if cost < best - _TIE:
-                        head, best, improved = candidate, cost, True
+    search = _NearTermSearch(cost, late + share_before_due * waited, max_plans - 1)
+    choices = {
+        t.id: [tech.id for tech in by_skill.get(_ANY if t.required_skill is None else t.required_skill, [])
+               [:NEAR_TERM_CHOICES]]
+        for t in head if t.id not in fixed and t.pinned_technician_id is None
+    }
+    while True:
+        head = search.reorder(head, runs)
+        if not search.reassign(head, choices):
+            break
     return head + order[size:]
+
+
+# How many technicians (the first free with the skill) a ticket may be given to by the near-term step.
+NEAR_TERM_CHOICES = 4
+
+
+class _NearTermSearch:
+    """First-improvement local search over near-term plans, within a budget of plans tried."""
+
+    def __init__(self, cost, best: float, budget: int) -> None:
+        self.cost = cost
+        self.best = best
+        self.budget = budget
+
+    def _better(self, candidate: list[DispatchTicket]) -> bool:
+        self.budget -= 1
+        cost = self.cost(candidate)
+        if cost < self.best - _TIE:
+            self.best = cost
+            return True
+        return False
+
+    def reorder(self, head: list[DispatchTicket], runs) -> list[DispatchTicket]:
+        """Move single tickets within their runs until no move helps."""
+        improved = True
+        while improved and self.budget > 0:
+            improved = False
+            for lo, hi in runs:
+                for i in range(lo, hi):
+                    for j in range(lo, hi):
+                        if i == j or self.budget <= 0:
+                            continue
+                        candidate = head[:i] + head[i + 1:]
+                        candidate.insert(j, head[i])
+                        if self._better(candidate):
+                            head, improved = candidate, True
+        return head
+
+    def reassign(self, head: list[DispatchTicket], choices: Mapping[int, Sequence[int]]) -> bool:
+        """Give tickets (in place) to other technicians where that helps; True when one moved."""
+        moved = False
+        for k in range(len(head)):
+            for tech_id in choices.get(head[k].id, ()):
+                if self.budget <= 0:
+                    return moved
+                if head[k].pinned_technician_id == tech_id:
+                    continue
+                candidate = list(head)
+                candidate[k] = replace(head[k], pinned_technician_id=tech_id)
+                if self._better(candidate):
+                    head[k] = candidate[k]
+                    moved = True
+        return moved

@@ -152,3 +152,30 @@ def test_pins_stay_and_the_cost_of_delay_never_grows_with_the_default_window(spe
     # With at most 12 tickets the default window covers them all (at least 12 places).
     if len(tickets) <= 12:
         assert late_cost(order, costs, techs, 0.25) <= late_cost(tickets, costs, techs, 0.25) + 1e-6
+
+
+def test_the_all_rounder_is_kept_for_the_job_only_they_can_do():
+    """The greedy plan gives the contract job to the all-rounder free first, so the network job (a
+    break/fix one, which may not jump the contract) waits an hour; giving the contract job to the
+    software specialist free ten minutes later keeps both on time."""
+    all_rounder, specialist = tech(1, skills=("network", "software")), tech(2, skills=("software",), busy=10)
+    contract = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=2))
+    network = ticket(2, skill="network", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=20))
+    costs, groups, techs = {1: 100.0, 2: 100.0}, {1: "contract", 2: "break/fix"}, [all_rounder, specialist]
+    assert late_cost([contract, network], costs, techs) > 0
+    order = improve_near_term([contract, network], techs, NOW, TRAVEL, costs, groups)
+    assert [t.id for t in order] == [1, 2] and order[0].pinned_technician_id == 2
+    assert late_cost(order, costs, techs) == 0
+    plan = plan_dispatch(order, techs, NOW, TRAVEL)
+    assert [e.technician_id for e in plan] == [2, 1]
+
+
+def test_a_ticket_given_to_a_technician_or_pinned_by_a_dispatcher_keeps_them():
+    all_rounder, specialist = tech(1, skills=("network", "software")), tech(2, skills=("software",), busy=10)
+    given = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=2), pinned=1)
+    network = ticket(2, skill="network", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=20))
+    costs, groups = {1: 100.0, 2: 100.0}, {1: "contract", 2: "break/fix"}
+    assert improve_near_term([given, network], [all_rounder, specialist], NOW, TRAVEL, costs, groups) == [given, network]
+    unpinned = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=2))
+    order = improve_near_term([unpinned, network], [all_rounder, specialist], NOW, TRAVEL, costs, groups, fixed={1})
+    assert order == [unpinned, network]
