@@ -207,7 +207,7 @@ def accept_invitation(token: str):
         user = accounts.accept_invitation(token, form.full_name.data, form.password.data, clock.now())
         if user is not None:
             _start_session(user, remember=False)
-            flash(f"Welcome to {invitation.organisation.name}'s portal.", "success")
+            flash(f"Welcome to the {invitation.organisation.name} portal.", "success")
             return redirect(url_for("client.dashboard"))
         flash("That invitation can no longer be used.", "error")
         return redirect(url_for("auth.login"))

@@ -113,7 +113,7 @@ def sign_up(data: SignUp, now: datetime, plan: str = "") -> None:
         outbox.enqueue(
             existing.email,
             "Someone tried to sign up with your address",
-            f"Someone tried to open a new account on {current_app.config['FIRM_NAME']}'s portal with this address, "
+            f"Someone tried to open a new account on the {current_app.config['FIRM_NAME']} client portal with this address, "
             "which already has an account. Nothing was changed.\n\n"
             "If it was you, log in:\n" + url_for("auth.login", _external=True)
             + "\n\nForgot your password? Choose a new one:\n" + url_for("auth.reset_request", _external=True)
@@ -197,8 +197,8 @@ def confirmation_token(user: User, plan: str, now: datetime) -> str:
 def _enqueue_confirmation(user: User, plan: str, now: datetime) -> None:
     outbox.enqueue(
         user.email,
-        f"Confirm your address for {current_app.config['FIRM_NAME']}'s portal",
-        f"Someone (we hope you) signed up for {current_app.config['FIRM_NAME']}'s client portal with this address.\n"
+        f"Confirm your address for the {current_app.config['FIRM_NAME']} client portal",
+        f"Someone (we hope you) signed up for the {current_app.config['FIRM_NAME']} client portal with this address.\n"
         f"Open this link within {CONFIRM_HOURS} hours to confirm it and log in:\n"
         + url_for("auth.confirm_email", token=confirmation_token(user, plan, now), _external=True)
         + "\n\nIf it was not you, ignore this email: without the link the account never opens.",
@@ -350,7 +350,7 @@ def invite_colleague(admin: User, email: str, role: str, now: datetime) -> Invit
     db.session.add(invitation)
     outbox.enqueue(
         email,
-        f"{admin.full_name or admin.email} invites you to {admin.organisation.name}'s IT portal",
+        f"{admin.full_name or admin.email} invites you to the {admin.organisation.name} IT portal",
         "Follow this link within 7 days to set your password and follow your tickets:\n"
         + url_for("auth.accept_invitation", token=token, _external=True),
         "invitation",
