@@ -17,6 +17,8 @@ def late_cost(order, costs, techs, share=0.0):
     """Cost of delay of the plan: every hour past the due, and `share` of every hour waited."""
     total = 0.0
     for t, e in zip(order, plan_dispatch(order, techs, NOW, TRAVEL)):
+        if e.median is None:  # nobody on the roster has its skill: not in the plan
+            continue
         total += costs[t.id] * share * max(0.0, (e.median - NOW) / timedelta(hours=1))
         if t.sla_due is not None and e.median > t.sla_due:
             total += costs[t.id] * (e.median - t.sla_due) / timedelta(hours=1)
@@ -179,3 +181,23 @@ def test_a_ticket_given_to_a_technician_or_pinned_by_a_dispatcher_keeps_them():
     unpinned = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=2))
     order = improve_near_term([unpinned, network], [all_rounder, specialist], NOW, TRAVEL, costs, groups, fixed={1})
     assert order == [unpinned, network]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(5, 240), st.integers(-30, 480), st.integers(0, 2000), st.booleans(),
+                          st.sampled_from([None, "network", "software", "security"])), min_size=1, max_size=12),
+       st.lists(st.integers(0, 120), min_size=1, max_size=4))
+def test_a_ticket_is_only_given_to_a_technician_with_its_skill_and_never_costs_more(specs, busy):
+    skill_sets = [("network", "software"), ("software",), ("network", "security"), ("security", "software")]
+    techs = [tech(k + 1, skills=skill_sets[k], busy=b) for k, b in enumerate(busy)]
+    skills_of = {t.id: t.skills for t in techs}
+    tickets = [ticket(i, skill=s, effort=EffortEstimate(e, e), sla_due=NOW + timedelta(minutes=d))
+               for i, (e, d, _c, _g, s) in enumerate(specs, start=1)]
+    costs = {i: float(c) for i, (_e, _d, c, _g, _s) in enumerate(specs, start=1)}
+    groups = {i: g for i, (_e, _d, _c, g, _s) in enumerate(specs, start=1)}
+    order = improve_near_term(tickets, techs, NOW, TRAVEL, costs, groups, share_before_due=0.25)
+    assert sorted(t.id for t in order) == [t.id for t in tickets]
+    for t in order:
+        if t.pinned_technician_id is not None:
+            assert t.required_skill is None or t.required_skill in skills_of[t.pinned_technician_id]
+    assert late_cost(order, costs, techs, 0.25) <= late_cost(tickets, costs, techs, 0.25) + 1e-6
