@@ -42,7 +42,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from statistics import NormalDist
-from typing import Collection, Hashable, Iterable, Mapping, Optional, Sequence
+from typing import Callable, Collection, Hashable, Iterable, Mapping, Optional, Sequence
 
 from portal.domain.calendar import CoverageCalendar
 from portal.domain.effort import Z90, EffortEstimate
@@ -702,6 +702,8 @@ def _allow_for_overtaking(
 NEAR_TERM_MIN_WINDOW = 12
 NEAR_TERM_MAX_WINDOW = 20
 NEAR_TERM_MAX_PLANS = 300
+# How many technicians (the first free with the skill) a ticket may be given to by the near-term step.
+NEAR_TERM_CHOICES = 4
 _TIE = 1e-9
 
 
@@ -821,14 +823,11 @@ def improve_near_term(
     return head + order[size:]
 
 
-# How many technicians (the first free with the skill) a ticket may be given to by the near-term step.
-NEAR_TERM_CHOICES = 4
-
 
 class _NearTermSearch:
     """First-improvement local search over near-term plans, within a budget of plans tried."""
 
-    def __init__(self, cost, best: float, budget: int) -> None:
+    def __init__(self, cost: Callable[[list[DispatchTicket]], float], best: float, budget: int) -> None:
         self.cost = cost
         self.best = best
         self.budget = budget
@@ -841,7 +840,7 @@ class _NearTermSearch:
             return True
         return False
 
-    def reorder(self, head: list[DispatchTicket], runs) -> list[DispatchTicket]:
+    def reorder(self, head: list[DispatchTicket], runs: Sequence[tuple[int, int]]) -> list[DispatchTicket]:
         """Move single tickets within their runs until no move helps."""
         improved = True
         while improved and self.budget > 0:
