@@ -112,6 +112,8 @@ class User(UserMixin, db.Model):
     email_confirmed_at: Mapped[Optional[datetime]] = mapped_column(
         UtcDateTime().evaluates_none(), nullable=True, default=utcnow
     )
+    # The plan slug a prospect picked before signing up: a confirmation link sent again leads there too.
+    sign_up_plan: Mapped[Optional[str]] = mapped_column(String(50), nullable=True)
 
     organisation: Mapped[Optional[Organisation]] = relationship(back_populates="users")
 

@@ -91,6 +91,7 @@ def sign_up(data: SignUp, now: datetime, plan: str = "") -> None:
             organisation=organisation,
             created_at=now,
             email_confirmed_at=None,
+            sign_up_plan=plan or None,
         )
         db.session.add_all([organisation, user])
         try:
@@ -108,7 +109,9 @@ def sign_up(data: SignUp, now: datetime, plan: str = "") -> None:
     if not existing.active:
         return
     if existing.email_confirmed_at is None:
-        _enqueue_confirmation(existing, plan, now)
+        if plan:
+            existing.sign_up_plan = plan
+        _enqueue_confirmation(existing, plan or _known_plan(existing.sign_up_plan or ""), now)
     else:
         outbox.enqueue(
             existing.email,
@@ -129,7 +132,7 @@ def resend_confirmation(email: str, now: datetime) -> None:
     user = find_user(email)
     if user is None or not user.active or user.email_confirmed_at is not None:
         return
-    _enqueue_confirmation(user, "", now)
+    _enqueue_confirmation(user, _known_plan(user.sign_up_plan or ""), now)
     db.session.commit()
 
 
@@ -237,6 +240,7 @@ def confirm_email(token: str, password: str, now: datetime) -> Confirmation:
         raise AccountError("That is not the password chosen when this address was signed up.", "password")
     user.email_confirmed_at = now
     user.last_login_at = now
+    user.sign_up_plan = None
     registered = f"Your organisation {user.organisation.name} is registered. " if user.organisation else ""
     outbox.enqueue(
         user.email,

@@ -152,6 +152,19 @@ def test_plan_picked_before_signing_up_survives_the_link(client):
     assert response.status_code == 302 and response.headers["Location"].endswith("/client/plans/priority")
 
 
+def test_a_link_sent_again_still_leads_to_the_plan_picked_before_signing_up(client):
+    make_plan("priority")
+    make_plan("premium-24-7")
+    client.post("/auth/signup?plan=priority", data=SIGNUP)
+    client.post("/auth/confirm-again", data={"email": SIGNUP["email"]})
+    assert kinds() == ["email_confirmation", "email_confirmation"]
+    client.post("/auth/signup?plan=premium-24-7", data=SIGNUP)  # signed up again, another plan picked
+    client.post("/auth/confirm-again", data={"email": SIGNUP["email"]})
+    response = client.post(confirmation_link(), data={"password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/client/plans/premium-24-7")
+    assert db.session.scalars(select(User)).one().sign_up_plan is None
+
+
 def test_unknown_plan_slug_leads_to_the_dashboard(client):
     client.post("/auth/signup?plan=no-such-plan", data=SIGNUP)
     response = client.post(confirmation_link(), data={"password": PASSWORD})
