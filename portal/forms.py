@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
+from wtforms import IntegerField
+from wtforms.validators import StopValidation
 
 from .services.text import NUL_MESSAGE, has_nul
 
@@ -22,3 +24,24 @@ class PortalForm(FlaskForm):
         def bind_field(self, form, unbound_field, options):
             filters = [refuse_nul, *unbound_field.kwargs.get("filters", ())]
             return unbound_field.bind(form=form, **{**options, "filters": filters})
+
+
+class WholeNumberField(IntegerField):
+    """IntegerField that refuses a number too long to be meant.
+
+    A 2,000-digit number parsed into an int that NumberRange's float check could not convert
+    (OverflowError: a 500 on the downtime calculator and the plan form, found by the fuzz test).
+    """
+
+    MAX_DIGITS = 12
+    TOO_LONG = f"Enter a number of at most {MAX_DIGITS} digits."
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and len(str(valuelist[0]).strip().lstrip("+-")) > self.MAX_DIGITS:
+            self.data = None
+            raise ValueError(self.TOO_LONG)
+        super().process_formdata(valuelist)
+
+    def pre_validate(self, form: Any) -> None:
+        if self.TOO_LONG in self.process_errors:
+            raise StopValidation()  # the range check would only repeat it in other words

@@ -1,5 +1,5 @@
-from ..forms import PortalForm
-from wtforms import DecimalField, IntegerField
+from ..forms import PortalForm, WholeNumberField
+from wtforms import DecimalField
 from wtforms.validators import InputRequired, NumberRange, StopValidation
 
 
@@ -18,7 +18,7 @@ class DowntimeForm(PortalForm):
     class Meta:
         csrf = False
 
-    staff_affected = IntegerField("Staff who cannot work during an outage", validators=[InputRequired(), Parsed(), NumberRange(1, 100_000)])
+    staff_affected = WholeNumberField("Staff who cannot work during an outage", validators=[InputRequired(), Parsed(), NumberRange(1, 100_000)])
     revenue_per_hour = DecimalField("Revenue at risk per hour of outage ($)", places=2, validators=[InputRequired(), Parsed(), NumberRange(0, 10_000_000)])
-    outages_per_year = IntegerField("Serious outages a year", validators=[InputRequired(), Parsed(), NumberRange(0, 365)])
+    outages_per_year = WholeNumberField("Serious outages a year", validators=[InputRequired(), Parsed(), NumberRange(0, 365)])
     staff_cost_per_hour = DecimalField("Cost of one idle employee per hour ($)", places=2, default=40, validators=[InputRequired(), Parsed(), NumberRange(0, 10_000)])

@@ -1,7 +1,7 @@
 """Staff forms. Each parses and checks one request; the services hold the rules."""
 from __future__ import annotations
 
-from ..forms import PortalForm
+from ..forms import PortalForm, WholeNumberField
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -9,7 +9,6 @@ from wtforms import (
     EmailField,
     FloatField,
     HiddenField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -35,7 +34,7 @@ class BoardFilterForm(PortalForm):
 
 class OverrideForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
-    position = IntegerField("New place", validators=[InputRequired("Give the new place (1 = next)."), NumberRange(1, 10_000)])
+    position = WholeNumberField("New place", validators=[InputRequired("Give the new place (1 = next)."), NumberRange(1, 10_000)])
     reason = StringField("Reason", validators=[DataRequired("Say why: the reason is logged and shown."), Length(max=500)])
 
 
@@ -52,7 +51,7 @@ class AssignForm(PortalForm):
 class DetailsForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
     onsite_needed = BooleanField("On-site visit needed")
-    effort_minutes = IntegerField(
+    effort_minutes = WholeNumberField(
         "Effort estimate (minutes)", validators=[Optional(), NumberRange(1, 7 * 24 * 60, "Between 1 minute and a week.")]
     )
     required_skill = StringField("Skill needed (empty = anyone)", validators=[Optional(), Length(max=40)])
@@ -109,13 +108,13 @@ class PlanForm(PortalForm):
     currency = StringField("Currency", default="usd", validators=[DataRequired(), Length(min=3, max=3, message="Use a three-letter code, e.g. usd.")])
     is_contract = BooleanField("Contract plan (priority over break/fix)")
     coverage = SelectField("Coverage", choices=[SelectChoice("business_hours", "Business hours"), SelectChoice("24x7", "24x7")])
-    remote_response_minutes = IntegerField("Remote response target (minutes)", validators=[Optional(), NumberRange(1, 100_000)])
-    onsite_arrival_minutes = IntegerField("On-site arrival target (minutes)", validators=[Optional(), NumberRange(1, 100_000)])
+    remote_response_minutes = WholeNumberField("Remote response target (minutes)", validators=[Optional(), NumberRange(1, 100_000)])
+    onsite_arrival_minutes = WholeNumberField("On-site arrival target (minutes)", validators=[Optional(), NumberRange(1, 100_000)])
     after_hours_emergencies = BooleanField("After-hours emergencies page the on-call technician")
     hourly_rate = DecimalField("Hourly rate", places=2, validators=[InputRequired(), NumberRange(0, 100_000)])
-    minimum_term_months = IntegerField("Minimum term (months)", validators=[InputRequired(), NumberRange(0, 120)])
+    minimum_term_months = WholeNumberField("Minimum term (months)", validators=[InputRequired(), NumberRange(0, 120)])
     onboarding_fee = DecimalField("Onboarding fee", places=2, validators=[InputRequired(), NumberRange(0, 1_000_000)])
-    display_order = IntegerField("Display order", default=0, validators=[InputRequired(), NumberRange(0, 1000)])
+    display_order = WholeNumberField("Display order", default=0, validators=[InputRequired(), NumberRange(0, 1000)])
     active = BooleanField("On sale", default=True)
 
 
@@ -130,7 +129,7 @@ class WhatIfForm(PortalForm):
         SelectChoice("move", "this ticket moved to place N"),
     ], default="extra_technician")
     ticket_id = SelectField("Ticket", coerce=int, choices=[], validate_choice=True)
-    move_to = IntegerField("Place N", validators=[Optional(), NumberRange(1, 10_000, "Give a place of 1 or more.")])
+    move_to = WholeNumberField("Place N", validators=[Optional(), NumberRange(1, 10_000, "Give a place of 1 or more.")])
 
 
 class CommentForm(PortalForm):

@@ -88,6 +88,17 @@ def test_calculator_gives_one_message_per_typo(client):
     assert 'value="abc"' in page  # what the visitor typed is kept
 
 
+def test_calculator_refuses_a_number_too_long_to_be_meant_with_one_message(client):
+    """2,000 digits parsed into an int the range check could not compare: it answered 500."""
+    seed_plans()
+    response = client.get(f"/calculator?staff_affected={'1' * 2000}&revenue_per_hour=100&outages_per_year=4"
+                          "&staff_cost_per_hour=40")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert page.count("Staff who cannot work during an outage:") == 1
+    assert "Enter a number of at most 12 digits." in page and "We recommend" not in page
+
+
 def test_calculator_empty_field_is_named_as_required(client):
     seed_plans()
     page = client.get("/calculator?staff_affected=&revenue_per_hour=100&outages_per_year=4&staff_cost_per_hour=40").get_data(as_text=True)

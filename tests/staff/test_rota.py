@@ -228,6 +228,7 @@ def test_owner_creates_a_plan(client):
     ({"monthly_price": "-1"}, "Number must be between"),
     ({"name": ""}, "This field is required"),
     ({"currency": "us"}, "Use a three-letter code"),
+    ({"onsite_arrival_minutes": "1" * 2000}, "Enter a number of at most 12 digits."),
 ])
 def test_bad_plan_edits_change_nothing(client, changes, message):
     make_plan("break-fix", name="Break/Fix")
