@@ -54,6 +54,14 @@ def test_short_and_overlong_passwords_are_refused_and_a_good_one_accepted():
     assert password_problem("copper-lantern-grows-quietly") is None
 
 
+@pytest.mark.parametrize("length", [72, 73, 100, 200])
+def test_long_passphrases_up_to_the_limit_are_judged_not_crashed_on(length):
+    """zxcvbn raises past 72 characters: a 73-character passphrase answered 500 on every password form."""
+    passphrase = ("copper-lantern-grows-quietly-" * 8)[:length]
+    assert password_problem(passphrase) is None
+    assert password_problem("0" * length) is not None
+
+
 def test_reset_form_applies_the_password_rules_and_changes_nothing_on_refusal(client):
     user = make_user("a@acme.example", organisation=make_organisation())
     before = user.password_hash
