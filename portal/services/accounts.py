@@ -102,7 +102,7 @@ def sign_up(data: SignUp, now: datetime, plan: str = "") -> None:
             if existing is None:
                 raise
         else:
-            _enqueue_confirmation(user, plan, now)
+            _enqueue_confirmation(user, now)
             db.session.commit()
             return
     hash_password(data.password)  # as long as a new account takes (no enumeration by timing)
@@ -111,7 +111,7 @@ def sign_up(data: SignUp, now: datetime, plan: str = "") -> None:
     if existing.email_confirmed_at is None:
         if plan:
             existing.sign_up_plan = plan
-        _enqueue_confirmation(existing, plan or _known_plan(existing.sign_up_plan or ""), now)
+        _enqueue_confirmation(existing, now)
     else:
         outbox.enqueue(
             existing.email,
@@ -132,7 +132,7 @@ def resend_confirmation(email: str, now: datetime) -> None:
     user = find_user(email)
     if user is None or not user.active or user.email_confirmed_at is not None:
         return
-    _enqueue_confirmation(user, _known_plan(user.sign_up_plan or ""), now)
+    _enqueue_confirmation(user, now)
     db.session.commit()
 
 
@@ -197,7 +197,9 @@ def confirmation_token(user: User, plan: str, now: datetime) -> str:
     )
 
 
-def _enqueue_confirmation(user: User, plan: str, now: datetime) -> None:
+def _enqueue_confirmation(user: User, now: datetime) -> None:
+    """The link leads on to the plan the sign-up picked (kept on the account), if it is still offered."""
+    plan = _known_plan(user.sign_up_plan or "")
     outbox.enqueue(
         user.email,
         f"Confirm your address for the {current_app.config['FIRM_NAME']} client portal",
