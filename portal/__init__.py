@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from . import page_cache
 from .config import DEV_SECRET_KEY, load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
 
@@ -53,6 +54,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     login_manager.session_protection = "basic"
     csrf.init_app(app)
     limiter.init_app(app)
+    page_cache.init_app(app)
     production = app.config["PORTAL_ENV"] == "production"
     Talisman(
         app,

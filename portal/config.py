@@ -34,6 +34,9 @@ def load_config(instance_path: str) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_MAX_NETWORK_RETRIES": int(os.environ.get("STRIPE_MAX_NETWORK_RETRIES", "2")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        # Status pages kept per worker while nothing is written (portal/page_cache.py; needs REDIS_URL; 0 = off).
+        "PAGE_CACHE_SECONDS": int(os.environ.get("PAGE_CACHE_SECONDS", "60")),
+        "PAGE_CACHE_ENTRIES": int(os.environ.get("PAGE_CACHE_ENTRIES", "500")),
         "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),

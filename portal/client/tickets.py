@@ -21,6 +21,7 @@ from .. import clock
 from ..auth import roles_required
 from ..extensions import db
 from ..models import Attachment, Comment, Role, Ticket, TicketStatus
+from ..page_cache import cached_page
 from ..services import attachments, ticket_status, tickets
 from .forms import IMPACTS, AttachmentForm, CommentForm, StatusForm, TicketForm, new_idempotency_key
 from .presenting import display
@@ -158,11 +159,13 @@ def _page(ticket: Ticket, status: int = 200, comment_form: Optional[CommentForm]
     ), status
 
 
+@cached_page
 @client_only
 def ticket_page(ticket_id: int):
     return _page(_own_ticket(ticket_id))
 
 
+@cached_page
 @client_only
 def ticket_live(ticket_id: int):
     """The page's live data: the API body plus the page's phrases; unchanged answers 304 via the ETag.
