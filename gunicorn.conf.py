@@ -30,8 +30,10 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
 # Recycle workers now and then so a slow leak can never take a node down; jitter avoids all at once.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 5000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 500)
+# Not too often: a new worker spends a second of CPU importing, and starts with an empty pool and
+# no kept pages (portal/page_cache.py), which shows as a latency spike on a busy node.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 25000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 2500)
 
 # Not preloaded: each worker builds its own app, engine and pool after the fork (no sockets
 # shared between processes), and a `kill -HUP` reload picks up new code.
