@@ -65,7 +65,11 @@ def served_portal(chromium: str, tmp_path_factory: pytest.TempPathFactory, firm_
     else:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("e2e-db") / "portal.sqlite3")
     # Rate limits stay on in production; here one loopback address logs in as a dozen people.
-    env = portal_env(url, FIRM_TIMEZONE=firm_timezone, RATELIMIT_ENABLED="false")
+    # With TEST_REDIS_URL the journeys run as production does: two workers keeping pages between
+    # writes (portal/page_cache.py), so every change must still reach the other browser.
+    redis_url = os.environ.get("TEST_REDIS_URL", "")
+    env = portal_env(url, FIRM_TIMEZONE=firm_timezone, RATELIMIT_ENABLED="false",
+                     **({"REDIS_URL": redis_url} if redis_url else {}))
     build_database(env)
     with gunicorn(env, ARTIFACTS / "gunicorn.log", workers=2, threads=4) as server:
         yield server
