@@ -5,7 +5,8 @@ import re
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import event, select
 
 from portal.extensions import db
 from portal.models import Organisation, Ticket, User
@@ -66,3 +67,19 @@ def tickets_in_db() -> list[Ticket]:
 def log_in_as(client, user: User) -> None:
     client.post("/auth/logout")
     login(client, user.email)
+
+
+def get_counting_statements(client, url: str, etag: str = "") -> tuple[object, int]:
+    """GET `url` in a fresh app context (a fresh session, as in a real request): the response and its SQL statement count."""
+    executed: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        executed.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with current_app.app_context():
+            response = client.get(url, headers={"If-None-Match": etag} if etag else {})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return response, len(executed)

@@ -2,36 +2,19 @@
 query, any change the client could see gives a new tag, and another organisation's ticket stays 404."""
 from __future__ import annotations
 
-from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Technician, User
-from tests.client.helpers import file_ticket, log_in_as
+from tests.client.helpers import file_ticket, get_counting_statements, log_in_as
 
-
-
-def _get(client, url: str, etag: str = "") -> tuple[object, int]:
-    """The response and how many SQL statements it ran (fresh session, as in a real request)."""
-    executed: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        executed.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        with current_app.app_context():
-            response = client.get(url, headers={"If-None-Match": etag} if etag else {})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return response, len(executed)
 
 
 def test_unchanged_ticket_answers_304_with_fewer_statements_than_a_full_answer(client, acme):
     ticket_id, _ = file_ticket(client)
     url = f"/client/tickets/{ticket_id}/live.json"
-    full, full_statements = _get(client, url)
-    again, again_statements = _get(client, url, full.headers["ETag"])
+    full, full_statements = get_counting_statements(client, url)
+    again, again_statements = get_counting_statements(client, url, full.headers["ETag"])
     assert full.status_code == 200 and again.status_code == 304 and again.get_data() == b""
     assert again.headers["ETag"] == full.headers["ETag"] and again.headers["Cache-Control"] == "no-cache, private"
     assert again_statements < full_statements, (again_statements, full_statements)

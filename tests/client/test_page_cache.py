@@ -8,13 +8,13 @@ import time
 
 import pytest
 import redis
-from flask import current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from portal import page_cache
 from portal.extensions import db
 from portal.models import Technician, User
-from tests.client.helpers import TUESDAY_10_NY, file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.client.helpers import (TUESDAY_10_NY, file_ticket, get_counting_statements, log_in_as, set_clock,
+                                  two_organisations, with_technician)
 from tests.conftest import login
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -23,34 +23,10 @@ pytestmark = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL not set (t
 
 @pytest.fixture
 def app(make_app):
+    """Overrides the suite's app, so `client` and `acme` (tests/client/conftest.py) use this one."""
     app = make_app(REDIS_URL=REDIS_URL)
     with app.app_context():
         yield app
-
-
-@pytest.fixture
-def acme(client, monkeypatch):
-    set_clock(monkeypatch, TUESDAY_10_NY)
-    orgs = two_organisations()
-    with_technician()
-    login(client, orgs[1].email)
-    return orgs
-
-
-def _get(client, url: str, etag: str = "") -> tuple[object, int]:
-    """The response and how many SQL statements it ran."""
-    executed: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        executed.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        with current_app.app_context():
-            response = client.get(url, headers={"If-None-Match": etag} if etag else {})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return response, len(executed)
 
 
 def _rename_technician(name: str) -> None:
@@ -63,8 +39,8 @@ def test_a_reload_is_served_without_sql_and_reads_the_same(client, acme):
     ticket_id, _ = file_ticket(client)
     url = f"/client/tickets/{ticket_id}"
     client.get(url)  # shows the one-off "ticket received" notice, so it is not kept
-    first, first_statements = _get(client, url)
-    again, again_statements = _get(client, url)
+    first, first_statements = get_counting_statements(client, url)
+    again, again_statements = get_counting_statements(client, url)
     assert first.status_code == again.status_code == 200
     assert first_statements > 0 and again_statements == 0
     assert again.get_data() == first.get_data()
@@ -79,18 +55,18 @@ def test_a_write_in_another_worker_shows_on_the_next_load(client, acme, make_app
     other_worker = make_app(REDIS_URL=REDIS_URL)
     with other_worker.app_context():
         _rename_technician("Thomas Tech")
-    page, statements = _get(client, url)
+    page, statements = get_counting_statements(client, url)
     assert statements > 0 and "most likely Thomas)" in page.get_data(as_text=True)
 
 
 def test_live_json_answers_304_from_the_stored_answer_and_200_after_a_change(client, acme):
     ticket_id, _ = file_ticket(client)
     url = f"/client/tickets/{ticket_id}/live.json"
-    full, _ = _get(client, url)
-    again, statements = _get(client, url, full.headers["ETag"])
+    full, _ = get_counting_statements(client, url)
+    again, statements = get_counting_statements(client, url, full.headers["ETag"])
     assert again.status_code == 304 and statements == 0 and again.get_data() == b""
     _rename_technician("Thomas Tech")
-    changed, statements = _get(client, url, full.headers["ETag"])
+    changed, statements = get_counting_statements(client, url, full.headers["ETag"])
     assert changed.status_code == 200 and statements > 0 and "Thomas" in changed.get_data(as_text=True)
 
 
@@ -147,7 +123,7 @@ def test_with_redis_unreachable_every_load_renders(make_app, monkeypatch):
         ticket_id, _ = file_ticket(client)
         url = f"/client/tickets/{ticket_id}"
         for _ in range(2):
-            page, statements = _get(client, url)
+            page, statements = get_counting_statements(client, url)
             assert page.status_code == 200 and statements > 0
 
 
