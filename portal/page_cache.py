@@ -150,9 +150,9 @@ def cached_page(view: F) -> F:
 
 
 @event.listens_for(Session, "after_flush")
-def _flushed(session: Session, flush_context: Any) -> None:
+def _flushed(db_session: Session, flush_context: Any) -> None:
     """Marked until the next commit, even if a savepoint rolls back: a needless bump only costs a render."""
-    session.info[_WROTE] = True
+    db_session.info[_WROTE] = True
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -165,8 +165,8 @@ def _executed(state: ORMExecuteState) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    if session.info.pop(_WROTE, False):
+def _committed(db_session: Session) -> None:
+    if db_session.info.pop(_WROTE, False):
         cache = _current()
         if cache is not None:
             cache.bump()
