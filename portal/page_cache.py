@@ -33,6 +33,7 @@ from flask import Flask, Response, current_app, has_app_context, make_response, 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.elements import TextClause
+from werkzeug.http import unquote_etag
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,9 +118,11 @@ def _key(version: str) -> str:
 
 
 def _replay(stored: tuple[bytes, dict[str, str]]) -> Response:
+    """The kept answer, or 304 when the client already holds it (live.json polls with If-None-Match)."""
     body, headers = stored
-    response = Response(body, status=200, headers=headers)
-    return response.make_conditional(request)
+    if "ETag" in headers and request.if_none_match.contains(unquote_etag(headers["ETag"])[0] or ""):
+        return Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
+    return Response(body, status=200, headers=headers)
 
 
 def cached_page(view: F) -> F:
