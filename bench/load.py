@@ -9,8 +9,9 @@ one queue recompute), serves it with gunicorn and the production gunicorn.conf.p
 a Python threaded client when wrk is missing) for a bounded time. Two runs, each with its own
 baseline: "kept" as in production with REDIS_URL (a reload between two writes is served from
 the worker's memory, portal/page_cache.py), and "rendered" with the page cache off, which is
-what every first load after a write costs. Prints a table and writes bench/results/load.json. Targets (issue 8): status page at half or more of the baseline's
-requests/s and p99 under 100 ms at 20 concurrent users.
+what every first load after a write costs. Prints a table and writes bench/results/load.json.
+Targets (issue 8): status page at half or more of the baseline's requests/s and p99 under
+100 ms at 20 concurrent users.
 """
 from __future__ import annotations
 

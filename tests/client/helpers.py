@@ -45,6 +45,15 @@ def with_technician() -> None:
     make_technician("tech@firm.example", name="Tom Tech", skills=("network", "printer", "desktop"))
 
 
+def acme_admin_logged_in(client, monkeypatch) -> tuple[Organisation, User, Organisation, User]:
+    """Tuesday 10:00 in New York: Acme's admin logged in, a second organisation and a technician on shift."""
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    orgs = two_organisations()
+    with_technician()
+    login(client, orgs[1].email)
+    return orgs
+
+
 def file_ticket(client, **changes) -> tuple[int, object]:
     """Post the emergency form with a fresh idempotency key; returns (ticket id, response)."""
     form_page = client.get("/client/tickets/new").get_data(as_text=True)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from portal.extensions import db
 from portal.models import Ticket, TicketStatus
-from tests.client.helpers import TUESDAY_10_NY, file_ticket, log_in_as, set_clock, two_organisations, with_technician
+from tests.client.helpers import TUESDAY_10_NY, acme_admin_logged_in, file_ticket, log_in_as, set_clock, two_organisations
 from tests.conftest import login, make_organisation, make_user
 
 
@@ -20,10 +20,7 @@ def _closed_ticket(org_id: int, title: str, opened: datetime, responded: datetim
 
 
 def test_dashboard_lists_open_tickets_with_place_and_estimate(client, monkeypatch):
-    set_clock(monkeypatch, TUESDAY_10_NY)
-    acme, admin, _, _ = two_organisations()
-    with_technician()
-    login(client, admin.email)
+    acme_admin_logged_in(client, monkeypatch)
     ticket_id, _ = file_ticket(client)
     page = client.get("/client/").get_data(as_text=True)
     section = page.split('id="open-tickets"')[1].split("</section>")[0]
@@ -71,10 +68,7 @@ def test_compliance_over_the_last_90_days_and_past_tickets(client, monkeypatch):
 
 
 def test_other_organisations_tickets_never_appear(client, monkeypatch):
-    set_clock(monkeypatch, TUESDAY_10_NY)
-    acme, admin, other, other_admin = two_organisations()
-    with_technician()
-    login(client, admin.email)
+    _, _, _, other_admin = acme_admin_logged_in(client, monkeypatch)
     file_ticket(client, title="Acme secret outage")
     log_in_as(client, other_admin)
     page = client.get("/client/").get_data(as_text=True)

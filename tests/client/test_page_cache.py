@@ -13,9 +13,7 @@ from sqlalchemy import select, update
 from portal import page_cache
 from portal.extensions import db
 from portal.models import Technician, User
-from tests.client.helpers import (TUESDAY_10_NY, file_ticket, get_counting_statements, log_in_as, set_clock,
-                                  two_organisations, with_technician)
-from tests.conftest import login
+from tests.client.helpers import TUESDAY_10_NY, acme_admin_logged_in, file_ticket, get_counting_statements, log_in_as
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL not set (the data version lives in Redis)")
@@ -116,10 +114,7 @@ def test_with_redis_unreachable_every_load_renders(make_app, monkeypatch):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     with app.app_context():
         client = app.test_client()
-        set_clock(monkeypatch, TUESDAY_10_NY)
-        orgs = two_organisations()
-        with_technician()
-        login(client, orgs[1].email)
+        acme_admin_logged_in(client, monkeypatch)
         ticket_id, _ = file_ticket(client)
         url = f"/client/tickets/{ticket_id}"
         for _ in range(2):

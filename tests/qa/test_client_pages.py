@@ -2,19 +2,11 @@
 as fixed; the dashboard table squeezed on a phone."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-from tests.client.helpers import file_ticket, set_clock, two_organisations, with_technician
-from tests.conftest import login
-
-TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+from tests.client.helpers import acme_admin_logged_in, file_ticket
 
 
 def _client_with_ticket(client, monkeypatch, **changes) -> int:
-    set_clock(monkeypatch, TUESDAY_10_NY)
-    _, admin, _, _ = two_organisations()
-    with_technician()
-    login(client, admin.email)
+    acme_admin_logged_in(client, monkeypatch)
     ticket_id, _ = file_ticket(client, **changes)
     return ticket_id
 
