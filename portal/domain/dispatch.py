@@ -56,7 +56,8 @@ MAX_EXAMINED = 32
 _EPS = 1e-6
 _DAY = 24 * 60.0
 # Quantile points used to recompute a chain's moments after a calendar pushed part of it.
-_QUAD_Z = tuple(NormalDist().inv_cdf((k + 0.5) / 9) for k in range(9))
+_STANDARD_NORMAL = NormalDist()
+_QUAD_Z = tuple(_STANDARD_NORMAL.inv_cdf((k + 0.5) / 9) for k in range(9))
 
 
 @dataclass(frozen=True)
@@ -710,25 +711,41 @@ _TIE = 1e-9
 def _near_term_cost(
     tickets: Sequence[DispatchTicket], technicians: Sequence[TechnicianInput], now: datetime,
     travel: TravelModel, cost_per_hour: Mapping[int, float], covers: dict,
-) -> tuple[float, float]:
-    """(cost of the hours past the SLA due, cost of the hours waited) of the greedy plan, on median starts.
+    promise: Mapping[int, float],
+) -> tuple[float, float, float, dict[int, float]]:
+    """(cost of the hours past the SLA due, cost of the hours waited, promises expected broken) of the greedy plan.
 
-    Both are `cost_per_hour` x hours: the first is the weighted lateness the firm is judged on
-    (docs/BENCHMARKS.md), the second what idle staff and lost revenue cost before the due time.
+    The first two are `cost_per_hour` x hours on median starts: the weighted lateness the firm
+    is judged on (docs/BENCHMARKS.md), and what idle staff and lost revenue cost before the due
+    time. The third is `promise` (what breaking a ticket's SLA promise costs, once) x the chance
+    the start misses the due, read from the plan's median and 90% bound: a start planned a few
+    minutes before the due is a coin toss, not a kept promise.
     """
-    late = waited = 0.0
+    late = waited = broken = 0.0
+    starts: dict[int, float] = {}
     planned = _schedule(tickets, technicians, now, travel, covers)[0]
     for ticket, (option, _waits, _note) in zip(tickets, planned):
         if option is None:
             continue
         cost = cost_per_hour.get(ticket.id, 0.0)
-        start = option.median
+        start = starts[ticket.id] = option.median
         waited += cost * max(0.0, start) / 60.0
         if ticket.sla_due is not None:
             due = (ticket.sla_due - now).total_seconds() / 60.0
             if start > due:
                 late += cost * (start - due) / 60.0
-    return late, waited
+            stake = promise.get(ticket.id, 0.0)
+            if stake:
+                broken += stake * _chance_late(start, option.p90, due)
+    return late, waited, broken, starts
+
+
+def _chance_late(median: float, p90: float, due: float) -> float:
+    """Chance a start with this median and 90% bound comes after `due` (normal between the two)."""
+    spread = (p90 - median) / Z90
+    if not 0.0 < spread < math.inf:  # no spread known: the median decides
+        return 1.0 if median > due else 0.0
+    return 1.0 - _STANDARD_NORMAL.cdf((due - median) / spread)
 
 
 def _movable_runs(head: Sequence[DispatchTicket], group: Mapping[int, Hashable], fixed: Collection[int]):
@@ -755,6 +772,7 @@ def improve_near_term(
     window: Optional[int] = None,
     share_before_due: float = 0.0,
     max_plans: int = NEAR_TERM_MAX_PLANS,
+    promise: Optional[Mapping[int, float]] = None,
 ) -> list[DispatchTicket]:
     """The triage order with the next few jobs reordered (or given to another technician) where
     that lowers the expected cost of delay.
@@ -763,19 +781,21 @@ def improve_near_term(
     before a long one keep two promises instead of one, nor that the all-rounder who is free
     first is better kept for the job only they can do. This looks only at the near term (the
     first `window` tickets: two per technician, at least 12, at most 20), and only when the
-    triage order's plan has a job expected past its SLA due. It then tries two kinds of move,
-    keeping one when it lowers the planned cost of delay (local search, first improvement,
-    repeated until no move helps or `max_plans` plans were tried):
+    triage order's plan has a job expected past its SLA due or a promise at risk. It then tries
+    two kinds of move, keeping one when it lowers the planned cost of delay (local search, first
+    improvement, repeated until no move helps or `max_plans` plans were tried):
     - move one ticket to another place among its neighbours of the same `group` (contract
       with contract, break/fix with break/fix);
     - give one ticket to another technician with its skill (one of the NEAR_TERM_CHOICES who
       are free first), where the greedy plan would give it to whoever can start it soonest.
     A ticket in `fixed` (a dispatcher's pin) is never moved nor jumped, and a ticket already
     given to a technician keeps them. The cost of delay is as triage weighs it: `cost_per_hour`
-    x (hours past the SLA due + `share_before_due` x hours waited), on median times. Only the
-    technicians that could take these jobs soonest are planned: for each skill, the `window`
-    earliest free. Returns a new list (tickets given to a technician come back with
-    `pinned_technician_id` set); the inputs are not changed.
+    x (hours past the SLA due + `share_before_due` x hours waited), on median times, plus each
+    ticket's `promise` (the points triage gives a contract SLA still within reach) x the chance
+    its start misses the due. A ticket given to another technician must still start by its due
+    (or no later than before). Only the technicians that could take these jobs soonest are
+    planned: for each skill, the `window` earliest free. Returns a new list (tickets given to a
+    technician come back with `pinned_technician_id` set); the inputs are not changed.
     """
     order = list(tickets_in_order)
     if not order or not technicians:
@@ -801,16 +821,18 @@ def improve_near_term(
     team = list(crew.values())
     head = order[:size]
     covers: dict[int, _Cover] = {}  # calendars read once for every plan tried
+    promise = promise or {}
 
-    def cost(plan: list[DispatchTicket]) -> float:
-        late, waited = _near_term_cost(plan, team, now, travel, cost_per_hour, covers)
-        return late + share_before_due * waited
+    def cost(plan: list[DispatchTicket]) -> tuple[float, dict[int, float]]:
+        late, waited, broken, starts = _near_term_cost(plan, team, now, travel, cost_per_hour, covers, promise)
+        return late + share_before_due * waited + broken, starts
 
-    late, waited = _near_term_cost(head, team, now, travel, cost_per_hour, covers)
+    late, waited, broken, starts = _near_term_cost(head, team, now, travel, cost_per_hour, covers, promise)
     runs = _movable_runs(head, group, fixed)
-    if late <= _TIE:
+    if late + broken <= _TIE:
         return order
-    search = _NearTermSearch(cost, late + share_before_due * waited, max_plans - 1)
+    dues = {t.id: (t.sla_due - now).total_seconds() / 60.0 if t.sla_due is not None else math.inf for t in head}
+    search = _NearTermSearch(cost, late + share_before_due * waited + broken, starts, dues, max_plans - 1)
     choices = {
         t.id: [tech.id for tech in by_skill.get(_ANY if t.required_skill is None else t.required_skill, [])
                [:NEAR_TERM_CHOICES]]
@@ -827,16 +849,27 @@ def improve_near_term(
 class _NearTermSearch:
     """First-improvement local search over near-term plans, within a budget of plans tried."""
 
-    def __init__(self, cost: Callable[[list[DispatchTicket]], float], best: float, budget: int) -> None:
+    def __init__(self, cost: Callable[[list[DispatchTicket]], tuple[float, dict[int, float]]], best: float,
+                 starts: dict[int, float], dues: Mapping[int, float], budget: int) -> None:
         self.cost = cost
         self.best = best
+        self.starts = starts
+        self.dues = dues
         self.budget = budget
 
-    def _better(self, candidate: list[DispatchTicket]) -> bool:
+    def _better(self, candidate: list[DispatchTicket], given: Optional[int] = None) -> bool:
+        """True (and kept) when the candidate plan costs less; a ticket `given` to another
+        technician must not start later than before unless it still starts by its due: it may
+        wait a little for the specialist, but is never made late (or later) so that others,
+        break/fix ones among them, take the technicians it could have had."""
         self.budget -= 1
-        cost = self.cost(candidate)
+        cost, starts = self.cost(candidate)
+        if given is not None:
+            after = starts.get(given, math.inf)
+            if after > max(self.starts.get(given, math.inf), self.dues[given]) + _TIE:
+                return False
         if cost < self.best - _TIE:
-            self.best = cost
+            self.best, self.starts = cost, starts
             return True
         return False
 
@@ -867,7 +900,7 @@ class _NearTermSearch:
                     continue
                 candidate = list(head)
                 candidate[k] = replace(head[k], pinned_technician_id=tech_id)
-                if self._better(candidate):
+                if self._better(candidate, given=head[k].id):
                     head[k] = candidate[k]
                     moved = True
         return moved

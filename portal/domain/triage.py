@@ -155,6 +155,11 @@ def delay_cost_per_hour(result: TriageResult) -> float:
     return sum(result.components.get(part, 0.0) for part in ("impact", "revenue", "deadline", "safety"))
 
 
+def promise_points(result: TriageResult) -> float:
+    """Points a contract SLA still within reach is worth keeping: what dispatch weighs a broken promise by."""
+    return result.components.get("sla", 0.0)
+
+
 def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
     """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
     zone = load_zone(tz)

@@ -31,7 +31,9 @@ from ..domain.dispatch import ArrivalEstimate, DispatchTicket, TechnicianInput, 
 from ..domain.effort import EffortEstimate, EffortModel
 from ..domain.sla import due_times
 from ..domain.travel import Location, TravelModel
-from ..domain.triage import Impact, TriageResult, TriageTicket, TriageWeights, delay_cost_per_hour, rank_tickets
+from ..domain.triage import (
+    Impact, TriageResult, TriageTicket, TriageWeights, delay_cost_per_hour, promise_points, rank_tickets,
+)
 from ..extensions import db
 from ..models import (
     OnCallPeriod,
@@ -335,6 +337,7 @@ def compute(inputs: QueueInputs) -> list[Placed]:
         {f.id: f.is_contract for f in inputs.waiting},
         fixed={f.id for f in inputs.waiting if f.override_position is not None},
         share_before_due=inputs.weights.cost_before_due_share,
+        promise={r.ticket_id: promise_points(r) for r in ranked},
     )
     ordered = [by_id[d.id] for d in queue]
     estimates = plan_dispatch(queue, inputs.technicians, inputs.now, inputs.travel)
