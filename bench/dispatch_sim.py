@@ -45,7 +45,9 @@ from portal.domain.calendar import CoverageCalendar  # noqa: E402
 from portal.domain.dispatch import ArrivalForecast, DispatchTicket, TechnicianInput, improve_near_term, plan_dispatch  # noqa: E402
 from portal.domain.effort import Z90, EffortEstimate, EffortModel  # noqa: E402
 from portal.domain.travel import Location, TravelModel  # noqa: E402
-from portal.domain.triage import Impact, TriageTicket, TriageWeights, delay_cost_per_hour, rank_tickets  # noqa: E402
+from portal.domain.triage import (  # noqa: E402
+    Impact, TriageTicket, TriageWeights, delay_cost_per_hour, promise_points, rank_tickets,
+)
 
 UTC = timezone.utc
 TZ = "America/New_York"
@@ -128,6 +130,7 @@ class SimTicket:
     plain_median: Optional[datetime] = None  # the same engine without an arrival forecast
     plain_p90: Optional[datetime] = None
     delay_cost: float = 0.0  # triage's points an hour of delay (portal policy only)
+    promise: float = 0.0  # triage's points for keeping the SLA promise (portal policy only)
 
     @property
     def cost_per_hour(self) -> float:
@@ -218,6 +221,7 @@ def portal_policy(waiting: list[SimTicket], now: datetime) -> list[SimTicket]:
     ranked = rank_tickets(triage, WEIGHTS, now, TZ)
     for r in ranked:
         by_id[r.ticket_id].delay_cost = delay_cost_per_hour(r)
+        by_id[r.ticket_id].promise = promise_points(r)
     return [by_id[r.ticket_id] for r in ranked]
 
 
@@ -389,7 +393,8 @@ class FirmSim:
             # expected cost of delay (contract before break/fix kept).
             queue = improve_near_term(queue, crew, now, TRAVEL, {t.id: t.delay_cost for t in order},
                                       {t.id: t.client.plan.is_contract for t in order},
-                                      share_before_due=WEIGHTS.cost_before_due_share)
+                                      share_before_due=WEIGHTS.cost_before_due_share,
+                                      promise={t.id: t.promise for t in order})
             by_order_id = {t.id: t for t in order}
             order = [by_order_id[d.id] for d in queue]
         # Who starts what now: the plan itself. What the client is shown: the same plan with the
@@ -523,9 +528,22 @@ def weighted_late(starts: dict[int, float], tickets: list[dict], now: datetime) 
     return total
 
 
-def delay_cost(starts: dict[int, float], tickets: list[dict], now: datetime, share: float) -> float:
-    """The firm's cost of delay: weighted lateness plus `share` of the cost of every hour waited."""
-    return weighted_late(starts, tickets, now) + sum(t["cost"] * share * starts[t["id"]] / 60 for t in tickets)
+# Triage points in dollars an hour: a whole-company outage is 100 points and $2,000 an hour.
+DOLLARS_PER_POINT = IMPACT_COST[Impact.COMPANY] / WEIGHTS.impact_company
+
+
+def broken_promises(starts: dict[int, float], tickets: list[dict], now: datetime) -> int:
+    """Contract tickets whose start misses the due (in the small instances every due is ahead of now)."""
+    return sum(1 for t in tickets
+               if t["plan"].is_contract and starts[t["id"]] > (t["due"] - now).total_seconds() / 60)
+
+
+def delay_cost(starts: dict[int, float], tickets: list[dict], now: datetime) -> float:
+    """The firm's cost of delay, as the portal weighs it: weighted lateness, the triage weights'
+    share of the cost of every hour waited, and `sla_max` points for every contract promise broken."""
+    share, promise = WEIGHTS.cost_before_due_share, WEIGHTS.sla_max * DOLLARS_PER_POINT
+    return (weighted_late(starts, tickets, now) + sum(t["cost"] * share * starts[t["id"]] / 60 for t in tickets)
+            + promise * broken_promises(starts, tickets, now))
 
 
 SMALL_BASELINES = {
@@ -535,10 +553,10 @@ SMALL_BASELINES = {
 }
 
 
-def portal_small(techs_skills, tickets, now: datetime, order_key=None, share: float = 0.0) -> float:
+def portal_small(techs_skills, tickets, now: datetime, order_key=None, firm: bool = False) -> float:
     """Weighted lateness of the engine's plan for the portal's triage order (or a baseline's).
 
-    With a `share`: the firm's cost of delay of that plan instead (see `delay_cost`)."""
+    With `firm`: the firm's cost of delay of that plan instead (see `delay_cost`)."""
     if order_key is None:
         triage = [TriageTicket(t["id"], t["plan"].is_contract, t["plan"].name, t["impact"], t["revenue"], None,
                                False, t["due"], t["effort"], t["opened"]) for t in tickets]
@@ -553,17 +571,18 @@ def portal_small(techs_skills, tickets, now: datetime, order_key=None, share: fl
     if order_key is None:
         queue = improve_near_term(queue, techs, now, TRAVEL, {r.ticket_id: delay_cost_per_hour(r) for r in ranked},
                                   {t["id"]: t["plan"].is_contract for t in tickets},
-                                  share_before_due=WEIGHTS.cost_before_due_share)
+                                  share_before_due=WEIGHTS.cost_before_due_share,
+                                  promise={r.ticket_id: promise_points(r) for r in ranked})
         order = [by_id[d.id] for d in queue]
     plan = plan_dispatch(queue, techs, now, TRAVEL)
     starts = {t["id"]: (est.median - now).total_seconds() / 60 for t, est in zip(order, plan)}
-    if share:
-        return delay_cost(starts, tickets, now, share)
+    if firm:
+        return delay_cost(starts, tickets, now)
     return weighted_late(starts, tickets, now)
 
 
 def optimum_small(techs_skills, tickets, now: datetime, time_limit: float, fastpass: bool = True,
-                  share: float = 0.0) -> tuple[float, bool, dict[int, float]]:
+                  firm: bool = False) -> tuple[float, bool, dict[int, float]]:
     """Least weighted lateness any schedule reaches (CP-SAT), with the same weights as the portal.
 
     With `fastpass` the schedule keeps the firm's rule that the portal keeps: a technician
@@ -574,7 +593,7 @@ def optimum_small(techs_skills, tickets, now: datetime, time_limit: float, fastp
     model = cp_model.CpModel()
     horizon = sum(t["effort"] for t in tickets) + 1
     starts, per_tech = {}, {k: [] for k in range(len(techs_skills))}
-    cost_terms = []
+    cost_terms, broken = [], []
     chosen = {}
     for t in tickets:
         s = model.NewIntVar(0, horizon, f"s{t['id']}")
@@ -593,6 +612,10 @@ def optimum_small(techs_skills, tickets, now: datetime, time_limit: float, fastp
         late = model.NewIntVar(0, horizon, f"l{t['id']}")
         model.Add(late >= s - due)
         cost_terms.append((late, int(round(t["cost"]))))
+        if t["plan"].is_contract:
+            missed = model.NewBoolVar(f"m{t['id']}")
+            model.Add(s - due <= horizon * missed)
+            broken.append(missed)
     for intervals in per_tech.values():
         model.AddNoOverlap(intervals)
     if fastpass:
@@ -604,17 +627,20 @@ def optimum_small(techs_skills, tickets, now: datetime, time_limit: float, fastp
                     if (c["id"], k) in chosen and (b["id"], k) in chosen:
                         model.Add(starts[b["id"]] >= starts[c["id"]] + c["effort"]).OnlyEnforceIf(
                             [chosen[c["id"], k], chosen[b["id"], k]])
-    quarters = round(share * 4)  # the share in whole quarters keeps the objective in integers
-    model.Minimize(sum(4 * w * late for late, w in cost_terms)
-                   + sum(quarters * int(round(t["cost"])) * starts[t["id"]] for t in tickets))
+    # In hundredths of dollar-minutes, so that the share of waiting counts in whole numbers.
+    share = round(100 * WEIGHTS.cost_before_due_share) if firm else 0
+    promise = round(100 * 60 * WEIGHTS.sla_max * DOLLARS_PER_POINT) if firm else 0
+    model.Minimize(sum(100 * w * late for late, w in cost_terms)
+                   + sum(share * int(round(t["cost"])) * starts[t["id"]] for t in tickets)
+                   + sum(promise * missed for missed in broken))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 2
     status = solver.Solve(model)
     optimal = status == cp_model.OPTIMAL
     found = {t["id"]: float(solver.Value(starts[t["id"]])) for t in tickets}
-    if share:
-        return delay_cost(found, tickets, now, share), optimal, found
+    if firm:
+        return delay_cost(found, tickets, now), optimal, found
     return weighted_late(found, tickets, now), optimal, found
 
 
@@ -657,10 +683,9 @@ def small_figures(count: int, seed: int) -> dict:
             baseline_totals[name] += portal_small(techs_skills, tickets, now, key)
         ratios.append(portal / best)
         free_ratios.append(portal / free)
-        share = WEIGHTS.cost_before_due_share
-        firm_portal = portal_small(techs_skills, tickets, now, share=share)
+        firm_portal = portal_small(techs_skills, tickets, now, firm=True)
         firm_best, firm_optimal, firm_starts = optimum_small(techs_skills, tickets, now, 10.0, fastpass=True,
-                                                             share=share)
+                                                             firm=True)
         all_optimal &= firm_optimal
         firm_optimum_lateness += weighted_late(firm_starts, tickets, now)
         firm_best = min(firm_best, firm_portal)
@@ -687,6 +712,8 @@ def small_figures(count: int, seed: int) -> dict:
         },
         "firm_cost_of_delay": {
             "share_before_due": WEIGHTS.cost_before_due_share,
+            "promise_points": WEIGHTS.sla_max,
+            "promise_dollars": WEIGHTS.sla_max * DOLLARS_PER_POINT,
             "ratio_of_totals": firm_totals[0] / firm_totals[1],
             "median_ratio": statistics.median(firm_ratios),
             "mean_ratio": statistics.fmean(firm_ratios),
@@ -739,7 +766,8 @@ def recompute_once(now, techs, triage, dispatch) -> tuple[float, float]:
     contract = {t.id: t.is_contract for t in triage}
     queue = improve_near_term([dispatch[r.ticket_id] for r in ranked], techs, now, TRAVEL,
                               {r.ticket_id: delay_cost_per_hour(r) for r in ranked}, contract,
-                              share_before_due=WEIGHTS.cost_before_due_share)
+                              share_before_due=WEIGHTS.cost_before_due_share,
+                              promise={r.ticket_id: promise_points(r) for r in ranked})
     plan_dispatch(queue, techs, now, TRAVEL)
     return clock.perf_counter() - wall, clock.process_time() - cpu
 
@@ -851,11 +879,12 @@ def main(argv: Optional[list[str]] = None) -> dict:
           f"every instance {small['ratio_of_totals_all_instances']:.3f})")
     firm = small["firm_cost_of_delay"]
     print(f"    same instances, both judged on the cost of delay the portal weighs (lateness + "
-          f"{firm['share_before_due']:.2f} x hours waited; CP-SAT minimising that): ratio of totals "
+          f"{firm['share_before_due']:.2f} x hours waited + ${firm['promise_dollars']:,.0f} a broken contract "
+          "promise; CP-SAT minimising that): ratio of totals "
           f"{firm['ratio_of_totals']:.3f}; median {firm['median_ratio']:.3f}; mean {firm['mean_ratio']:.3f}; "
           f"{firm['instances_within_10pct']}/{count} within 10%")
     print(f"    the schedules that minimise that cost of delay have {firm['its_optimum_lateness_to_least_lateness']:.3f} "
-          "times the least weighted lateness (what not parking an outage behind a mouse costs in lateness alone)")
+          "times the least weighted lateness (what keeping promises and not parking outages costs in lateness alone)")
     free = small["without_the_rule"]
     print(f"    optimum without contract-before-break/fix: ratio of totals {free['ratio_of_totals']:.3f}; median "
           f"{free['median_ratio']:.3f}; mean {free['mean_ratio']:.3f}; {free['instances_within_10pct']}/{count} within 10%")
