@@ -94,12 +94,28 @@ def test_nothing_moves_when_every_promise_is_kept():
 
 def test_an_outage_is_not_parked_behind_a_mouse_to_keep_the_mouse_on_time():
     """Half an hour of an office outage (a quarter of 100 points an hour counts while it waits)
-    costs more than half an hour of one mouse past its due (5 points an hour)."""
+    costs more than half an hour of one mouse past its due (5 points an hour), when no promise
+    is at stake (see the next test for one that is)."""
     outage = ticket(1, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=4))
     mouse = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
     order = improve_near_term([outage, mouse], [tech(1)], NOW, TRAVEL, {1: 100.0, 2: 5.0}, {},
                               share_before_due=0.25)
     assert [t.id for t in order] == [1, 2]
+
+
+def test_a_revenue_losing_outage_outweighs_a_mouse_promise_but_a_plain_one_does_not():
+    """With the mouse's contract promise at stake (100 points), a $50,000-an-hour outage (1,100
+    points an hour, a quarter of it counting while it waits: 137.5 for the half hour) still goes
+    first; an office outage without revenue at risk (12.5) waits the mouse's half hour."""
+    outage = ticket(1, effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=4))
+    mouse = ticket(2, effort=EffortEstimate(30, 30), sla_due=NOW + timedelta(minutes=40))
+    groups, promise = {1: "contract", 2: "contract"}, {1: 100.0, 2: 100.0}
+    order = improve_near_term([outage, mouse], [tech(1)], NOW, TRAVEL, {1: 1100.0, 2: 5.0}, groups,
+                              share_before_due=0.25, promise=promise)
+    assert [t.id for t in order] == [1, 2]
+    order = improve_near_term([outage, mouse], [tech(1)], NOW, TRAVEL, {1: 100.0, 2: 5.0}, groups,
+                              share_before_due=0.25, promise=promise)
+    assert [t.id for t in order] == [2, 1]
 
 
 def test_a_short_job_goes_first_when_that_keeps_its_promise_at_a_lower_cost_of_delay():
