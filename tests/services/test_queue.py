@@ -157,9 +157,12 @@ def test_concurrent_openings_leave_one_consistent_queue(firm, now, make_app, app
     errors: list[BaseException] = []
     threads_n, per_thread = 8, 6
 
+    # One app per worker, built here: werkzeug compiles URL rules with ast.parse, which CPython
+    # 3.11 can fail ("AST constructor recursion depth mismatch") when threads do it at once.
+    worker_apps = [make_app() for _ in range(threads_n)]
+
     def worker(n: int) -> None:
-        worker_app = make_app()
-        with worker_app.app_context():
+        with worker_apps[n].app_context():
             try:
                 for i in range(per_thread):
                     # Threads 2m and 2m+1 send the same requests, each twice: a client retrying while its
