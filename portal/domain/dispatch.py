@@ -711,7 +711,7 @@ _TIE = 1e-9
 def _near_term_cost(
     tickets: Sequence[DispatchTicket], technicians: Sequence[TechnicianInput], now: datetime,
     travel: TravelModel, cost_per_hour: Mapping[int, float], covers: dict,
-    promise: Mapping[int, float],
+    promise: Mapping[int, float], dues: Mapping[int, float],
 ) -> tuple[float, float, float, dict[int, float]]:
     """(cost of the hours past the SLA due, cost of the hours waited, promises expected broken) of the greedy plan.
 
@@ -730,8 +730,8 @@ def _near_term_cost(
         cost = cost_per_hour.get(ticket.id, 0.0)
         start = starts[ticket.id] = option.median
         waited += cost * max(0.0, start) / 60.0
-        if ticket.sla_due is not None:
-            due = (ticket.sla_due - now).total_seconds() / 60.0
+        due = dues[ticket.id]
+        if due != math.inf:
             if start > due:
                 late += cost * (start - due) / 60.0
             stake = promise.get(ticket.id, 0.0)
@@ -822,16 +822,18 @@ def improve_near_term(
     head = order[:size]
     covers: dict[int, _Cover] = {}  # calendars read once for every plan tried
     promise = promise or {}
+    # Minutes from now to each SLA due (none: never late), read once for every plan tried.
+    dues = {t.id: (t.sla_due - now).total_seconds() / 60.0 if t.sla_due is not None else math.inf for t in head}
 
     def cost(plan: list[DispatchTicket]) -> tuple[float, dict[int, float]]:
-        late, waited, broken, starts = _near_term_cost(plan, team, now, travel, cost_per_hour, covers, promise)
+        late, waited, broken, starts = _near_term_cost(plan, team, now, travel, cost_per_hour, covers, promise,
+                                                       dues)
         return late + share_before_due * waited + broken, starts
 
-    late, waited, broken, starts = _near_term_cost(head, team, now, travel, cost_per_hour, covers, promise)
+    late, waited, broken, starts = _near_term_cost(head, team, now, travel, cost_per_hour, covers, promise, dues)
     runs = _movable_runs(head, group, fixed)
     if late + broken <= _TIE:
         return order
-    dues = {t.id: (t.sla_due - now).total_seconds() / 60.0 if t.sla_due is not None else math.inf for t in head}
     search = _NearTermSearch(cost, late + share_before_due * waited + broken, starts, dues, max_plans - 1)
     choices = {
         t.id: [tech.id for tech in by_skill.get(_ANY if t.required_skill is None else t.required_skill, [])
