@@ -27,7 +27,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from ..domain.calendar import CoverageCalendar
-from ..domain.dispatch import ArrivalEstimate, DispatchTicket, TechnicianInput, improve_near_term, plan_dispatch
+from ..domain.dispatch import (
+    ArrivalEstimate, ArrivalForecast, DispatchTicket, TechnicianInput, forecast_from_history, improve_near_term,
+    plan_dispatch,
+)
 from ..domain.effort import EffortEstimate, EffortModel
 from ..domain.sla import due_times
 from ..domain.travel import Location, TravelModel
@@ -51,6 +54,7 @@ log = logging.getLogger("portal.queue")
 STATE_ID = 1
 MAX_ATTEMPTS = 8
 HISTORY_LIMIT = 2000
+FORECAST_DAYS = 28
 ON_CALL_HORIZON = timedelta(days=31)
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 
@@ -94,6 +98,7 @@ class QueueInputs:
     technicians: tuple[TechnicianInput, ...]
     technician_names: dict[int, str]
     travel: TravelModel
+    forecast: Optional[ArrivalForecast] = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,12 @@ def _effort(model: EffortModel, ticket: Ticket, plan_slug: Optional[str]) -> Eff
     return learned
 
 
-def _effort_model() -> EffortModel:
+def _history(now: datetime) -> tuple[EffortModel, Optional[ArrivalForecast]]:
+    """What the firm's resolved and recent tickets say: how long jobs take, and how fast new ones
+    open (the forecast that lets each range allow for tickets opened later that overtake).
+
+    No forecast before the first resolved ticket: the size of a typical job is not known yet.
+    """
     rows = db.session.execute(
         select(Ticket.category, Plan.slug, Ticket.first_response_at, Ticket.arrived_at, Ticket.resolved_at)
         .outerjoin(Plan, Ticket.sla_plan_id == Plan.id)
@@ -156,10 +166,19 @@ def _effort_model() -> EffortModel:
         .limit(HISTORY_LIMIT)
     ).all()
     history = []
+    jobs = []
     for category, slug, responded, arrived, resolved in rows:
         started = arrived or responded
         history.append((category, slug, (resolved - started).total_seconds() / 60.0))
-    return EffortModel.learn(history)
+        jobs.append(max(0.0, (resolved - responded).total_seconds() / 60.0))  # the drive included
+    model = EffortModel.learn(history)
+    if not jobs:
+        return model, None
+    since = now - timedelta(days=FORECAST_DAYS)
+    opened = db.session.scalars(
+        select(Ticket.opened_at).where(Ticket.opened_at >= since, Ticket.opened_at <= now)
+    ).all()
+    return model, forecast_from_history(opened, now, sum(jobs) / len(jobs), FORECAST_DAYS)
 
 
 def _load_open_tickets() -> list[Ticket]:
@@ -284,7 +303,7 @@ def load(now: datetime) -> Loaded:
     """Read everything the engines need (no writes)."""
     tz = settings.firm_timezone()
     travel = settings.travel_model()
-    model = _effort_model()
+    model, forecast = _history(now)
     tickets = _load_open_tickets()
     waiting: list[TicketFacts] = []
     active: list[tuple[Ticket, TicketFacts]] = []
@@ -299,7 +318,8 @@ def load(now: datetime) -> Loaded:
                 active.append((ticket, facts))
     technicians, names = _technicians(now, tz, active, travel)
     inputs = QueueInputs(now=now, tz=tz, weights=settings.triage_weights(), waiting=tuple(waiting),
-                         technicians=tuple(technicians), technician_names=names, travel=travel)
+                         technicians=tuple(technicians), technician_names=names, travel=travel,
+                         forecast=forecast)
     return Loaded(inputs, {t.id: t for t in tickets}, other)
 
 
@@ -340,7 +360,7 @@ def compute(inputs: QueueInputs) -> list[Placed]:
         promise={r.ticket_id: promise_points(r) for r in ranked},
     )
     ordered = [by_id[d.id] for d in queue]
-    estimates = plan_dispatch(queue, inputs.technicians, inputs.now, inputs.travel)
+    estimates = plan_dispatch(queue, inputs.technicians, inputs.now, inputs.travel, inputs.forecast)
     placed = [Placed(f, rank_of[f.id], e) for f, e in zip(ordered, estimates)]
     placed.sort(key=lambda p: (p.estimate.position, p.triage.rank))
     return placed

@@ -3,6 +3,7 @@ and one consistent queue when many workers open tickets at once (PostgreSQL)."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -73,6 +74,28 @@ def test_en_route_entry_carries_the_arrival_estimate(firm, now):
     tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now)
     entry = queue.entry_for(ticket.id)
     assert entry.position is None and entry.eta_median is not None and entry.eta_p90 >= entry.eta_median
+
+
+def test_ranges_allow_for_tickets_that_will_open_later_once_there_is_history(firm, now):
+    """A firm with a busy month behind it: the 90% bound of a ticket further back stretches for
+    the tickets expected to open and overtake it, as the benchmark's arrival estimates do."""
+    assert queue.load(now).inputs.forecast is None  # no resolved ticket yet: no typical job size
+    for k in range(30):
+        opened = now - timedelta(hours=12 * k + 12)
+        done = open_for(firm.cedar, firm.cedar_admin, opened, title=f"Past {k}").ticket
+        tickets.set_status(done.id, TicketStatus.IN_PROGRESS, firm.tech_user, opened + timedelta(minutes=10))
+        tickets.set_status(done.id, TicketStatus.RESOLVED, firm.tech_user, opened + timedelta(minutes=100))
+    waiting = [open_for(firm.acme, firm.acme_admin, now, title=f"Now {i}", impact="department").ticket
+               for i in range(4)]
+    loaded = queue.load(now)
+    forecast = loaded.inputs.forecast
+    assert forecast.tickets_per_hour == pytest.approx(34 / (28 * 24))
+    assert forecast.mean_job_minutes == pytest.approx(90.0)
+    with_forecast = {p.facts.id: p.estimate for p in queue.compute(loaded.inputs)}
+    plain = {p.facts.id: p.estimate for p in queue.compute(replace(loaded.inputs, forecast=None))}
+    last = max(waiting, key=lambda t: with_forecast[t.id].position)
+    assert with_forecast[last.id].p90 > plain[last.id].p90
+    assert queue.entry_for(last.id).eta_p90 == with_forecast[last.id].p90  # what the pages read
 
 
 class Writes:
