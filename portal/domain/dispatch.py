@@ -42,7 +42,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from statistics import NormalDist
-from typing import Callable, Collection, Hashable, Iterable, Mapping, Optional, Sequence
+from typing import Callable, Collection, Hashable, Mapping, Optional, Sequence
 
 from portal.domain.calendar import CoverageCalendar
 from portal.domain.effort import Z90, EffortEstimate
@@ -102,13 +102,12 @@ class ArrivalForecast:
                 raise ValueError(f"{name} must be a finite number, 0 or more")
 
 
-def forecast_from_history(
-    opened_at: Iterable[datetime], now: datetime, mean_job_minutes: float, days: int = 28
-) -> ArrivalForecast:
-    """The arrival forecast from when tickets were opened over the last `days` days."""
-    since = now - timedelta(days=days)
-    count = sum(1 for at in opened_at if since <= at <= now)
-    return ArrivalForecast(count / (days * 24.0), mean_job_minutes)
+def forecast_from_history(openings: int, days: int, mean_job_minutes: float) -> ArrivalForecast:
+    """The arrival forecast from how many tickets opened over the last `days` days (counted by the
+    caller, e.g. in SQL, so a busy month is not read row by row on every recompute)."""
+    if days <= 0:
+        raise ValueError("days must be 1 or more")
+    return ArrivalForecast(openings / (days * 24.0), mean_job_minutes)
 
 
 @dataclass(frozen=True)

@@ -175,10 +175,10 @@ def _history(now: datetime) -> tuple[EffortModel, Optional[ArrivalForecast]]:
     if not jobs:
         return model, None
     since = now - timedelta(days=FORECAST_DAYS)
-    opened = db.session.scalars(
-        select(Ticket.opened_at).where(Ticket.opened_at >= since, Ticket.opened_at <= now)
-    ).all()
-    return model, forecast_from_history(opened, now, sum(jobs) / len(jobs), FORECAST_DAYS)
+    openings = db.session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.opened_at >= since, Ticket.opened_at <= now)
+    )
+    return model, forecast_from_history(int(openings or 0), FORECAST_DAYS, sum(jobs) / len(jobs))
 
 
 def _load_open_tickets() -> list[Ticket]:

@@ -255,15 +255,14 @@ def test_arrival_forecast_rejects_negative_rates():
         ArrivalForecast(-1.0, 60.0)
 
 
-def test_forecast_from_history_counts_recent_openings_only():
+def test_forecast_from_history_spreads_the_openings_over_the_hours_of_its_days():
     from portal.domain.dispatch import forecast_from_history
 
-    opened = [WEDNESDAY_10_NY - timedelta(hours=h) for h in range(0, 28 * 24, 2)] + [
-        WEDNESDAY_10_NY - timedelta(days=40)
-    ]
-    forecast = forecast_from_history(opened, WEDNESDAY_10_NY, 75.0)
+    forecast = forecast_from_history(28 * 12, 28, 75.0)  # one ticket every two hours for four weeks
     assert forecast.tickets_per_hour == pytest.approx(0.5)
     assert forecast.mean_job_minutes == 75.0
+    with pytest.raises(ValueError, match="days"):
+        forecast_from_history(10, 0, 75.0)
 
 
 def test_a_job_too_long_for_the_idle_gap_waits_behind_the_booked_job():

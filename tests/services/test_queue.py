@@ -85,6 +85,7 @@ def test_ranges_allow_for_tickets_that_will_open_later_once_there_is_history(fir
         done = open_for(firm.cedar, firm.cedar_admin, opened, title=f"Past {k}").ticket
         tickets.set_status(done.id, TicketStatus.IN_PROGRESS, firm.tech_user, opened + timedelta(minutes=10))
         tickets.set_status(done.id, TicketStatus.RESOLVED, firm.tech_user, opened + timedelta(minutes=100))
+    open_for(firm.cedar, firm.cedar_admin, now - timedelta(days=40), title="Last season")  # outside the 28 days
     waiting = [open_for(firm.acme, firm.acme_admin, now, title=f"Now {i}", impact="department").ticket
                for i in range(4)]
     loaded = queue.load(now)
