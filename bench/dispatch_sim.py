@@ -93,8 +93,15 @@ IMPACT_COST = {Impact.COMPANY: 2000.0, Impact.DEPARTMENT: 500.0, Impact.PERSON: 
 
 
 def lognormal(rng: random.Random, median: float, p90: float) -> float:
+    return lognormal_at(rng.gauss(0.0, 1.0), median, p90)
+
+
+def lognormal_at(z: float, median: float, p90: float) -> float:
+    """The lognormal with this median and 90th percentile at standard normal draw `z`."""
+    if median <= 0:
+        return 0.0
     sigma = math.log(p90 / median) / Z90 if p90 > median else 0.0
-    return median * math.exp(rng.gauss(0.0, sigma))
+    return median * math.exp(sigma * z)
 
 
 # -- the firm -----------------------------------------------------------------------------------
@@ -278,7 +285,11 @@ class FirmSim:
         self.clients, self.techs = make_firm(firm_rng, weeks)
         self.effort = learned_effort_model(random.Random(seed * 31 + 5))
         self.arrivals = self._arrivals(random.Random(seed * 104729 + 3), weeks)
-        self.job_rng = random.Random(seed * 13 + 7)
+        # Each ticket's luck on the road, drawn once: every policy sends a technician through the
+        # same traffic for the same ticket (common random numbers), so the policies differ by
+        # their choices, not by which draws their jobs happened to take.
+        drive_rng = random.Random(seed * 13 + 7)
+        self.drive_draws = [drive_rng.gauss(0.0, 1.0) for _ in self.arrivals]
         self.weeks = weeks
         self.record = record_estimates
         self.env = simpy.Environment()
@@ -436,7 +447,7 @@ class FirmSim:
         drive = 0.0
         if ticket.onsite:
             planned = TRAVEL.estimate(tech.location, ticket.client.site)
-            drive = lognormal(self.job_rng, planned.median_minutes, planned.p90_minutes) if planned.median_minutes else 0.0
+            drive = lognormal_at(self.drive_draws[ticket.id - 1], planned.median_minutes, planned.p90_minutes)
             tech.location = ticket.client.site
         ticket.arrived = now + timedelta(minutes=drive)
         total = drive + ticket.true_effort
