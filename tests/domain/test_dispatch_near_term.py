@@ -1,10 +1,11 @@
 """Near-term improvement: moves that lower the expected lateness, within the firm's rules."""
+from dataclasses import replace
 from datetime import timedelta
 from statistics import NormalDist
 
 from hypothesis import given, settings, strategies as st
 
-from portal.domain.dispatch import improve_near_term, plan_dispatch
+from portal.domain.dispatch import _NearTermSearch, improve_near_term, plan_dispatch
 from portal.domain.effort import Z90, EffortEstimate
 from tests.domain.test_dispatch import ALWAYS, TRAVEL, WEDNESDAY_10_NY, tech, ticket
 
@@ -287,3 +288,21 @@ def test_a_contract_ticket_is_not_handed_to_a_busy_technician_so_that_break_fix_
     assert order == [contract, break_fix]
     plan = plan_dispatch(order, [free_now, busy], NOW, TRAVEL)
     assert plan[0].technician_id == 1 and plan[0].median == NOW
+
+
+def test_a_plan_met_again_in_one_search_is_not_planned_again_but_still_counts_against_the_budget():
+    """Moving ticket 1 behind ticket 2 and ticket 2 ahead of ticket 1 give the same plan."""
+    planned = []
+
+    def cost(plan):
+        planned.append([t.id for t in plan])
+        return float(plan[0].id), {t.id: 0.0 for t in plan}
+
+    first, second = ticket(1), ticket(2)
+    search = _NearTermSearch(cost, best=5.0, starts={}, dues={1: 60.0, 2: 60.0}, budget=10)
+    assert search._better([second, first])
+    assert not search._better([second, first])
+    assert planned == [[2, 1]]
+    assert not search._better([replace(second, pinned_technician_id=7), first])  # another plan: given to tech 7
+    assert planned == [[2, 1], [2, 1]]
+    assert search.budget == 7
