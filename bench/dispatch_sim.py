@@ -253,24 +253,12 @@ def dispatch_ticket(t: SimTicket) -> DispatchTicket:
 
 
 def remaining(tech: SimTech, now: datetime) -> tuple[datetime, datetime]:
-    """Median and p90 of when a busy technician is free, given how long the job has run."""
+    """Median and p90 of when a busy technician is free, given how long the job has run (as the
+    queue service reads it)."""
     if tech.busy_until is None or tech.job_estimate is None or tech.job_start is None:
         return now, now
-    est = tech.job_estimate
-    elapsed = (now - tech.job_start).total_seconds() / 60.0
-    sigma = est.sigma
-    if sigma <= 0 or est.median_minutes <= 0:
-        end = tech.job_start + timedelta(minutes=est.median_minutes)
-        return max(end, now), max(end, now)
-    dist = statistics.NormalDist()
-    done = dist.cdf(math.log(max(elapsed, 1e-6) / est.median_minutes) / sigma) if elapsed > 0 else 0.0
-    done = min(done, 0.999)
-
-    def q(p: float) -> datetime:
-        minutes = est.median_minutes * math.exp(sigma * dist.inv_cdf(done + (1 - done) * p))
-        return max(now, tech.job_start + timedelta(minutes=minutes))
-
-    return q(0.5), q(0.9)
+    left = tech.job_estimate.remaining_after((now - tech.job_start).total_seconds() / 60.0)
+    return now + timedelta(minutes=left.median_minutes), now + timedelta(minutes=left.p90_minutes)
 
 
 # -- the simulation ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Iterable, Mapping, Optional
 
 # z for the 90th percentile of a standard normal: p90 = median * exp(Z90 * sigma).
@@ -21,6 +22,9 @@ PLAN_MIN_SAMPLES = 5
 PRIOR_WEIGHT = 3.0
 _MIN_SIGMA = 0.05
 _MAX_SIGMA = 2.0
+# What an estimate with no spread (median = p90) still allows once the job has outrun it.
+FIXED_OVERRUN_SHARE = 0.1
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,36 @@ class EffortEstimate:
         s2 = self.sigma ** 2
         m = self.median_minutes
         return (math.exp(s2) - 1.0) * m * m * math.exp(s2)
+
+    def remaining_after(self, elapsed_minutes: float) -> "EffortEstimate":
+        """What is left of a job that has already run `elapsed_minutes`: this lognormal given that
+        the job lasts at least that long.
+
+        Why: a job past its median is not nearly done, and one past its 90% bound is a hard one.
+        A repair of median 60 and p90 150 minutes that has run 150 still needs about 45 more (up to
+        165 at 90%). Counting the median minus the time spent would call its technician free in
+        minutes, plan the next emergency on them and move it back at every recompute. An estimate
+        with no spread has nothing to condition on: once outrun it allows FIXED_OVERRUN_SHARE of
+        the job.
+        """
+        if not elapsed_minutes > 0:
+            return self
+        m, s = self.median_minutes, self.sigma
+        if s == 0.0:
+            left = max(m - elapsed_minutes, m * FIXED_OVERRUN_SHARE)
+            return EffortEstimate(left, left)
+        z = math.log(elapsed_minutes / m) / s
+        beyond = _NORMAL.cdf(-z)  # the chance a job of this kind runs longer than this one has
+
+        def left(p: float) -> float:
+            tail = beyond * (1.0 - p)
+            # Past about 37 standard deviations the tail underflows: the normal's excess over z is
+            # then nearly exponential with rate z.
+            quantile = -_NORMAL.inv_cdf(tail) if tail > 0.0 else z - math.log(1.0 - p) / z
+            return max(0.0, m * math.exp(s * quantile) - elapsed_minutes)
+
+        median = left(0.5)
+        return EffortEstimate(median, max(median, left(0.9)))
 
     @classmethod
     def from_log_params(cls, mu: float, sigma: float) -> "EffortEstimate":

@@ -222,11 +222,10 @@ def _facts(ticket: Ticket, model: EffortModel) -> TicketFacts:
 
 
 def _remaining(effort: EffortEstimate, started: Optional[datetime], now: datetime) -> tuple[float, float]:
-    """Minutes of work left on a job in hand (median, p90); never less than a tenth of the job."""
-    elapsed = max(0.0, (now - started).total_seconds() / 60.0) if started else 0.0
-    median = max(effort.median_minutes - elapsed, effort.median_minutes * 0.1)
-    p90 = max(effort.p90_minutes - elapsed, effort.p90_minutes * 0.1, median)
-    return median, p90
+    """Minutes of work left on a job in hand (median, p90), given how long it has run."""
+    elapsed = (now - started).total_seconds() / 60.0 if started else 0.0
+    left = effort.remaining_after(elapsed)
+    return left.median_minutes, left.p90_minutes
 
 
 def _technicians(now: datetime, tz: str, active_jobs: Sequence[tuple[Ticket, TicketFacts]],

@@ -74,3 +74,31 @@ def test_any_history_gives_sane_estimates(history):
             estimate = model.estimate(category, plan)
             assert 0 < estimate.median_minutes <= estimate.p90_minutes
             assert math.isfinite(estimate.p90_minutes)
+
+
+def test_a_job_run_to_its_90_percent_bound_still_has_a_hard_jobs_share_left():
+    left = EffortEstimate(60, 150).remaining_after(150)
+    # Of such jobs, those still running at 150 minutes: half end by their 95th percentile.
+    sigma = math.log(150 / 60) / 1.2815515655446004
+    assert left.median_minutes == pytest.approx(60 * math.exp(sigma * 1.6448536269514722) - 150)
+    assert 44 < left.median_minutes < 45 and 165 < left.p90_minutes < 167
+
+
+def test_a_job_not_yet_started_is_the_whole_estimate_and_a_fixed_one_allows_a_tenth_once_outrun():
+    estimate = EffortEstimate(60, 150)
+    assert estimate.remaining_after(0) == estimate and estimate.remaining_after(-5) == estimate
+    assert EffortEstimate(30, 30).remaining_after(10) == EffortEstimate(20, 20)
+    assert EffortEstimate(30, 30).remaining_after(40) == EffortEstimate(3, 3)
+
+
+@given(st.floats(min_value=1, max_value=600), st.floats(min_value=1, max_value=8),
+       st.floats(min_value=0, max_value=1e5), st.floats(min_value=0, max_value=1e5))
+def test_the_longer_a_job_has_run_the_later_it_is_expected_to_end(median, spread, first, second):
+    estimate = EffortEstimate(median, median * spread)
+    early, late = sorted((first, second))
+    before, after = estimate.remaining_after(early), estimate.remaining_after(late)
+    for left in (before, after):
+        assert 0 <= left.median_minutes <= left.p90_minutes and math.isfinite(left.p90_minutes)
+    tolerance = 1e-9 * (late + estimate.p90_minutes)
+    assert early + before.median_minutes <= late + after.median_minutes + tolerance
+    assert early + before.p90_minutes <= late + after.p90_minutes + tolerance

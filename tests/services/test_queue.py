@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select
 
+from portal.domain.effort import DEFAULT_EFFORT
 from portal.extensions import db
 from portal.models import OutboxMessage, QueueEntry, QueueState, Ticket, TicketEvent, TicketStatus
 from portal.services import queue, tickets
@@ -74,6 +75,22 @@ def test_en_route_entry_carries_the_arrival_estimate(firm, now):
     tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now)
     entry = queue.entry_for(ticket.id)
     assert entry.position is None and entry.eta_median is not None and entry.eta_p90 >= entry.eta_median
+
+
+def test_a_job_past_its_90_percent_bound_keeps_its_technician_busy_for_what_such_jobs_still_take(firm, now):
+    """Tom has been on a network repair (median 90, 90% by 240 minutes) for four hours: the next
+    job waits for what a repair that has run that long still takes, not for the minutes a
+    median-minus-time-spent would leave."""
+    started = now - timedelta(hours=4)
+    switch = open_for(firm.acme, firm.acme_admin, started - timedelta(minutes=10), title="Core switch",
+                      category="network").ticket
+    tickets.set_status(switch.id, TicketStatus.IN_PROGRESS, firm.tech_user, started)
+    printer = open_for(firm.acme, firm.acme_admin, now, title="Printer jammed").ticket
+    entry = queue.entry_for(printer.id)
+    left = DEFAULT_EFFORT["network"].remaining_after(240)
+    assert entry.technician_id == firm.technician.id
+    assert entry.eta_median >= now + timedelta(minutes=left.median_minutes) > now + timedelta(minutes=75)
+    assert entry.eta_p90 >= now + timedelta(minutes=left.p90_minutes)
 
 
 def test_ranges_allow_for_tickets_that_will_open_later_once_there_is_history(firm, now):
