@@ -77,7 +77,7 @@ class EffortEstimate:
         if s == 0.0:
             left = max(m - elapsed_minutes, m * FIXED_OVERRUN_SHARE)
             return EffortEstimate(left, left)
-        z = math.log(elapsed_minutes / m) / s
+        z = (math.log(elapsed_minutes) - math.log(m)) / s
         beyond = _NORMAL.cdf(-z)  # the chance a job of this kind runs longer than this one has
 
         def left(p: float) -> float:
