@@ -711,8 +711,9 @@ def _near_term_cost(
     tickets: Sequence[DispatchTicket], technicians: Sequence[TechnicianInput], now: datetime,
     travel: TravelModel, cost_per_hour: Mapping[int, float], covers: dict,
     promise: Mapping[int, float], dues: Mapping[int, float],
-) -> tuple[float, float, float, dict[int, float]]:
-    """(cost of the hours past the SLA due, cost of the hours waited, promises expected broken) of the greedy plan.
+) -> tuple[float, float, float, dict[int, tuple[float, float]]]:
+    """(cost of the hours past the SLA due, cost of the hours waited, promises expected broken,
+    each ticket's planned start as (median, 90% bound)) of the greedy plan.
 
     The first two are `cost_per_hour` x hours on median starts: the weighted lateness the firm
     is judged on (docs/BENCHMARKS.md), and what idle staff and lost revenue cost before the due
@@ -721,13 +722,14 @@ def _near_term_cost(
     minutes before the due is a coin toss, not a kept promise.
     """
     late = waited = broken = 0.0
-    starts: dict[int, float] = {}
+    starts: dict[int, tuple[float, float]] = {}
     planned = _schedule(tickets, technicians, now, travel, covers)[0]
     for ticket, (option, _waits, _note) in zip(tickets, planned):
         if option is None:
             continue
         cost = cost_per_hour.get(ticket.id, 0.0)
-        start = starts[ticket.id] = option.median
+        start = option.median
+        starts[ticket.id] = (start, option.p90)
         waited += cost * max(0.0, start) / 60.0
         due = dues[ticket.id]
         if due != math.inf:
@@ -791,10 +793,11 @@ def improve_near_term(
     given to a technician keeps them. The cost of delay is as triage weighs it: `cost_per_hour`
     x (hours past the SLA due + `share_before_due` x hours waited), on median times, plus each
     ticket's `promise` (the points triage gives a contract SLA still within reach) x the chance
-    its start misses the due. A ticket given to another technician must still start by its due
-    (or no later than before). Only the technicians that could take these jobs soonest are
-    planned: for each skill, the `window` earliest free. Returns a new list (tickets given to a
-    technician come back with `pinned_technician_id` set); the inputs are not changed.
+    its start misses the due. A ticket given to another technician must still start by its due at
+    its 90% bound (or that bound must be no later than before). Only the technicians that could
+    take these jobs soonest are planned: for each skill, the `window` earliest free. Returns a
+    new list (tickets given to a technician come back with `pinned_technician_id` set); the
+    inputs are not changed.
     """
     order = list(tickets_in_order)
     if not order or not technicians:
@@ -824,7 +827,7 @@ def improve_near_term(
     # Minutes from now to each SLA due (none: never late), read once for every plan tried.
     dues = {t.id: (t.sla_due - now).total_seconds() / 60.0 if t.sla_due is not None else math.inf for t in head}
 
-    def cost(plan: list[DispatchTicket]) -> tuple[float, dict[int, float]]:
+    def cost(plan: list[DispatchTicket]) -> tuple[float, dict[int, tuple[float, float]]]:
         late, waited, broken, starts = _near_term_cost(plan, team, now, travel, cost_per_hour, covers, promise,
                                                        dues)
         return late + share_before_due * waited + broken, starts
@@ -850,8 +853,8 @@ def improve_near_term(
 class _NearTermSearch:
     """First-improvement local search over near-term plans, within a budget of plans tried."""
 
-    def __init__(self, cost: Callable[[list[DispatchTicket]], tuple[float, dict[int, float]]], best: float,
-                 starts: dict[int, float], dues: Mapping[int, float], budget: int) -> None:
+    def __init__(self, cost: Callable[[list[DispatchTicket]], tuple[float, dict[int, tuple[float, float]]]],
+                 best: float, starts: dict[int, tuple[float, float]], dues: Mapping[int, float], budget: int) -> None:
         self.cost = cost
         self.best = best
         self.starts = starts
@@ -860,21 +863,24 @@ class _NearTermSearch:
         # Plans already costed in this search, by (ticket, technician given) in order: moving
         # ticket i to place i+1 and ticket i+1 to place i give the same plan, and a pass after an
         # improvement meets many plans again (about a fifth of those tried in the simulation).
-        self.costed: dict[tuple[tuple[int, Optional[int]], ...], tuple[float, dict[int, float]]] = {}
+        self.costed: dict[tuple[tuple[int, Optional[int]], ...], tuple[float, dict[int, tuple[float, float]]]] = {}
 
     def _better(self, candidate: list[DispatchTicket], given: Optional[int] = None) -> bool:
         """True (and kept) when the candidate plan costs less; a ticket `given` to another
-        technician must not start later than before unless it still starts by its due: it may
-        wait a little for the specialist, but is never made late (or later) so that others,
-        break/fix ones among them, take the technicians it could have had."""
+        technician must not have its 90% bound later than before unless that bound is still by
+        its due: it may wait a little for the specialist, but is never made late (or later), nor
+        left to the luck of a job that may run on, so that others, break/fix ones among them,
+        take the technicians it could have had. (On the median alone, a start planned minutes
+        before the due passed; requiring 90% kept more contract promises in the simulation, at
+        lower lateness: docs/BENCHMARKS.md.)"""
         self.budget -= 1
         key = tuple((t.id, t.pinned_technician_id) for t in candidate)
         if key not in self.costed:
             self.costed[key] = self.cost(candidate)
         cost, starts = self.costed[key]
         if given is not None:
-            after = starts.get(given, math.inf)
-            if after > max(self.starts.get(given, math.inf), self.dues[given]) + _TIE:
+            after = starts.get(given, (math.inf, math.inf))[1]
+            if after > max(self.starts.get(given, (math.inf, math.inf))[1], self.dues[given]) + _TIE:
                 return False
         if cost < self.best - _TIE:
             self.best, self.starts = cost, starts

@@ -306,3 +306,24 @@ def test_a_plan_met_again_in_one_search_is_not_planned_again_but_still_counts_ag
     assert not search._better([replace(second, pinned_technician_id=7), first])  # another plan: given to tech 7
     assert planned == [[2, 1], [2, 1]]
     assert search.budget == 7
+
+
+def test_a_contract_ticket_waits_for_another_technician_only_if_its_promise_stays_safe():
+    """The software specialist should be free in 20 minutes, but their job may run on to 90 (its
+    90% bound). Handing them the contract job (due in 40) would let the all-rounder take the
+    break/fix network job on time, yet it would leave the contract promise a gamble: a ticket
+    given to another technician may wait for them only while its 90% bound stays by its due."""
+    all_rounder = tech(1, skills=("network", "software"))
+    specialist = replace(tech(2, skills=("software",), busy=20), free_at_p90=NOW + timedelta(minutes=90))
+    contract = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=40))
+    network = ticket(2, skill="network", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=20))
+    costs, groups, promise = {1: 5.0, 2: 100.0}, {1: "contract", 2: "break/fix"}, {1: 100.0}
+    techs = [all_rounder, specialist]
+    handed = [replace(contract, pinned_technician_id=2), network]
+    plan = plan_dispatch(handed, techs, NOW, TRAVEL)
+    assert plan[0].median < contract.sla_due < plan[0].p90  # on time at the median, not at the 90% bound
+    assert (late_cost(handed, costs, techs) + broken_promises(handed, promise, techs)
+            < late_cost([contract, network], costs, techs) + broken_promises([contract, network], promise, techs))
+    order = improve_near_term([contract, network], techs, NOW, TRAVEL, costs, groups, promise=promise)
+    assert order == [contract, network]
+    assert plan_dispatch(order, techs, NOW, TRAVEL)[0].technician_id == 1
