@@ -66,7 +66,7 @@ class EffortEstimate:
 
         Why: a job past its median is not nearly done, and one past its 90% bound is a hard one.
         A repair of median 60 and p90 150 minutes that has run 150 still needs about 45 more (up to
-        165 at 90%). Counting the median minus the time spent would call its technician free in
+        about 167 at 90%). Counting the median minus the time spent would call its technician free in
         minutes, plan the next emergency on them and move it back at every recompute. An estimate
         with no spread has nothing to condition on: once outrun it allows FIXED_OVERRUN_SHARE of
         the job.
