@@ -98,10 +98,7 @@ def lognormal(rng: random.Random, median: float, p90: float) -> float:
 
 def lognormal_at(z: float, median: float, p90: float) -> float:
     """The lognormal with this median and 90th percentile at standard normal draw `z`."""
-    if median <= 0:
-        return 0.0
-    sigma = math.log(p90 / median) / Z90 if p90 > median else 0.0
-    return median * math.exp(sigma * z)
+    return median * math.exp(EffortEstimate(median, p90).sigma * z)
 
 
 # -- the firm -----------------------------------------------------------------------------------
