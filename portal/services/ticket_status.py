@@ -16,6 +16,7 @@ import hashlib
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload
 
+from ..domain.sla import SlaState
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
 from . import queue
@@ -87,6 +88,18 @@ def sla_due_at(ticket: Ticket) -> Optional[datetime]:
     return ticket.response_due_at or ticket.arrival_due_at
 
 
+def _sla_state(ticket: Ticket, entry: Optional[QueueEntry], estimated: bool) -> Optional[str]:
+    """The SLA clock's state, unless the dispatch plan already sees the deadline slipping.
+
+    Why: the clock goes "at risk" only once most of the target's time has passed, while the plan
+    may know at once that the technician will arrive after the deadline (their 90% bound is past
+    it). A page reading "around Fri 08:00" beside "due Thu 10:58, on track" would contradict itself.
+    """
+    if ticket.sla_state == SlaState.ON_TRACK.value and estimated and entry is not None and entry.sla_at_risk:
+        return SlaState.AT_RISK.value
+    return ticket.sla_state
+
+
 def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineItem, ...] = ()) -> TicketStatusView:
     placed = entry is not None and ticket.status not in NO_PLACE
     planned = entry.technician if entry is not None and ticket.technician is None else None
@@ -105,7 +118,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=sla_due_at(ticket),
-        sla_state=ticket.sla_state,
+        sla_state=_sla_state(ticket, entry, estimated),
         sla_best_effort=ticket.sla_best_effort,
         technician=ticket.technician.user.first_name if ticket.technician is not None else None,
         likely_technician=planned.user.first_name if planned is not None and ticket.is_open else None,

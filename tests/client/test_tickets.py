@@ -297,3 +297,17 @@ def test_break_fix_deadline_is_shown_as_best_effort_never_as_a_promise(client, m
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
     assert "Best effort, not a guarantee" in page and "Due by" not in page
     assert f'href="/billing/tickets/{ticket_id}/upgrade" id="upgrade-offer"' in page
+
+
+def test_the_deadline_reads_at_risk_as_soon_as_the_plan_sees_it_slipping(client, acme):
+    """Two printer jobs (40 minutes, 9 times out of 10 within 100) for the one technician, each to be
+    answered within the hour: the second cannot be promised by its deadline, although the SLA
+    clock alone has all its time left. The page and live.json say so; the first stays on track."""
+    first, _ = file_ticket(client, title="Printer A", onsite_needed=None, money_lost="no", revenue_at_risk_per_hour="")
+    second, _ = file_ticket(client, title="Printer B", onsite_needed=None, money_lost="no", revenue_at_risk_per_hour="")
+    assert {t.sla_state for t in tickets_in_db()} == {"on_track"}
+    assert "Due by Tue 24 Nov 11:00 — on track" in client.get(f"/client/tickets/{first}").get_data(as_text=True)
+    page = client.get(f"/client/tickets/{second}").get_data(as_text=True)
+    assert "Due by Tue 24 Nov 11:00 — at risk of being missed" in page
+    live = client.get(f"/client/tickets/{second}/live.json").get_json()
+    assert live["sla"]["state"] == live["display"]["sla_state"] == "at_risk"
