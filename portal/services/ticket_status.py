@@ -88,14 +88,16 @@ def sla_due_at(ticket: Ticket) -> Optional[datetime]:
     return ticket.response_due_at or ticket.arrival_due_at
 
 
-def _sla_state(ticket: Ticket, entry: Optional[QueueEntry], estimated: bool) -> Optional[str]:
+def shown_sla_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
     """The SLA clock's state, unless the dispatch plan already sees the deadline slipping.
 
     Why: the clock goes "at risk" only once most of the target's time has passed, while the plan
     may know at once that the technician will arrive after the deadline (their 90% bound is past
-    it). A page reading "around Fri 08:00" beside "due Thu 10:58, on track" would contradict itself.
+    it). A page reading "around Fri 08:00" beside "due Thu 10:58, on track" would contradict itself;
+    the client's pages, the API and the staff's board and ticket page all show this state.
     """
-    if ticket.sla_state == SlaState.ON_TRACK.value and estimated and entry is not None and entry.sla_at_risk:
+    if (ticket.sla_state == SlaState.ON_TRACK.value and entry is not None and entry.sla_at_risk
+            and ticket.status not in TicketStatus.DONE):
         return SlaState.AT_RISK.value
     return ticket.sla_state
 
@@ -118,7 +120,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=sla_due_at(ticket),
-        sla_state=_sla_state(ticket, entry, estimated),
+        sla_state=shown_sla_state(ticket, entry),
         sla_best_effort=ticket.sla_best_effort,
         technician=ticket.technician.user.first_name if ticket.technician is not None else None,
         likely_technician=planned.user.first_name if planned is not None and ticket.is_open else None,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Contract, ContractStatus, Plan, QueueEntry, Technician, Ticket, TicketStatus
+from ..services.ticket_status import shown_sla_state
 
 SLA_STATES = (
     ("on_track", "On track"),
@@ -44,8 +45,18 @@ class BoardRow:
         return self.ticket.technician is None and self.technician is not None
 
     @property
+    def sla_state(self) -> Optional[str]:
+        """As the client reads it: at risk as soon as the plan's 90% bound passes the deadline."""
+        return shown_sla_state(self.ticket, self.entry)
+
+    @property
+    def forecast_late(self) -> bool:
+        """At risk by the plan's forecast while the SLA clock alone still says on track."""
+        return self.sla_state != self.ticket.sla_state
+
+    @property
     def at_risk(self) -> bool:
-        return self.ticket.sla_state in ("at_risk", "breached") or bool(self.entry and self.entry.sla_at_risk)
+        return self.sla_state in ("at_risk", "breached") or bool(self.entry and self.entry.sla_at_risk)
 
     @property
     def due_at(self):
@@ -76,7 +87,7 @@ class Filters:
     def keep(self, row: BoardRow) -> bool:
         if self.plan and (row.plan.slug if row.plan else "break-fix") != self.plan:
             return False
-        if self.state and (row.ticket.sla_state or "") != self.state:
+        if self.state and (row.sla_state or "") != self.state:
             return False
         if self.technician and (row.technician is None or row.technician.id != self.technician):
             return False

@@ -22,6 +22,7 @@ from ..services import contracts, tickets as ticket_service
 from ..services import queue as queue_service
 from ..services import staff as staff_service
 from ..services.text import whole_number
+from ..services.ticket_status import shown_sla_state
 from . import rota, weights
 from .board import SLA_LABELS, SLA_STATES, Filters, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
 from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CommentForm, DetailsForm, OverrideForm,
@@ -132,6 +133,7 @@ def _render_ticket(ticket: Ticket, status: int = 200, **forms):
         "staff/ticket.html",
         ticket=ticket,
         entry=entry,
+        sla_state=shown_sla_state(ticket, entry),
         plan=_plan_of(ticket),
         comments=db.session.scalars(select(Comment).where(Comment.ticket_id == ticket.id).order_by(Comment.id)).all(),
         attachments=db.session.scalars(

@@ -88,6 +88,36 @@ def test_filters(client):
         assert "Payroll PC" in html and "Label printer down" in html
 
 
+def test_staff_read_a_deadline_at_risk_as_the_client_does(client):
+    """The SLA clock says on track, but the plan's 90% bound is past the deadline: the client is told
+    "at risk of being missed", so the board, its state filter, the ticket page and the technician's
+    phone view say at risk too (marked as the forecast's), and a finished ticket keeps its clock's state."""
+    q = setup_queue()
+    slipping = ticket(q["acme"], "Scanner offline", sla_plan_id=q["a"].sla_plan_id, sla_state="on_track",
+                      response_due_at=NOW + timedelta(minutes=40))
+    entry(slipping, 4, q["tom"], eta_median=NOW + timedelta(minutes=35), eta_p90=NOW + timedelta(minutes=70),
+          sla_at_risk=True)
+    staff(client, Role.DISPATCHER)
+    row = client.get("/staff/").get_data(as_text=True).split("Scanner offline")[1].split("</tr>")[0]
+    assert "At risk" in row and "forecast late" in row and "On track" not in row
+    assert "Scanner offline" in client.get("/staff/?state=at_risk").get_data(as_text=True)
+    on_track = client.get("/staff/?state=on_track").get_data(as_text=True)
+    assert "Scanner offline" not in on_track and "Payroll PC" in on_track
+    page = client.get(f"/staff/tickets/{slipping.id}").get_data(as_text=True)
+    assert "At risk</span> (forecast late" in page
+    client.post("/auth/logout")
+    login(client, q["tom"].user.email)
+    job = client.get("/staff/my-jobs").get_data(as_text=True).split("Scanner offline")[1].split("</article>")[0]
+    assert "At risk" in job and "On track" not in job
+
+    slipping.status = TicketStatus.RESOLVED
+    db.session.commit()
+    client.post("/auth/logout")
+    staff(client, Role.DISPATCHER, "second@firm.example")
+    page = client.get(f"/staff/tickets/{slipping.id}").get_data(as_text=True)
+    assert "On track" in page and "forecast late" not in page
+
+
 def test_unranked_tickets_are_still_listed(client):
     org = make_organisation("Acme")
     ticket(org, "Brand new problem")
