@@ -407,10 +407,18 @@ def recompute(now: datetime) -> int:
     raise AssertionError("unreachable")
 
 
-def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ahead: int,
-                 override: Optional[str]) -> str:
-    if override:
-        return f"placed there by our dispatcher: {override}"
+def _move_reason(old: int, new: int, left_ahead: int, arrived_ahead: int,
+                 own_pin: Optional[tuple[int, str]], pins_crossed: int) -> str:
+    """Why a ticket moved, in the client's words.
+
+    A ticket's own pin is the reason only when the move brought it nearer its pinned place; a
+    ticket pushed down (or let up) by another ticket's pin is told that our dispatcher moved
+    another ticket, never the other ticket's reason, nor that a deadline came nearer.
+    """
+    if own_pin is not None and abs(new - own_pin[0]) < abs(old - own_pin[0]):
+        return f"placed there by our dispatcher: {own_pin[1]}" if own_pin[1] else "placed there by our dispatcher"
+    if pins_crossed:
+        return "our dispatcher moved another ticket " + ("ahead of yours" if new > old else "behind yours")
     if new < old:
         if left_ahead:
             return f"{left_ahead} ticket{'s' if left_ahead != 1 else ''} ahead of yours {'were' if left_ahead != 1 else 'was'} started or closed"
@@ -418,6 +426,19 @@ def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ah
     if arrived_ahead:
         return f"{arrived_ahead} more urgent ticket{'s' if arrived_ahead != 1 else ''} came in"
     return "another ticket's deadline came nearer or it can be started sooner by a free specialist"
+
+
+def _pins_crossed(old: int, new: int, pinned: list[tuple[int, int]], before: dict[int, QueueEntry]) -> int:
+    """How many pinned tickets changed sides with a ticket that moved from `old` to `new`."""
+    crossed = 0
+    for ticket_id, now_at in pinned:
+        entry = before.get(ticket_id)
+        was_at = entry.position if entry is not None and entry.position is not None else None
+        if new > old and now_at < new and (was_at is None or was_at > old):
+            crossed += 1
+        elif new < old and now_at > new and was_at is not None and was_at < old:
+            crossed += 1
+    return crossed
 
 
 def _en_route_arrivals(ticket_ids: list[int]) -> dict[int, tuple[Optional[str], Optional[str]]]:
@@ -476,6 +497,7 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
     rows: list[dict] = []
     events: list[dict] = []
     names = loaded.inputs.technician_names
+    pinned = [(p.facts.id, p.estimate.position) for p in placed if p.facts.override_position is not None]
     for p in placed:
         t, e = p.triage, p.estimate
         row = dict(
@@ -506,9 +528,11 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
                                message=f"Back in the queue: {place}",
                                detail={"from": None, "to": e.position}))
         elif before is not None and before.position != e.position:
-            reason = _move_reason(p.facts.id, before.position, e.position, left_before.get(p.facts.id, 0),
-                                  arrived_before.get(p.facts.id, 0),
-                                  p.facts.override_reason if p.facts.override_position is not None else None)
+            own_pin = ((p.facts.override_position, p.facts.override_reason or "")
+                       if p.facts.override_position is not None else None)
+            reason = _move_reason(before.position, e.position, left_before.get(p.facts.id, 0),
+                                  arrived_before.get(p.facts.id, 0), own_pin,
+                                  _pins_crossed(before.position, e.position, pinned, old))
             events.append(dict(
                 ticket_id=p.facts.id, at=now, kind="re-ranked", public=True,
                 message=f"Moved from {notifications.ordinal(before.position)} to {notifications.ordinal(e.position)} "

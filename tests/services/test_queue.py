@@ -59,6 +59,40 @@ def test_a_more_urgent_ticket_moves_others_down_with_a_reason(firm, now):
     assert "Acme" not in moved.message  # never names another client
 
 
+def test_a_ticket_pushed_down_by_another_ticket_s_pin_is_not_told_its_own_reason(firm, now):
+    """Two pins to place 1: the second pushes the first down; the first ticket's timeline says our
+    dispatcher moved another ticket ahead (never its own pin's reason, nor the other's), and a
+    ticket without a pin pushed down by a pin is not told that a deadline came nearer."""
+    mouse = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
+    printer = open_for(firm.acme, firm.acme_admin, now, title="Printer").ticket
+    scanner = open_for(firm.acme, firm.acme_admin, now, title="Scanner").ticket
+    assert positions() == {mouse.id: 1, printer.id: 2, scanner.id: 3}
+
+    def last_move(ticket_id: int) -> str:
+        return db.session.scalars(select(TicketEvent.message).where(
+            TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "re-ranked").order_by(TicketEvent.id.desc())).first()
+
+    tickets.override_position(scanner.id, 1, "VIP", firm.dispatcher, now)
+    assert positions() == {scanner.id: 1, mouse.id: 2, printer.id: 3}
+    assert last_move(scanner.id) == "Moved from 3rd to 1st in line: placed there by our dispatcher: VIP."
+    assert last_move(mouse.id) == "Moved from 1st to 2nd in line: our dispatcher moved another ticket ahead of yours."
+
+    tickets.override_position(printer.id, 1, "payroll deadline", firm.dispatcher, now)
+    assert positions() == {scanner.id: 2, printer.id: 1, mouse.id: 3}
+    assert last_move(scanner.id) == "Moved from 1st to 2nd in line: our dispatcher moved another ticket ahead of yours."
+    assert last_move(printer.id) == "Moved from 3rd to 1st in line: placed there by our dispatcher: payroll deadline."
+    assert last_move(mouse.id) == "Moved from 2nd to 3rd in line: our dispatcher moved another ticket ahead of yours."
+
+    tickets.override_position(printer.id, None, "done with", firm.dispatcher, now)
+    assert positions() == {scanner.id: 1, mouse.id: 2, printer.id: 3}
+    # Back at its own pinned place once the other pin is lifted: its own reason again.
+    assert last_move(scanner.id) == "Moved from 2nd to 1st in line: placed there by our dispatcher: VIP."
+
+    tickets.override_position(mouse.id, 3, "can wait", firm.dispatcher, now)
+    assert positions() == {scanner.id: 1, printer.id: 2, mouse.id: 3}
+    assert last_move(printer.id) == "Moved from 3rd to 2nd in line: our dispatcher moved another ticket behind yours."
+
+
 def test_started_ticket_has_no_place_and_frees_the_line(firm, now):
     a = open_for(firm.acme, firm.acme_admin, now, title="LAN down", impact="company").ticket
     b = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
