@@ -389,6 +389,11 @@ class Shift(db.Model):
 
     technician: Mapped[Technician] = relationship(back_populates="shifts")
 
+    @property
+    def ends_label(self) -> str:
+        """An end of 00:00 is midnight at the end of the day: shown as 24:00."""
+        return "24:00" if self.ends == time(0) else f"{self.ends:%H:%M}"
+
 
 class OnCallPeriod(db.Model):
     """The after-hours rota: who answers emergencies between two instants."""

@@ -77,13 +77,27 @@ def _parse_days(text: str) -> list[int]:
     return days
 
 
-def _range_minutes(start: time, end: time) -> tuple[int, int]:
-    """Minutes since local midnight; an end of 00:00 means the end of the day."""
+def day_span_minutes(start: time, end: time) -> tuple[int, int]:
+    """Minutes since local midnight; an end of 00:00 means the end of the day (a shift to midnight)."""
     s = start.hour * 60 + start.minute
     e = end.hour * 60 + end.minute
     if e == 0:
         e = 24 * 60
     return s, e
+
+
+def local_instant(naive: datetime, tz: str) -> datetime:
+    """A wall-clock time typed in zone `tz`, as an aware datetime; refuses a time the clocks skip.
+
+    Why: 02:30 on the morning the clocks go forward does not exist; silently reading it as 03:30
+    would save something other than what was typed. (A time that occurs twice, when the clocks go
+    back, is read as the first.)
+    """
+    zone = load_zone(tz)
+    moment = naive.replace(tzinfo=zone)
+    if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive.replace(tzinfo=None):
+        raise ValueError(f"{naive:%Y-%m-%d %H:%M} does not exist in {tz}: the clocks go forward then")
+    return moment
 
 
 def _clock_text(value: time, *, is_end: bool) -> str:
@@ -95,7 +109,7 @@ def _check_day_ranges(weekday: int, ranges: Sequence[tuple[time, time]]) -> list
     for start, end in ranges:
         if not isinstance(start, time) or not isinstance(end, time):
             raise ValueError(f"{_DAY_LABELS[weekday]}: hours must be (time, time) pairs")
-        s, e = _range_minutes(start, end)
+        s, e = day_span_minutes(start, end)
         if s >= e:
             raise ValueError(
                 f"{_DAY_LABELS[weekday]}: {_clock_text(start, is_end=False)}-{_clock_text(end, is_end=True)}"
@@ -169,7 +183,7 @@ class CoverageCalendar:
                     raise ValueError(f"Weekday {weekday!r} must be 0 (Monday) to 6 (Sunday)")
                 checked = _check_day_ranges(weekday, list(ranges))
                 if checked:
-                    normalised[weekday] = tuple(_range_minutes(s, e) for s, e in checked)
+                    normalised[weekday] = tuple(day_span_minutes(s, e) for s, e in checked)
             self._weekly = normalised
         # Plain collections are frozen so the calendar cannot change under its own memo; the
         # `holidays` library's objects (which fill in years lazily) are kept as they are.

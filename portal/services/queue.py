@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
-from ..domain.calendar import CoverageCalendar
+from ..domain.calendar import CoverageCalendar, day_span_minutes
 from ..domain.dispatch import (
     ArrivalEstimate, ArrivalForecast, DispatchTicket, TechnicianInput, forecast_from_history, improve_near_term,
     plan_dispatch,
@@ -256,7 +256,8 @@ def _technicians(now: datetime, tz: str, active_jobs: Sequence[tuple[Ticket, Tic
     for tech in techs:
         weekly: dict[int, list] = {}
         for shift in tech.shifts:
-            if shift.ends > shift.starts:
+            first, last = day_span_minutes(shift.starts, shift.ends)
+            if last > first:
                 weekly.setdefault(shift.weekday, []).append((shift.starts, shift.ends))
         try:
             availability = CoverageCalendar(tz, weekly, holidays=holidays, extra=on_call.get(tech.id, ()))

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import hash_password
+from ..domain.calendar import day_span_minutes
 from ..extensions import db
 from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, User
 from . import accounts, queue, settings, sla
@@ -149,7 +150,13 @@ def create_technician(
     return tech
 
 
-def update_technician(technician_id: int, data: TechnicianData, now: datetime) -> Technician:
+def update_technician(technician_id: int, data: TechnicianData, now: datetime) -> int:
+    """Save the technician; returns how many on-call periods a deactivation took off the rota.
+
+    An inactive technician is never paged, so their periods to come are removed (one under way
+    ends now): left in place they would read as cover on the rota page and refuse the
+    replacement's periods as overlaps while nobody answers the pager.
+    """
     tech = db.session.get(Technician, technician_id)
     if tech is None:
         raise StaffError("No such technician.")
@@ -158,10 +165,19 @@ def update_technician(technician_id: int, data: TechnicianData, now: datetime) -
     tech.home_zone = (data.home_zone or "").strip() or None
     tech.home_latitude = data.home_latitude
     tech.home_longitude = data.home_longitude
+    released = 0
+    if tech.active and not data.active:
+        for period in db.session.scalars(select(OnCallPeriod).where(
+                OnCallPeriod.technician_id == tech.id, OnCallPeriod.ends_at > now)):
+            if period.starts_at < now:
+                period.ends_at = now
+            else:
+                db.session.delete(period)
+            released += 1
     tech.active = data.active
     db.session.commit()
     _requeue(now)
-    return tech
+    return released
 
 
 # --- weekly shifts ----------------------------------------------------------------------------
@@ -174,12 +190,15 @@ def add_shift(technician_id: int, weekday: int, starts: time, ends: time, now: d
         raise StaffError("No such technician.")
     if weekday not in range(7):
         raise StaffError("Choose a day of the week.", "weekday")
-    if ends <= starts:
-        raise StaffError("The shift must end after it starts (split a night shift at midnight).", "ends")
+    first, last = day_span_minutes(starts, ends)
+    if last <= first:
+        raise StaffError("The shift must end after it starts; a night shift ends at 00:00 (midnight) and goes on "
+                         "with a shift from 00:00 the next day.", "ends")
     for other in tech.shifts:
-        if other.weekday == weekday and other.starts < ends and starts < other.ends:
+        other_first, other_last = day_span_minutes(other.starts, other.ends)
+        if other.weekday == weekday and other_first < last and first < other_last:
             raise StaffError(
-                f"Overlaps the {WEEKDAYS[weekday]} shift {other.starts:%H:%M}–{other.ends:%H:%M}.", "starts"
+                f"Overlaps the {WEEKDAYS[weekday]} shift {other.starts:%H:%M}–{other.ends_label}.", "starts"
             )
     shift = Shift(technician=tech, weekday=weekday, starts=starts, ends=ends)
     db.session.add(shift)
@@ -200,21 +219,23 @@ def delete_shift(technician_id: int, shift_id: int, now: datetime) -> None:
 # --- after-hours on-call rota -----------------------------------------------------------------
 
 
+def _periods_of_active_technicians():
+    """On-call periods that page someone: an inactive technician's are never used."""
+    return select(OnCallPeriod).join(Technician, OnCallPeriod.technician_id == Technician.id).where(
+        Technician.active.is_(True))
+
+
 def on_call_periods(since: datetime) -> list[OnCallPeriod]:
     """Periods that have not ended yet, soonest first."""
-    return list(
-        db.session.scalars(
-            select(OnCallPeriod).where(OnCallPeriod.ends_at > since).order_by(OnCallPeriod.starts_at)
-        )
-    )
+    return list(db.session.scalars(
+        _periods_of_active_technicians().where(OnCallPeriod.ends_at > since).order_by(OnCallPeriod.starts_at)))
 
 
 def on_call_at(now: datetime) -> Optional[Technician]:
     """Who answers after-hours emergencies at `now` (None when the rota has a gap)."""
     period = db.session.scalars(
-        select(OnCallPeriod)
-        .join(Technician, OnCallPeriod.technician_id == Technician.id)
-        .where(OnCallPeriod.starts_at <= now, OnCallPeriod.ends_at > now, Technician.active.is_(True))
+        _periods_of_active_technicians()
+        .where(OnCallPeriod.starts_at <= now, OnCallPeriod.ends_at > now)
         .order_by(OnCallPeriod.starts_at.desc())
     ).first()
     return period.technician if period else None
@@ -232,12 +253,14 @@ def add_on_call(technician_id: int, starts_at: datetime, ends_at: datetime, now:
     if ends_at - starts_at > MAX_ON_CALL:
         raise StaffError("A period may last at most 31 days; add several.", "ends_at")
     clash = db.session.scalars(
-        select(OnCallPeriod).where(OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at)
+        _periods_of_active_technicians().where(OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at)
     ).first()
     if clash is not None:
+        zone = ZoneInfo(settings.firm_timezone())
         raise StaffError(
             f"Overlaps {clash.technician.name}'s on-call period "
-            f"({clash.starts_at:%Y-%m-%d %H:%M} to {clash.ends_at:%Y-%m-%d %H:%M} UTC).",
+            f"({clash.starts_at.astimezone(zone):%a %d %b %H:%M} to {clash.ends_at.astimezone(zone):%a %d %b %H:%M}, "
+            "firm time).",
             "starts_at",
         )
     period = OnCallPeriod(technician=tech, starts_at=starts_at, ends_at=ends_at)

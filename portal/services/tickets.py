@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
+from ..domain.calendar import local_instant
 from ..domain.effort import CATEGORIES
 from ..domain.travel import Location
 from ..domain.triage import AfterHoursDecision, Impact, after_hours_decision
@@ -185,13 +186,20 @@ def _money(data: Mapping[str, Any], name: str) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+def _typed_instant(naive: datetime, tz: str, name: str) -> datetime:
+    try:
+        return local_instant(naive, tz)
+    except ValueError as error:
+        raise TicketError(name, f"{error}: give another time.") from None
+
+
 def parse_deadline(value: Any, tz: str, now: datetime, name: str = "client_deadline") -> Optional[datetime]:
     """'17:00' means today at 17:00 in the client's time zone; an ISO date-time may carry its own offset."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     zone = ZoneInfo(tz)
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=zone)
+        moment = value if value.tzinfo else _typed_instant(value, tz, name)
     elif isinstance(value, str):
         text = value.strip()
         match = re.fullmatch(r"(\d{1,2})[:.h](\d{2})", text)
@@ -200,14 +208,14 @@ def parse_deadline(value: Any, tz: str, now: datetime, name: str = "client_deadl
             if hour > 23 or minute > 59:
                 raise TicketError(name, "Give a time of day such as 17:00.")
             local_today = now.astimezone(zone).date()
-            moment = datetime.combine(local_today, time(hour, minute), tzinfo=zone)
+            moment = _typed_instant(datetime.combine(local_today, time(hour, minute)), tz, name)
         else:
             try:
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
                 raise TicketError(name, "Give a time today such as 17:00, or a date and time such as 2026-11-24T17:00.") from None
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=zone)
+                moment = _typed_instant(moment, tz, name)
     else:
         raise TicketError(name, "Give a time today such as 17:00, or a date and time such as 2026-11-24T17:00.")
     if moment <= now:

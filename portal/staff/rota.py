@@ -4,6 +4,7 @@ Registered on the staff blueprint by views.py; kept apart so the dispatch views 
 """
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from wtforms.fields.choices import SelectChoice
@@ -11,11 +12,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from .. import clock
 from ..auth import roles_required
+from ..domain.calendar import local_instant
 from ..extensions import db
 from ..models import OnCallPeriod, Plan, Role, Technician
-from ..services import staff as staff_service
+from ..services import settings, staff as staff_service
 from ..services.staff import WEEKDAYS, PlanData, StaffError, TechnicianData
-from ..templating import firm_zone
 from .forms import DeleteForm, OnCallForm, PlanForm, ShiftForm, TechnicianEditForm, TechnicianForm
 
 dispatch_roles = roles_required(Role.DISPATCHER, Role.OWNER)
@@ -26,6 +27,14 @@ def _attach(form, error: StaffError, default: str) -> None:
     """Show a service refusal next to its field (or the form's first field)."""
     name = error.field if error.field and error.field in form else default
     form[name].errors = list(form[name].errors) + [str(error)]
+
+
+def _firm_instant(field) -> datetime:
+    """The firm-local date and time typed in `field`; a time the clocks skip is refused on that field."""
+    try:
+        return local_instant(field.data, settings.firm_timezone())
+    except ValueError as error:
+        raise StaffError(f"{error}: choose another time.", field.name) from None
 
 
 def _technician_data(form) -> TechnicianData:
@@ -83,13 +92,16 @@ def register(bp) -> None:
         status = 200
         if form.validate_on_submit():
             try:
-                staff_service.update_technician(tech.id, _technician_data(form), clock.now())
+                released = staff_service.update_technician(tech.id, _technician_data(form), clock.now())
             except StaffError as error:
                 db.session.rollback()
                 _attach(form, error, "skills")
                 status = 400
             else:
                 flash(f"Saved {tech.name}.", "success")
+                if released:
+                    flash(f"{tech.name} is off the on-call rota: {released} period{'s' if released != 1 else ''} "
+                          "removed. Check the on-call rota for gaps.", "info")
                 return redirect(url_for("staff.technician", technician_id=tech.id))
         elif form.is_submitted():
             status = 400
@@ -142,10 +154,9 @@ def register(bp) -> None:
         now = clock.now()
         status = 200
         if form.validate_on_submit():
-            zone = firm_zone()
-            starts = form.starts_at.data.replace(tzinfo=zone)
-            ends = form.ends_at.data.replace(tzinfo=zone)
             try:
+                starts = _firm_instant(form.starts_at)
+                ends = _firm_instant(form.ends_at)
                 staff_service.add_on_call(form.technician_id.data, starts, ends, now)
             except StaffError as error:
                 db.session.rollback()

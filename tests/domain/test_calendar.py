@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from portal.domain.calendar import CoverageCalendar, parse_weekly_hours
+from portal.domain.calendar import CoverageCalendar, local_instant, parse_weekly_hours
 
 NY_TZ = "America/New_York"
 NY = ZoneInfo(NY_TZ)
@@ -18,6 +18,18 @@ BUSINESS = CoverageCalendar.business(NY_TZ)  # Mon-Fri 08:00-18:00, US-NY holida
 
 def ny(*args: int) -> datetime:
     return datetime(*args, tzinfo=NY)
+
+
+# --- wall-clock times typed by people -----------------------------------------------------------
+
+
+def test_a_typed_time_is_read_in_the_zone_and_one_the_clocks_skip_is_refused():
+    assert local_instant(datetime(2027, 1, 5, 18, 0), NY_TZ) == datetime(2027, 1, 5, 23, 0, tzinfo=UTC)
+    assert local_instant(datetime(2027, 7, 5, 18, 0), NY_TZ) == datetime(2027, 7, 5, 22, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="2027-03-14 02:30 does not exist in America/New_York"):
+        local_instant(datetime(2027, 3, 14, 2, 30), NY_TZ)
+    # 01:30 on the night the clocks go back happens twice: the first (still daylight time) is meant.
+    assert local_instant(datetime(2027, 11, 7, 1, 30), NY_TZ).astimezone(UTC) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
 
 
 # --- parsing -----------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def test_parse_json_values(app, now):
     ("revenue_at_risk_per_hour", "-5", "negative"),
     ("client_deadline", "09:00", "already passed"),
     ("client_deadline", "tomorrow", "17:00"),
+    ("client_deadline", "2027-03-14T02:30", "does not exist in America/New_York"),
     ("onsite_needed", "maybe", "yes or no"),
 ])
 def test_parse_refuses_with_the_field_named(app, now, field, value, words):

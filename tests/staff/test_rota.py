@@ -1,6 +1,7 @@
 """Technicians, weekly shifts, the on-call rota and plans: who may change them and what is refused."""
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -114,6 +115,25 @@ def test_adjacent_shift_and_other_day_are_fine(client):
     assert count(Shift) == 3
 
 
+def test_a_night_shift_ends_at_midnight_and_the_engine_counts_it(client):
+    """00:00 as the end is midnight: accepted, shown as 24:00, and the technician is available until then."""
+    from portal.services import queue
+
+    tech = make_technician(weekdays=[])
+    staff(client, Role.DISPATCHER)
+    assert client.post(f"/staff/technicians/{tech.id}/shifts",
+                       data={"shift-weekday": "6", "shift-starts": "18:00", "shift-ends": "00:00"}).status_code == 302
+    page = client.get(f"/staff/technicians/{tech.id}").get_data(as_text=True)
+    assert "24:00" in page
+    overlap = client.post(f"/staff/technicians/{tech.id}/shifts",
+                          data={"shift-weekday": "6", "shift-starts": "23:00", "shift-ends": "23:30"})
+    assert overlap.status_code == 400 and "Overlaps the Sunday shift 18:00–24:00" in overlap.get_data(as_text=True)
+    sunday_late = datetime(2031, 1, 5, 23, 45, tzinfo=ZoneInfo("America/New_York"))  # a Sunday
+    availability = queue.load(sunday_late).inputs.technicians[0].availability
+    assert availability.is_covered(sunday_late)
+    assert not availability.is_covered(sunday_late + timedelta(minutes=30))
+
+
 def test_shift_of_another_technician_cannot_be_deleted_through_this_one(client):
     tom = make_technician()
     tara = make_technician("tara@firm.example", "Tara")
@@ -160,6 +180,61 @@ def test_bad_on_call_periods_are_refused(client, starts, ends, message):
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert count(OnCallPeriod) == 1
+
+
+def test_a_time_the_clocks_skip_is_refused_not_moved(client):
+    tech = make_technician()
+    staff(client, Role.DISPATCHER)
+    response = client.post("/staff/on-call", data={
+        "technician_id": str(tech.id), "starts_at": "2031-03-09T02:30", "ends_at": "2031-03-09T08:00"})
+    assert response.status_code == 400
+    assert "2031-03-09 02:30 does not exist in America/New_York" in response.get_data(as_text=True)
+    assert count(OnCallPeriod) == 0
+
+
+def test_the_overlap_message_gives_the_other_period_in_firm_time(client):
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    db.session.add(OnCallPeriod(technician=tara, starts_at=datetime(2031, 1, 11, 0, tzinfo=timezone.utc),
+                                ends_at=datetime(2031, 1, 11, 12, tzinfo=timezone.utc)))
+    db.session.commit()
+    staff(client, Role.DISPATCHER)
+    response = client.post("/staff/on-call", data={
+        "technician_id": str(tom.id), "starts_at": "2031-01-10T20:00", "ends_at": "2031-01-11T06:00"})
+    assert "Overlaps Tara&#39;s on-call period (Fri 10 Jan 19:00 to Sat 11 Jan 07:00, firm time)" in (
+        response.get_data(as_text=True))
+
+
+def test_a_technician_made_inactive_leaves_the_rota_and_frees_it_for_others(client, monkeypatch):
+    """Their period under way ends now, the ones to come go, the rota page says so, and the
+    replacement's period is no longer refused as an overlap."""
+    now = datetime(2031, 1, 6, 15, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr("portal.clock.now", lambda: now)
+    tara = make_technician("tara@firm.example", "Tara")
+    tom = make_technician()
+    db.session.add_all([
+        OnCallPeriod(technician=tara, starts_at=now - timedelta(days=5), ends_at=now - timedelta(days=4)),
+        OnCallPeriod(technician=tara, starts_at=now - timedelta(hours=2), ends_at=now + timedelta(hours=10)),
+        OnCallPeriod(technician=tara, starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=3)),
+        OnCallPeriod(technician=tara, starts_at=now + timedelta(days=9), ends_at=now + timedelta(days=10)),
+    ])
+    db.session.commit()
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/technicians/{tara.id}", data={"skills": "network"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Tara is off the on-call rota: 3 periods removed. Check the on-call rota for gaps." in page
+    periods = db.session.scalars(select(OnCallPeriod).order_by(OnCallPeriod.starts_at)).all()
+    assert [(p.starts_at, p.ends_at) for p in periods] == [
+        (now - timedelta(days=5), now - timedelta(days=4)), (now - timedelta(hours=2), now)]
+    rota = client.get("/staff/on-call").get_data(as_text=True)
+    assert "Tara" not in rota.split("<tbody>")[1] and "nobody" in rota
+    response = client.post("/staff/on-call", data={
+        "technician_id": str(tom.id), "starts_at": "2031-01-08T10:00", "ends_at": "2031-01-08T12:00"})
+    assert response.status_code == 302
+    # Saving an inactive technician again removes nothing more and says nothing about the rota.
+    page = client.post(f"/staff/technicians/{tara.id}", data={"skills": "network"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "off the on-call rota" not in page and count(OnCallPeriod) == 3
 
 
 def test_remove_on_call_period(client):
