@@ -314,8 +314,13 @@ def _check_plan(data: PlanData, plan_id: Optional[int]) -> None:
     if not re.fullmatch(r"[a-z]{3}", data.currency or ""):
         raise StaffError("Use a three-letter currency code, e.g. usd.", "currency")
     for field in ("monthly_price", "hourly_rate", "onboarding_fee"):
-        if getattr(data, field) < 0:
+        amount = getattr(data, field)
+        if amount < 0:
             raise StaffError("Must not be negative.", field)
+        if amount != amount.quantize(Decimal("0.01")):
+            # Stripe charges whole cents and the pages round: 10.995 would show $10.99 here, $11 on
+            # the plans page and bill 1100 cents.
+            raise StaffError("Give dollars and cents, at most two decimals (e.g. 10.99).", field)
     if data.minimum_term_months < 0:
         raise StaffError("Must not be negative.", "minimum_term_months")
     if data.is_contract:

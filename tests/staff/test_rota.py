@@ -301,6 +301,8 @@ def test_owner_creates_a_plan(client):
     ({"slug": "Not A Slug"}, "lowercase letters"),
     ({"slug": "break-fix"}, "already uses this slug"),
     ({"monthly_price": "-1"}, "Number must be between"),
+    ({"monthly_price": "10.995"}, "at most two decimals"),
+    ({"hourly_rate": "150.001"}, "at most two decimals"),
     ({"name": ""}, "This field is required"),
     ({"currency": "us"}, "Use a three-letter code"),
     ({"onsite_arrival_minutes": "1" * 2000}, "Enter a number of at most 12 digits."),
