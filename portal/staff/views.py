@@ -323,12 +323,21 @@ TAP_LABELS = dict(TAPS)
 @bp.route("/my-jobs")
 @staff_only
 def my_jobs():
+    return _my_jobs_page()
+
+
+def _my_jobs_page(kept: Optional[StatusForm] = None, ticket: Optional[Ticket] = None, status: int = 200):
+    """The phone view; a refused tap comes back with its form as typed (the resolution note is kept),
+    set to the ticket's version now saved, so that tapping again is a deliberate choice."""
     tech = staff_service.technician_for_user(current_user)
     jobs = load_my_jobs(tech) if tech is not None else []
     forms = {row.ticket.id: StatusForm(formdata=None, prefix=f"t{row.ticket.id}", version=str(row.ticket.version))
              for row in jobs}
+    if kept is not None and ticket is not None and ticket.id in forms:
+        kept.version.data = str(ticket.version)
+        forms[ticket.id] = kept
     return render_template("staff/my_jobs.html", tech=tech, jobs=jobs, forms=forms, taps=TAPS,
-                           sla_labels=SLA_LABELS)
+                           sla_labels=SLA_LABELS), status
 
 
 @bp.route("/my-jobs/<int:ticket_id>/status", methods=["POST"])
@@ -343,19 +352,19 @@ def tap_status(ticket_id: int):
         abort(403)
     form = StatusForm(prefix=f"t{ticket.id}")
     if not form.validate_on_submit() or _version(form) is None or form.status.data not in TAP_LABELS:
-        flash("That tap was not understood; nothing changed.", "error")
-        return redirect(url_for("staff.my_jobs"), code=303)
+        flash(f"#{ticket.id}: that tap was not understood; nothing changed.", "error")
+        return _my_jobs_page(form, ticket, 400)
     note = (form.note.data or "").strip()
     if form.status.data == TicketStatus.RESOLVED and not note:
         flash(f"#{ticket.id}: write a short note on what fixed it before marking it resolved.", "error")
-        return redirect(url_for("staff.my_jobs", _anchor=f"job-{ticket.id}"), code=303)
+        return _my_jobs_page(form, ticket, 400)
     outcome = staff_service.change_status(ticket.id, form.status.data, note, _version(form), current_user,
                                            clock.now())
-    if outcome.ok:
-        flash(f"#{ticket.id}: {TAP_LABELS[form.status.data].lower()}. The client's page is updated.", "success")
-    else:
+    if not outcome.ok:
         db.session.rollback()
         flash(f"#{ticket.id}: " + (STALE_MESSAGE if outcome.stale else outcome.message), "error")
+        return _my_jobs_page(form, _ticket_or_404(ticket_id), 409)
+    flash(f"#{ticket.id}: {TAP_LABELS[form.status.data].lower()}. The client's page is updated.", "success")
     return redirect(url_for("staff.my_jobs"), code=303)
 
 

@@ -74,10 +74,9 @@ def test_resolving_needs_a_note(client, monkeypatch):
     acme, tom, tara, job = setup(monkeypatch)
     login(client, tom.user.email)
     response = tap(client, job, "resolved", note="  ")
-    assert response.status_code == 303
+    assert response.status_code == 400
     assert fresh(job).status == TicketStatus.ASSIGNED
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "write a short note" in page
+    assert "write a short note" in response.get_data(as_text=True)
 
 
 def test_a_stale_or_impossible_tap_changes_nothing(client, monkeypatch):
@@ -86,13 +85,38 @@ def test_a_stale_or_impossible_tap_changes_nothing(client, monkeypatch):
     old = fresh(job).version
     tap(client, job, "en_route")
     response = tap(client, job, "on_site", version=old)
-    assert fresh(job).status == TicketStatus.EN_ROUTE
-    assert "changed by someone else" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert response.status_code == 409 and fresh(job).status == TicketStatus.EN_ROUTE
+    assert "changed by someone else" in response.get_data(as_text=True)
     response = tap(client, job, "en_route")
-    assert "already" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert response.status_code == 409 and "already" in response.get_data(as_text=True)
     response = tap(client, job, "closed")
-    assert "not understood" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert response.status_code == 400 and "not understood" in response.get_data(as_text=True)
     assert fresh(job).status == TicketStatus.EN_ROUTE
+
+
+def test_a_refused_tap_keeps_the_resolution_note_typed(client, monkeypatch):
+    """A stale page or a note too long: nothing changes, and the note comes back as typed (with the
+    version now saved, so tapping Resolved again is deliberate and succeeds)."""
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    old = fresh(job).version
+    tap(client, job, "en_route")
+    note = "Replaced the PSU & re-seated the uplink <b>module</b>"
+    response = tap(client, job, "resolved", note=note, version=old)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and "changed by someone else" in page
+    assert "Replaced the PSU &amp; re-seated the uplink &lt;b&gt;module&lt;/b&gt;</textarea>" in page
+    assert f'name="t{job.id}-version" type="hidden" value="{fresh(job).version}"' in page
+    assert fresh(job).status == TicketStatus.EN_ROUTE
+
+    response = tap(client, job, "resolved", note="x" * 2001)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "x" * 2001 + "</textarea>" in page
+    assert "Resolution note: Field cannot be longer than 2000 characters." in page
+    assert fresh(job).status == TicketStatus.EN_ROUTE
+
+    assert tap(client, job, "resolved", note=note).status_code == 303
+    assert fresh(job).status == TicketStatus.RESOLVED
 
 
 def test_other_technicians_and_clients_cannot_tap(client, monkeypatch):
