@@ -466,6 +466,9 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             ticket.first_response_at = now
         if target == TicketStatus.ON_SITE and ticket.arrived_at is None:
             ticket.arrived_at = now
+        if target in TicketStatus.DONE:
+            # A pin places a waiting ticket; done work has no place (the pin stays in the log).
+            ticket.override_position = ticket.override_reason = None
         if target == TicketStatus.RESOLVED:
             ticket.resolved_at = now
         elif target == TicketStatus.CLOSED and ticket.resolved_at is None:
@@ -520,6 +523,8 @@ def override_position(ticket_id: int, position: Optional[int], reason: str, acto
             raise TicketError("version", "Someone else changed this ticket meanwhile; look at it again and retry.")
         if ticket.status not in TicketStatus.WAITING and position is not None:
             raise TicketError("position", "Only a ticket waiting in the queue has a place to change.")
+        if position is None and ticket.override_position is None:
+            raise TicketError("position", "This ticket's place is not pinned: there is nothing to lift.")
         ticket.override_position = position
         ticket.override_reason = reason if position is not None else None
         ticket.events.append(TicketEvent(

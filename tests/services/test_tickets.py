@@ -258,6 +258,21 @@ def test_override_reason_reaches_the_client_timeline_even_when_the_place_holds(f
     assert all(firm.dispatcher.email not in e.message for e in public)
 
 
+def test_a_pin_is_lifted_only_where_there_is_one_and_goes_with_the_resolved_ticket(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
+    with pytest.raises(TicketError) as error:
+        tickets.override_position(ticket.id, None, "no pin here", firm.dispatcher, now)
+    assert "nothing to lift" in error.value.message
+    assert not db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "prioritised")).all()
+    tickets.override_position(ticket.id, 1, "CEO's laptop", firm.dispatcher, now)
+    tickets.set_status(ticket.id, TicketStatus.RESOLVED, firm.tech_user, now)
+    resolved = db.session.get(Ticket, ticket.id)
+    assert (resolved.override_position, resolved.override_reason) == (None, None)
+    assert db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "override")).one()  # the log keeps it
+
+
 def test_assign_and_unassign(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     t = tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)

@@ -126,6 +126,12 @@ def test_clear_override_returns_to_the_engines_order(client, monkeypatch):
     assert response.status_code == 302
     assert fresh(q["small"]).override_position is None and position(q["small"]) == 3
     assert "Presentation over" in events(q["small"], "override")[-1].message
+    # Lifted already (a second tab): refused in words, and the client's timeline hears nothing more.
+    told = len(events(q["small"], "prioritised"))
+    response = client.post(f"/staff/tickets/{q['small'].id}/override/clear", data={
+        "clear-reason": "Presentation over", "clear-version": str(fresh(q["small"]).version)})
+    assert response.status_code == 400 and "nothing to lift" in response.get_data(as_text=True)
+    assert len(events(q["small"], "prioritised")) == told
 
 
 def test_assign_and_reassign_a_technician(client, monkeypatch):
