@@ -477,7 +477,13 @@ def assign(ticket_id: int, technician_id: Optional[int], expected_version: int, 
 
     if _stale(ticket_id, expected_version):
         return Outcome(False, stale=True)
-    return _through_ticket_core(lambda: tickets.assign(ticket_id, technician_id, actor, now))
+    outcome = _through_ticket_core(lambda: tickets.assign(ticket_id, technician_id, actor, now))
+    ticket = db.session.get(Ticket, ticket_id)
+    tech = ticket.technician if outcome.ok and ticket is not None else None
+    if tech is not None and ticket.required_skill and ticket.required_skill not in (tech.skills or []):
+        # The dispatcher may know better than the skills on record, so this is said, not refused.
+        return Outcome(True, f"{tech.name} has no {ticket.required_skill} skill on record: assigned all the same.")
+    return outcome
 
 
 def set_details(ticket_id: int, onsite_needed: bool, effort_minutes: Optional[int], required_skill: Optional[str],

@@ -271,6 +271,8 @@ def assign(ticket_id: int):
                                         current_user, clock.now())
         if outcome.ok:
             flash(f"#{ticket.id}: technician saved.", "success")
+            if outcome.message:
+                flash(outcome.message, "info")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
         _refuse(form, outcome, "technician_id")
     return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), assign_form=form)

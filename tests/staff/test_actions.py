@@ -134,6 +134,17 @@ def test_clear_override_returns_to_the_engines_order(client, monkeypatch):
     assert len(events(q["small"], "prioritised")) == told
 
 
+def test_assigning_a_technician_without_the_skill_needed_says_so(client, monkeypatch):
+    q = queue_setup(monkeypatch)
+    tickets.set_details(q["mid"].id, True, 45, "printer", None, TUESDAY_10_NY)
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/tickets/{q['mid'].id}/assign", follow_redirects=True, data={
+        "assign-technician_id": str(q["tom"].id), "assign-version": str(fresh(q["mid"]).version)})
+    page = response.get_data(as_text=True)
+    assert "technician saved" in page and "Tom Tech has no printer skill on record: assigned all the same." in page
+    assert fresh(q["mid"]).technician_id == q["tom"].id
+
+
 def test_assign_and_reassign_a_technician(client, monkeypatch):
     q = queue_setup(monkeypatch)
     staff(client, Role.DISPATCHER)
