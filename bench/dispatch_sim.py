@@ -390,7 +390,8 @@ class FirmSim:
             queue = improve_near_term(queue, crew, now, TRAVEL, {t.id: t.delay_cost for t in order},
                                       {t.id: t.client.plan.is_contract for t in order},
                                       share_before_due=WEIGHTS.cost_before_due_share,
-                                      promise={t.id: t.promise for t in order})
+                                      promise={t.id: t.promise for t in order},
+                                      fastpass={t.id for t in order if t.client.plan.is_contract})
             by_order_id = {t.id: t for t in order}
             order = [by_order_id[d.id] for d in queue]
         # Who starts what now: the plan itself. What the client is shown: the same plan with the
@@ -568,7 +569,8 @@ def portal_small(techs_skills, tickets, now: datetime, order_key=None, firm: boo
         queue = improve_near_term(queue, techs, now, TRAVEL, {r.ticket_id: delay_cost_per_hour(r) for r in ranked},
                                   {t["id"]: t["plan"].is_contract for t in tickets},
                                   share_before_due=WEIGHTS.cost_before_due_share,
-                                  promise={r.ticket_id: promise_points(r) for r in ranked})
+                                  promise={r.ticket_id: promise_points(r) for r in ranked},
+                                  fastpass={t["id"] for t in tickets if t["plan"].is_contract})
         order = [by_id[d.id] for d in queue]
     plan = plan_dispatch(queue, techs, now, TRAVEL)
     starts = {t["id"]: (est.median - now).total_seconds() / 60 for t, est in zip(order, plan)}
@@ -763,7 +765,8 @@ def recompute_once(now, techs, triage, dispatch) -> tuple[float, float]:
     queue = improve_near_term([dispatch[r.ticket_id] for r in ranked], techs, now, TRAVEL,
                               {r.ticket_id: delay_cost_per_hour(r) for r in ranked}, contract,
                               share_before_due=WEIGHTS.cost_before_due_share,
-                              promise={r.ticket_id: promise_points(r) for r in ranked})
+                              promise={r.ticket_id: promise_points(r) for r in ranked},
+                              fastpass={t.id for t in triage if t.is_contract})
     plan_dispatch(queue, techs, now, TRAVEL)
     return clock.perf_counter() - wall, clock.process_time() - cpu
 

@@ -238,6 +238,30 @@ def _both(x: float, a: _Cover, b: _Cover) -> tuple[float, float]:
     return math.inf, math.inf
 
 
+def _arrival(free: float, drive: float, tech: _Cover, ticket: _Cover) -> tuple[float, float]:
+    """(start, start had the ticket's hours not mattered) of a job the technician can leave for at `free`.
+
+    The technician sets off in their own covered time and the drive comes after it: a job
+    planned for a technician off shift until 08:00 starts at 08:00 plus the drive, not at 08:00
+    (the drive is not made overnight). The start must also be covered by both calendars; when it
+    is not (the shift ends on the road, or the client's hours have not begun), the technician sets
+    off later, as late as still reaches the next minute covered by both.
+    """
+    leave = tech.at_or_after(free)[0]
+    ready = start = leave + drive
+    for attempt in range(50):
+        covered = _both(start, tech, ticket)[0]
+        if attempt == 0:
+            ready = tech.at_or_after(start)[0]
+            if covered == start:
+                return start, start
+        if covered == start or covered == math.inf:
+            return covered, ready
+        leave = tech.at_or_after(max(leave, covered - drive))[0]
+        start = leave + drive
+    return math.inf, math.inf
+
+
 # An idle stretch shorter than this is not worth offering to another ticket.
 MIN_GAP_MINUTES = 15.0
 
@@ -319,14 +343,18 @@ def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: Trav
         drive = travel.estimate(chain.location, ticket.site)
         mean += drive.mean_minutes
         var += drive.variance
-    x50 = chain.anchor + _quantile(mean, var, 0.0)
-    ready = chain.cover.at_or_after(x50)[0]
-    s50 = _both(ready, chain.cover, cover)[0]
-    if var > 0.0:
-        s90 = _both(chain.anchor + _quantile(mean, var, Z90), chain.cover, cover)[0]
-    else:
-        s90 = s50
+    s50, ready = _start_at(chain, mean, var, 0.0, cover)
+    s90 = _start_at(chain, mean, var, Z90, cover)[0] if var > 0.0 else s50
     return _Option(chain, s50, max(s90, s50), mean, var, ready)
+
+
+def _start_at(chain: _Chain, mean: float, var: float, z: float, cover: _Cover) -> tuple[float, float]:
+    """The start at standard normal point `z` of a job whose free time plus drive has these moments.
+
+    The sum's quantile less the quantile of the technician's free time alone is the drive's part
+    at that point, which comes after the technician sets off (`_arrival`)."""
+    free = chain.anchor + _quantile(chain.mean, chain.var, z)
+    return _arrival(free, chain.anchor + _quantile(mean, var, z) - free, chain.cover, cover)
 
 
 def _evaluate_with_gaps(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
@@ -346,9 +374,8 @@ def _in_gap(gap: _Gap, ticket: DispatchTicket, cover: _Cover, travel: TravelMode
     if ticket.onsite:
         drive = travel.estimate(gap.location, ticket.site)
         drive50, drive90 = drive.median_minutes, drive.p90_minutes
-    ready = chain.cover.at_or_after(gap.from50 + drive50)[0]
-    s50 = _both(ready, chain.cover, cover)[0]
-    s90 = max(s50, _both(gap.from90 + drive90, chain.cover, cover)[0])
+    s50, ready = _arrival(gap.from50, drive50, chain.cover, cover)
+    s90 = max(s50, _arrival(gap.from90, drive90, chain.cover, cover)[0])
     done90 = s90 + ticket.effort.p90_minutes
     if gap.next_site is not None:
         here = ticket.site if ticket.onsite else gap.location
@@ -384,12 +411,14 @@ def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job
     else:
         lo = anchor + _quantile(mean, var, _QUAD_Z[0] * 1.2)
         hi = anchor + _quantile(mean, var, _QUAD_Z[-1] * 1.2)
+        leave = anchor + _quantile(chain.mean, chain.var, _QUAD_Z[0] * 1.2)
         start, until = _both(lo, chain.cover, cover)
-        if start == lo and until >= hi:
+        off, on_until = chain.cover.at_or_after(leave)
+        if start == lo and until >= hi and off == leave and on_until >= hi:
             new_anchor, new_mean, new_var = anchor, mean, var
         else:
             raw = [anchor + _quantile(mean, var, z) for z in _QUAD_Z]
-            pushed = [_both(x, chain.cover, cover)[0] for x in raw]
+            pushed = [_start_at(chain, mean, var, z, cover)[0] for z in _QUAD_Z]
             new_anchor = pushed[0]
             offsets = [p - new_anchor for p in pushed]
             new_mean = sum(offsets) / len(offsets)
@@ -711,9 +740,9 @@ def _near_term_cost(
     tickets: Sequence[DispatchTicket], technicians: Sequence[TechnicianInput], now: datetime,
     travel: TravelModel, cost_per_hour: Mapping[int, float], covers: dict,
     promise: Mapping[int, float], dues: Mapping[int, float],
-) -> tuple[float, float, float, dict[int, tuple[float, float]]]:
+) -> tuple[float, float, float, dict[int, tuple[float, float, int]]]:
     """(cost of the hours past the SLA due, cost of the hours waited, promises expected broken,
-    each ticket's planned start as (median, 90% bound)) of the greedy plan.
+    each ticket's planned start as (median, 90% bound, technician id)) of the greedy plan.
 
     The first two are `cost_per_hour` x hours on median starts: the weighted lateness the firm
     is judged on (docs/BENCHMARKS.md), and what idle staff and lost revenue cost before the due
@@ -722,14 +751,14 @@ def _near_term_cost(
     minutes before the due is a coin toss, not a kept promise.
     """
     late = waited = broken = 0.0
-    starts: dict[int, tuple[float, float]] = {}
+    starts: dict[int, tuple[float, float, int]] = {}
     planned = _schedule(tickets, technicians, now, travel, covers)[0]
     for ticket, (option, _waits, _note) in zip(tickets, planned):
         if option is None:
             continue
         cost = cost_per_hour.get(ticket.id, 0.0)
         start = option.median
-        starts[ticket.id] = (start, option.p90)
+        starts[ticket.id] = (start, option.p90, option.chain.tech.id)
         waited += cost * max(0.0, start) / 60.0
         due = dues[ticket.id]
         if due != math.inf:
@@ -774,6 +803,7 @@ def improve_near_term(
     share_before_due: float = 0.0,
     max_plans: int = NEAR_TERM_MAX_PLANS,
     promise: Optional[Mapping[int, float]] = None,
+    fastpass: Collection[int] = frozenset(),
 ) -> list[DispatchTicket]:
     """The triage order with the next few jobs reordered (or given to another technician) where
     that lowers the expected cost of delay.
@@ -794,7 +824,9 @@ def improve_near_term(
     x (hours past the SLA due + `share_before_due` x hours waited), on median times, plus each
     ticket's `promise` (the points triage gives a contract SLA still within reach) x the chance
     its start misses the due. A ticket given to another technician must still start by its due at
-    its 90% bound (or that bound must be no later than before). Only the technicians that could
+    its 90% bound (or that bound must be no later than before), and a ticket in `fastpass` (a
+    contract client's) is never given to a technician who starts it later while one who could have
+    taken it starts a ticket outside `fastpass` (break/fix) before it. Only the technicians that could
     take these jobs soonest are planned: for each skill, the `window` earliest free. Returns a
     new list (tickets given to a technician come back with `pinned_technician_id` set); the
     inputs are not changed.
@@ -827,7 +859,7 @@ def improve_near_term(
     # Minutes from now to each SLA due (none: never late), read once for every plan tried.
     dues = {t.id: (t.sla_due - now).total_seconds() / 60.0 if t.sla_due is not None else math.inf for t in head}
 
-    def cost(plan: list[DispatchTicket]) -> tuple[float, dict[int, tuple[float, float]]]:
+    def cost(plan: list[DispatchTicket]) -> tuple[float, dict[int, tuple[float, float, int]]]:
         late, waited, broken, starts = _near_term_cost(plan, team, now, travel, cost_per_hour, covers, promise,
                                                        dues)
         return late + share_before_due * waited + broken, starts
@@ -836,7 +868,25 @@ def improve_near_term(
     runs = _movable_runs(head, group, fixed)
     if late + broken <= _TIE:
         return order
-    search = _NearTermSearch(cost, late + share_before_due * waited + broken, starts, dues, max_plans - 1)
+    skills = {tech.id: tech.skills for tech in team}
+    needs = {t.id: t.required_skill for t in head}
+
+    def jumps_the_fastpass(given: int, before: float, starts: Mapping[int, tuple[float, float, int]]) -> bool:
+        """The contract ticket `given` now starts later while a break/fix job starts before it on a
+        technician who could have taken it: the break/fix client would be served first."""
+        if given not in fastpass:
+            return False
+        after = starts.get(given, (math.inf, math.inf, 0))[0]
+        if after <= before + _TIE:
+            return False
+        skill = needs.get(given)
+        return any(
+            other not in fastpass and start < after - _TIE and (skill is None or skill in skills.get(tech_id, ()))
+            for other, (start, _p90, tech_id) in starts.items()
+        )
+
+    search = _NearTermSearch(cost, late + share_before_due * waited + broken, starts, dues, max_plans - 1,
+                             jumps_the_fastpass)
     choices = {
         t.id: [tech.id for tech in by_skill.get(_ANY if t.required_skill is None else t.required_skill, [])
                [:NEAR_TERM_CHOICES]]
@@ -853,9 +903,12 @@ def improve_near_term(
 class _NearTermSearch:
     """First-improvement local search over near-term plans, within a budget of plans tried."""
 
-    def __init__(self, cost: Callable[[list[DispatchTicket]], tuple[float, dict[int, tuple[float, float]]]],
-                 best: float, starts: dict[int, tuple[float, float]], dues: Mapping[int, float], budget: int) -> None:
+    def __init__(self, cost: Callable[[list[DispatchTicket]], tuple[float, dict[int, tuple[float, float, int]]]],
+                 best: float, starts: dict[int, tuple[float, float, int]], dues: Mapping[int, float], budget: int,
+                 jumps_the_fastpass: Optional[Callable[[int, float, Mapping[int, tuple[float, float, int]]], bool]] = None
+                 ) -> None:
         self.cost = cost
+        self.jumps_the_fastpass = jumps_the_fastpass or (lambda _given, _before, _starts: False)
         self.best = best
         self.starts = starts
         self.dues = dues
@@ -863,7 +916,7 @@ class _NearTermSearch:
         # Plans already costed in this search, by (ticket, technician given) in order: moving
         # ticket i to place i+1 and ticket i+1 to place i give the same plan, and a pass after an
         # improvement meets many plans again (about a fifth of those tried in the simulation).
-        self.costed: dict[tuple[tuple[int, Optional[int]], ...], tuple[float, dict[int, tuple[float, float]]]] = {}
+        self.costed: dict[tuple[tuple[int, Optional[int]], ...], tuple[float, dict[int, tuple[float, float, int]]]] = {}
 
     def _better(self, candidate: list[DispatchTicket], given: Optional[int] = None) -> bool:
         """True (and kept) when the candidate plan costs less; a ticket `given` to another
@@ -879,8 +932,11 @@ class _NearTermSearch:
             self.costed[key] = self.cost(candidate)
         cost, starts = self.costed[key]
         if given is not None:
-            after = starts.get(given, (math.inf, math.inf))[1]
-            if after > max(self.starts.get(given, (math.inf, math.inf))[1], self.dues[given]) + _TIE:
+            before = self.starts.get(given, (math.inf, math.inf, 0))
+            after = starts.get(given, (math.inf, math.inf, 0))[1]
+            if after > max(before[1], self.dues[given]) + _TIE:
+                return False
+            if self.jumps_the_fastpass(given, before[0], starts):
                 return False
         if cost < self.best - _TIE:
             self.best, self.starts = cost, starts

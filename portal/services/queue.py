@@ -358,6 +358,7 @@ def compute(inputs: QueueInputs) -> list[Placed]:
         fixed={f.id for f in inputs.waiting if f.override_position is not None},
         share_before_due=inputs.weights.cost_before_due_share,
         promise={r.ticket_id: promise_points(r) for r in ranked},
+        fastpass={f.id for f in inputs.waiting if f.is_contract},
     )
     ordered = [by_id[d.id] for d in queue]
     estimates = plan_dispatch(queue, inputs.technicians, inputs.now, inputs.travel, inputs.forecast)

@@ -62,6 +62,26 @@ def test_ticket_goes_to_the_technician_who_can_start_soonest():
     assert result[0].p90 > result[0].median
 
 
+def test_a_technician_off_shift_drives_to_the_site_after_the_shift_begins():
+    """Off shift until Monday 08:00: the on-site job starts at 08:00 plus the drive, not at 08:00,
+    with the drive's spread in the range; a job in hours the technician reaches before the client's
+    hours begin starts as those hours begin (they set off early enough)."""
+    drive = TRAVEL.estimate(OFFICE, CLIENT)
+    monday_8 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    day_shift = CoverageCalendar.business(NY)
+    onsite = plan_dispatch([ticket(1, onsite=True)], [tech(1, calendar=day_shift, now=SATURDAY_NIGHT)],
+                           SATURDAY_NIGHT, TRAVEL)[0]
+    assert onsite.median == monday_8 + timedelta(minutes=drive.median_minutes)
+    assert onsite.p90 == monday_8 + timedelta(minutes=drive.p90_minutes)
+    remote = plan_dispatch([ticket(1)], [tech(1, calendar=day_shift, now=SATURDAY_NIGHT)], SATURDAY_NIGHT, TRAVEL)[0]
+    assert remote.median == monday_8
+
+    early = CoverageCalendar.business(NY, "Mon-Fri 07:00-18:00")
+    client_hours = plan_dispatch([ticket(1, onsite=True, effort=FIXED, coverage=BUSINESS)],
+                                 [tech(1, calendar=early, now=SATURDAY_NIGHT)], SATURDAY_NIGHT, TRAVEL)[0]
+    assert client_hours.median == monday_8 and client_hours.waits_for_coverage
+
+
 def test_skills_are_respected():
     techs = [tech(1, skills=("printer",)), tech(2, skills=("security",))]
     tickets = [ticket(i, skill="security") for i in range(4)] + [ticket(9, skill="printer")]

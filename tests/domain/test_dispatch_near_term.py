@@ -192,9 +192,9 @@ def test_pins_stay_and_the_cost_of_delay_never_grows_with_the_default_window(spe
 
 
 def test_the_all_rounder_is_kept_for_the_job_only_they_can_do():
-    """The greedy plan gives the contract job to the all-rounder free first, so the network job (a
-    break/fix one, which may not jump the contract) waits an hour; giving the contract job to the
-    software specialist free ten minutes later keeps both on time."""
+    """The greedy plan gives the contract job to the all-rounder free first, so the network job
+    waits an hour; giving the contract job to the software specialist free ten minutes later keeps
+    both on time. Allowed between two tickets of one class (here without a FastPass)."""
     all_rounder, specialist = tech(1, skills=("network", "software")), tech(2, skills=("software",), busy=10)
     contract = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=2))
     network = ticket(2, skill="network", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=20))
@@ -205,6 +205,27 @@ def test_the_all_rounder_is_kept_for_the_job_only_they_can_do():
     assert late_cost(order, costs, techs) == 0
     plan = plan_dispatch(order, techs, NOW, TRAVEL)
     assert [e.technician_id for e in plan] == [2, 1]
+
+
+def test_a_contract_ticket_never_waits_so_that_a_break_fix_one_starts_first():
+    """The FastPass: the same two jobs, the first a contract client's. Handing it to the specialist
+    free in ten minutes would let the all-rounder start the break/fix job now, ahead of it, which
+    the contract client was promised never happens; the contract job keeps the all-rounder and the
+    break/fix job waits (late). Tickets that jump nobody may still be handed on."""
+    all_rounder, specialist = tech(1, skills=("network", "software")), tech(2, skills=("software",), busy=10)
+    contract = ticket(1, skill="software", effort=HOUR_EXACT, sla_due=NOW + timedelta(hours=2))
+    network = ticket(2, skill="network", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=20))
+    costs, groups, techs = {1: 100.0, 2: 100.0}, {1: "contract", 2: "break/fix"}, [all_rounder, specialist]
+    order = improve_near_term([contract, network], techs, NOW, TRAVEL, costs, groups, fastpass={1})
+    assert order == [contract, network]
+    plan = plan_dispatch(order, techs, NOW, TRAVEL)
+    assert [e.technician_id for e in plan] == [1, 1] and plan[0].median < plan[1].median
+
+    second_contract = ticket(2, skill="network", effort=HOUR_EXACT, sla_due=NOW + timedelta(minutes=20))
+    order = improve_near_term([contract, second_contract], techs, NOW, TRAVEL, costs,
+                              {1: "contract", 2: "contract"}, fastpass={1, 2})
+    given = {e.ticket_id: e.technician_id for e in plan_dispatch(order, techs, NOW, TRAVEL)}
+    assert given == {1: 2, 2: 1}
 
 
 def test_a_ticket_given_to_a_technician_or_pinned_by_a_dispatcher_keeps_them():
