@@ -40,6 +40,11 @@ TICKET = {
                 "due_at": {**NULLABLE_DATETIME, "description": "The contract's deadline; for break/fix the best-effort time, never a promise."},
                 "state": {"type": ["string", "null"], "enum": ["on_track", "at_risk", "met", "breached", "best_effort", None]},
                 "best_effort": {"type": "boolean"},
+                "response_missed_due_at": {
+                    **NULLABLE_DATETIME,
+                    "description": "Set when the remote response target was missed while the on-site deadline "
+                                   "(due_at) is still ahead: state is then 'breached' for the response.",
+                },
             },
         },
         "technician": {"type": ["string", "null"], "description": "First name of the assigned technician, once known."},

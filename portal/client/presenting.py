@@ -65,7 +65,11 @@ def sla_text(view: TicketStatusView) -> str:
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
-    text = f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
+    if view.response_missed_due_at is not None:
+        text = (f"Remote response was due by {_when(view.response_missed_due_at)} — missed; "
+                f"technician on site due by {_when(view.sla_due_at)}")
+    else:
+        text = f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
     if view.status == TicketStatus.WAITING_ON_CLIENT:
         # The due time keeps moving later while paused; say so, or it reads as a fixed deadline.
         text += " (clock paused while we wait on you)"

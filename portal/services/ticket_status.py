@@ -60,6 +60,9 @@ class TicketStatusView:
     is_open: bool
     generation: int
     timeline: tuple[TimelineItem, ...] = field(default=())
+    # The remote response's due time when that target was missed while the on-site deadline shown
+    # is still ahead: "missed" beside a deadline not yet reached would read as a mistake.
+    response_missed_due_at: Optional[datetime] = None
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -70,7 +73,8 @@ class TicketStatusView:
             "position": self.position,
             "ahead": self.ahead,
             "eta": {"median": _iso(self.eta_median), "p90": _iso(self.eta_p90), "kind": self.eta_kind},
-            "sla": {"due_at": _iso(self.sla_due_at), "state": self.sla_state, "best_effort": self.sla_best_effort},
+            "sla": {"due_at": _iso(self.sla_due_at), "state": self.sla_state, "best_effort": self.sla_best_effort,
+                    "response_missed_due_at": _iso(self.response_missed_due_at)},
             "technician": self.technician,
             "reasons": list(self.reasons),
             "updated_at": _iso(self.updated_at),
@@ -86,6 +90,15 @@ def sla_due_at(ticket: Ticket) -> Optional[datetime]:
     if ticket.onsite_needed and ticket.arrival_due_at is not None:
         return ticket.arrival_due_at
     return ticket.response_due_at or ticket.arrival_due_at
+
+
+def _response_missed(ticket: Ticket) -> Optional[datetime]:
+    """The missed response's due time, when the deadline shown is the on-site one and not yet missed."""
+    shown = sla_due_at(ticket)
+    if (ticket.response_breached_at is not None and ticket.arrival_breached_at is None
+            and shown is not None and shown == ticket.arrival_due_at and shown != ticket.response_due_at):
+        return ticket.response_due_at
+    return None
 
 
 def shown_sla_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
@@ -120,6 +133,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=sla_due_at(ticket),
+        response_missed_due_at=_response_missed(ticket),
         sla_state=shown_sla_state(ticket, entry),
         sla_best_effort=ticket.sla_best_effort,
         technician=ticket.technician.user.first_name if ticket.technician is not None else None,

@@ -299,6 +299,25 @@ def test_break_fix_deadline_is_shown_as_best_effort_never_as_a_promise(client, m
     assert f'href="/billing/tickets/{ticket_id}/upgrade" id="upgrade-offer"' in page
 
 
+def test_a_missed_response_is_named_beside_the_on_site_deadline_still_ahead(client, acme, monkeypatch):
+    """The remote response (due 11:00) is missed while the technician's arrival (due 14:00) is
+    still ahead: the page says which deadline was missed instead of 'Due by 14:00 — missed'."""
+    from datetime import timedelta
+
+    from portal.services import sla
+
+    ticket_id, _ = file_ticket(client, onsite_needed="yes")
+    later = TUESDAY_10_NY + timedelta(minutes=90)
+    set_clock(monkeypatch, later)
+    sla.refresh_states(later)
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["display"]["sla"] == ("Remote response was due by Tue 24 Nov 11:00 — missed; "
+                                      "technician on site due by Tue 24 Nov 14:00")
+    assert live["sla"]["state"] == "breached"
+    assert live["sla"]["response_missed_due_at"].startswith("2026-11-24T16:00:00")
+    assert "Remote response was due by" in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+
+
 def test_the_deadline_reads_at_risk_as_soon_as_the_plan_sees_it_slipping(client, acme):
     """Two printer jobs (40 minutes, 9 times out of 10 within 100) for the one technician, each to be
     answered within the hour: the second cannot be promised by its deadline, although the SLA
