@@ -70,16 +70,16 @@ def _lock(ticket_id: int) -> Optional[Ticket]:
     return db.session.scalars(query).first()
 
 
-def _firm_time(at: datetime) -> str:
+def firm_time(at: datetime) -> str:
     """The firm's wall clock, as everywhere else in the portal: a technician paged at night should
     not have to convert from UTC."""
     return at.astimezone(ZoneInfo(current_app.config["FIRM_TIMEZONE"])).strftime("%a %d %b %H:%M %Z")
 
 
 def _due_text(ticket: Ticket) -> str:
-    due = [f"response due {_firm_time(ticket.response_due_at)}"] if ticket.response_due_at else []
+    due = [f"response due {firm_time(ticket.response_due_at)}"] if ticket.response_due_at else []
     if ticket.onsite_needed and ticket.arrival_due_at:
-        due.append(f"arrival due {_firm_time(ticket.arrival_due_at)}")
+        due.append(f"arrival due {firm_time(ticket.arrival_due_at)}")
     return "; ".join(due) or "no guaranteed deadline"
 
 
@@ -142,8 +142,8 @@ def check_sla(now: datetime) -> CheckResult:
             f"State: {words} ({_due_text(ticket)}).\n"
         )
         if entry is not None and entry.eta_median is not None:
-            body += f"Forecast start/arrival: {_firm_time(entry.eta_median)} (90%: "
-            body += f"{_firm_time(entry.eta_p90)})\n" if entry.eta_p90 else "unknown)\n"
+            body += f"Forecast start/arrival: {firm_time(entry.eta_median)} (90%: "
+            body += f"{firm_time(entry.eta_p90)})\n" if entry.eta_p90 else "unknown)\n"
         body += f"Open it on the dispatch board: {_ticket_link(ticket.id)}\n"
         for address in recipients:
             outbox.enqueue(address, subject, body, ALERT_KIND[state], now)
@@ -160,11 +160,12 @@ def check_sla(now: datetime) -> CheckResult:
     return CheckResult(alerted, emails)
 
 
-def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime) -> bool:
-    """Page the on-call technician about a new after-hours emergency, once per ticket.
+def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime, why: Optional[str] = None) -> bool:
+    """Page the on-call technician about an after-hours emergency, once per ticket.
 
-    Adds to the caller's transaction (the ticket's opening) without committing, so the page
-    is sent if and only if the ticket exists. Returns whether a page was written.
+    Adds to the caller's transaction (the ticket's opening, or the contract change that made an
+    open ticket an emergency: `why`) without committing, so the page is sent if and only if that
+    change is saved. Returns whether a page was written.
     """
     if ticket.id is not None and _already(ticket.id, PAGED_KIND):
         return False
@@ -172,7 +173,7 @@ def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime)
     org = ticket.organisation
     subject = f"[AFTER-HOURS EMERGENCY] {org.name}: {ticket.title}"
     body = (
-        f"A new after-hours emergency was opened at {_firm_time(now)}.\n"
+        (why or f"A new after-hours emergency was opened at {firm_time(now)}.") + "\n"
         f"Client: {org.name}\nSite: {org.site_address or 'not given'}\n"
         f"Problem: {ticket.title}\n{ticket.description}\n"
         f"On site needed: {'yes' if ticket.onsite_needed else 'no'}; {_due_text(ticket)}.\n"

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import Contract, ContractStatus, Organisation, Plan, StripeEvent, Ticket, TicketEvent, User
+from ..models import Contract, ContractStatus, Organisation, Plan, StripeEvent, Ticket, TicketEvent, TicketStatus, User
 from . import contracts
 from .text import whole_number
 
@@ -754,7 +754,33 @@ def _after_change(contract: Contract, change: str, now: datetime) -> None:
     log.info("organisation %s: %d open tickets re-triaged after contract %s change (%s)",
              contract.organisation_id, count, contract.id, change)
     if contract.status == ContractStatus.ACTIVE:
+        _serve_waiting_tickets_under(contract, now)
         _note_upgraded_ticket(contract, now)
+
+
+def _serve_waiting_tickets_under(contract: Contract, now: datetime) -> None:
+    """A plan that starts while tickets wait: page the on-call technician for those it makes after-hours
+    emergencies (as if opened now: the client upgraded in the middle of one), and tell the client each
+    ticket's new place, estimate and guarantee."""
+    from . import alerts, notifications, queue, staff, tickets
+
+    waiting = db.session.scalars(
+        select(Ticket).where(Ticket.organisation_id == contract.organisation_id,
+                             Ticket.status.in_(TicketStatus.WAITING)).order_by(Ticket.id)
+    ).all()
+    for ticket in waiting:
+        paged = False
+        if tickets.decide_after_hours(ticket, now).page_on_call:
+            on_call = staff.on_call_at(now)
+            why = (f"{ticket.organisation.name} upgraded to {contract.plan.name} at {alerts.firm_time(now)}: "
+                   "their waiting ticket is now an after-hours emergency.")
+            paged = alerts.page_on_call(ticket, on_call.user.email if on_call else None, now, why)
+            if paged:
+                ticket.events.append(TicketEvent(
+                    at=now, kind="after_hours", public=True,
+                    message="After hours: your contract covers emergencies, so the on-call technician has been paged."))
+        notifications.ticket_upgraded(ticket, queue.entry_for(ticket.id), contract.plan.name, paged, now)
+    db.session.commit()
 
 
 def _note_upgraded_ticket(contract: Contract, now: datetime) -> None:

@@ -23,6 +23,7 @@ KIND_RECEIVED = "ticket_received"
 KIND_ASSIGNED = "ticket_assigned"
 KIND_EN_ROUTE = "ticket_en_route"
 KIND_RESOLVED = "ticket_resolved"
+KIND_UPGRADED = "ticket_upgraded"
 
 
 def ordinal(n: int) -> str:
@@ -130,6 +131,18 @@ def ticket_received(ticket: Ticket, entry: QueueEntry, now: datetime, after_hour
         lines += ["", after_hours_message]
     return _send(ticket, f"We received your ticket: {ticket.title}", "\n".join(l for l in lines if l is not None) + "\n",
                  KIND_RECEIVED, now)
+
+
+def ticket_upgraded(ticket: Ticket, entry: Optional[QueueEntry], plan_name: str, paged: bool, now: datetime) -> int:
+    """The client upgraded while this ticket waited: its new place, estimate and guarantee, and the page."""
+    tz = ticket.organisation.timezone
+    lines = [f"Your {plan_name} contract is active: your ticket \"{ticket.title}\" is now served under it.", ""]
+    if entry is not None and entry.position:
+        lines += [place_words(entry.position, entry.ahead), _estimate_words(entry, tz, ticket.onsite_needed)]
+    lines.append(_due_words(ticket, tz))
+    if paged:
+        lines += ["", "After hours: your contract covers emergencies, so our on-call technician has been paged."]
+    return _send(ticket, f"Now under {plan_name}: {ticket.title}", "\n".join(lines) + "\n", KIND_UPGRADED, now)
 
 
 def technician_assigned(ticket: Ticket, technician: Technician, now: datetime) -> int:

@@ -188,6 +188,48 @@ def test_owner_activates_an_invoiced_request_and_tickets_are_rebased(client, wor
     assert "already active" in again
 
 
+def test_an_upgrade_activated_at_night_pages_the_on_call_technician_and_tells_the_client(client, monkeypatch, app):
+    """Bolt (break/fix) has its tills down on a Friday night: its ticket waits for Monday. Once the
+    owner activates Bolt's Premium 24/7 request, the ticket is an after-hours emergency like one
+    opened now: the on-call technician is paged (once), the ticket's timeline says so, and Bolt's
+    admin is told the new place, estimate, guarantee and the page."""
+    from datetime import datetime, timezone
+
+    from portal.models import OutboxMessage
+
+    friday_22_ny = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr("portal.clock.now", lambda: friday_22_ny)
+    make_plan("break-fix", name="Break/Fix")
+    make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True,
+              remote_response_minutes=30, onsite_arrival_minutes=120, minimum_term_months=1)
+    bolt = make_organisation("Bolt")
+    admin = make_user("admin@bolt.test", organisation=bolt)
+    add_technician("tom@firm.test", ["network"], on_call=(friday_22_ny - timedelta(hours=3),
+                                                           friday_22_ny + timedelta(hours=10)))
+    tills = tickets.open_ticket(bolt.id, admin.id, ticket_input(title="Tills down", impact="company"),
+                                friday_22_ny, None).ticket
+    def pages():
+        return db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "staff_alert_on_call")).all()
+    assert pages() == []
+    login(client, "admin@bolt.test")
+    client.post("/client/plans/premium/invoice")
+    client.post("/auth/logout")
+    make_user("olga@firm.test", Role.OWNER)
+    login(client, "olga@firm.test")
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == bolt.id)).one()
+    assert client.post(f"/billing/staff/contracts/{contract.id}/activate").status_code == 302
+
+    [page] = pages()
+    assert page.recipient == "tom@firm.test"
+    assert "Bolt upgraded to Premium 24/7" in page.body and "now an after-hours emergency" in page.body
+    assert db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == tills.id, TicketEvent.kind == "after_hours",
+        TicketEvent.message.contains("on-call technician has been paged"))).one().public
+    [told] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_upgraded")).all()
+    assert told.recipient == "admin@bolt.test" and "Your Premium 24/7 contract is active" in told.body
+    assert "1st in line" in told.body and "our on-call technician has been paged" in told.body
+
+
 def test_billing_overview_for_a_card_contract_offers_change_cancel_and_portal(client, world):
     acme = world["acme"]
     contract = db.session.scalars(select(Contract).where(Contract.organisation_id == acme.id)).one()
