@@ -8,6 +8,7 @@ file answers 404, exactly as if it did not exist.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from typing import Any, Optional
 
@@ -67,7 +68,8 @@ def upgrade_url(ticket_id: int) -> str:
 
 def _form_mapping(form: TicketForm) -> dict[str, Any]:
     """What the client typed, in the shape `parse_ticket_input` (shared with the API) expects."""
-    revenue = (form.revenue_at_risk_per_hour.data or "").strip()
+    # "No" wins over an amount typed before the answer changed (the field is only hidden, not cleared).
+    revenue = (form.revenue_at_risk_per_hour.data or "").strip() if form.money_lost.data == "yes" else ""
     return {
         "title": form.title.data or "",
         "description": form.description.data or "",
@@ -81,7 +83,10 @@ def _form_mapping(form: TicketForm) -> dict[str, Any]:
 
 
 def _check_money_answer(form: TicketForm) -> Optional[str]:
-    if form.money_lost.data == "yes" and not (form.revenue_at_risk_per_hour.data or "").strip():
+    if form.money_lost.data != "yes":
+        return None
+    amount = (form.revenue_at_risk_per_hour.data or "").strip()
+    if not amount or re.fullmatch(r"\$?\s*0*(\.0*)?", amount):
         return "You said money is being lost: say roughly how much an hour (a guess is fine)."
     return None
 

@@ -37,6 +37,14 @@ def test_second_ticket_reads_second_in_line_with_one_ahead(client, acme):
     assert "2</span> ticket(s) waiting in total" in page
 
 
+def test_no_money_lost_wins_over_an_amount_typed_before_the_answer_changed(client, acme):
+    """The amount field is only hidden when the client answers 'No': what was typed there before must
+    not be saved as revenue at risk (it would raise the ticket's place)."""
+    file_ticket(client, money_lost="no", revenue_at_risk_per_hour="500")
+    [ticket] = tickets_in_db()
+    assert ticket.revenue_at_risk_per_hour == 0
+
+
 def test_double_submit_files_one_ticket(client, acme):
     page = client.get("/client/tickets/new").get_data(as_text=True)
     key = page.split('name="idempotency_key" type="hidden" value="')[1].split('"')[0]
@@ -55,6 +63,8 @@ def test_double_submit_files_one_ticket(client, acme):
     ({"revenue_at_risk_per_hour": "-5"}, "Roughly how much an hour"),
     ({"revenue_at_risk_per_hour": "lots"}, "Roughly how much an hour"),
     ({"money_lost": "yes", "revenue_at_risk_per_hour": ""}, "Roughly how much an hour"),
+    ({"money_lost": "yes", "revenue_at_risk_per_hour": "0"}, "Roughly how much an hour"),
+    ({"money_lost": "yes", "revenue_at_risk_per_hour": "$0.00"}, "Roughly how much an hour"),
     ({"client_deadline": "25:99"}, "Is there a deadline today?"),
     ({"category": "<script>"}, "What kind of problem"),
     ({"title": "x" * 5000}, "What is broken?"),
