@@ -409,9 +409,12 @@ def recompute(now: datetime) -> int:
     raise AssertionError("unreachable")
 
 
-def _move_reason(old: int, new: int, left_ahead: int, arrived_ahead: int,
+def _move_reason(old: int, new: int, left_ahead: int, arrived_urgent: int, arrived_sooner: int,
                  own_pin: Optional[tuple[int, str]], pins_crossed: int) -> str:
     """Why a ticket moved, in the client's words.
+
+    A newcomer ahead is "more urgent" only when triage ranks it higher; one ranked lower is ahead
+    because a free technician can start it sooner (the place is the order of expected starts).
 
     A ticket's own pin is the reason only when the move brought it nearer its pinned place; a
     ticket pushed down (or let up) by another ticket's pin is told that our dispatcher moved
@@ -425,8 +428,11 @@ def _move_reason(old: int, new: int, left_ahead: int, arrived_ahead: int,
         if left_ahead:
             return f"{left_ahead} ticket{'s' if left_ahead != 1 else ''} ahead of yours {'were' if left_ahead != 1 else 'was'} started or closed"
         return "a technician became free sooner than planned or other tickets' priority changed"
-    if arrived_ahead:
-        return f"{arrived_ahead} more urgent ticket{'s' if arrived_ahead != 1 else ''} came in"
+    if arrived_urgent:
+        return f"{arrived_urgent} more urgent ticket{'s' if arrived_urgent != 1 else ''} came in"
+    if arrived_sooner:
+        return (f"{arrived_sooner} new ticket{'s' if arrived_sooner != 1 else ''}, not more urgent than yours, "
+                f"can be started sooner by a free technician with the right skills")
     return "another ticket's deadline came nearer or it can be started sooner by a free specialist"
 
 
@@ -482,12 +488,8 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
         if e.ticket_id not in new_ids:
             count += 1
     old_waiting_ids = {e.ticket_id for e in old_waiting}
-    arrived_before: dict[int, int] = {}
-    count = 0
-    for p in placed:
-        arrived_before[p.facts.id] = count
-        if p.facts.id not in old_waiting_ids:
-            count += 1
+    # Newcomers by (place, triage rank): few per recompute, so each moved ticket looks at them all.
+    newcomers = [(p.estimate.position, p.triage.rank) for p in placed if p.facts.id not in old_waiting_ids]
 
     never_placed = [p.facts.id for p in placed if p.facts.id not in old]
     triaged_before = set(
@@ -532,9 +534,10 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
         elif before is not None and before.position != e.position:
             own_pin = ((p.facts.override_position, p.facts.override_reason or "")
                        if p.facts.override_position is not None else None)
+            ahead = [rank for place, rank in newcomers if place < e.position]
             reason = _move_reason(before.position, e.position, left_before.get(p.facts.id, 0),
-                                  arrived_before.get(p.facts.id, 0), own_pin,
-                                  _pins_crossed(before.position, e.position, pinned, old))
+                                  sum(1 for rank in ahead if rank < t.rank), sum(1 for rank in ahead if rank > t.rank),
+                                  own_pin, _pins_crossed(before.position, e.position, pinned, old))
             events.append(dict(
                 ticket_id=p.facts.id, at=now, kind="re-ranked", public=True,
                 message=f"Moved from {notifications.ordinal(before.position)} to {notifications.ordinal(e.position)} "

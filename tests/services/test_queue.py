@@ -93,6 +93,24 @@ def test_a_ticket_pushed_down_by_another_ticket_s_pin_is_not_told_its_own_reason
     assert last_move(printer.id) == "Moved from 3rd to 2nd in line: our dispatcher moved another ticket behind yours."
 
 
+def test_a_newcomer_ahead_that_is_not_more_urgent_is_not_called_more_urgent(firm, now):
+    """The place is the order of expected starts: a one-person software problem that a free technician
+    can start now goes ahead of a department's printer waiting for the only printer technician, and
+    the printer ticket's timeline says why, without calling the newcomer more urgent."""
+    lan = open_for(firm.acme, firm.acme_admin, now, title="LAN down", category="network", impact="company").ticket
+    tickets.set_status(lan.id, TicketStatus.IN_PROGRESS, firm.tech_user, now)
+    printer = open_for(firm.acme, firm.acme_admin, now, title="Printer", category="printer", impact="department").ticket
+    assert queue.entry_for(printer.id).position == 1
+    add_technician("sue@firm.test", ["software"])
+    email = open_for(firm.acme, firm.acme_admin, now, title="Software", category="software", impact="person").ticket
+    assert queue.entry_for(email.id).position == 1 and queue.entry_for(printer.id).position == 2
+    assert queue.entry_for(email.id).score < queue.entry_for(printer.id).score
+    moved = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == printer.id,
+                                                         TicketEvent.kind == "re-ranked")).one()
+    assert moved.message == ("Moved from 1st to 2nd in line: 1 new ticket, not more urgent than yours, "
+                             "can be started sooner by a free technician with the right skills.")
+
+
 def test_started_ticket_has_no_place_and_frees_the_line(firm, now):
     a = open_for(firm.acme, firm.acme_admin, now, title="LAN down", impact="company").ticket
     b = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
