@@ -208,7 +208,8 @@ def change_status(ticket_id: int):
     ticket = _own_ticket(ticket_id)
     form = StatusForm()
     if not form.validate_on_submit() or form.status.data not in CLIENT_STATUSES:
-        flash("That change is not available here.", "error")
+        flash(f"Note: {form.note.errors[0]} Nothing was changed." if form.note.errors
+              else "That change is not available here.", "error")
         return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
     if not ticket.is_open:
         flash("This ticket is already closed.", "error")

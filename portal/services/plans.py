@@ -26,14 +26,13 @@ def plan_by_slug(slug: str) -> Optional[Plan]:
 def duration_words(minutes: Optional[int], business_hours: bool) -> str:
     if minutes is None:
         return "no guarantee"
+    business = "business " if business_hours else ""
     if minutes < 60:
-        amount = f"{minutes} minutes"
-    elif minutes % 60 == 0:
+        return f"{minutes} {business}minutes"
+    if minutes % 60 == 0:
         hours = minutes // 60
-        amount = f"{hours} hour" + ("s" if hours != 1 else "")
-    else:
-        amount = f"{minutes / 60:.1f} hours"
-    return amount + (" of business hours" if business_hours else "")
+        return f"{hours} {business}hour" + ("s" if hours != 1 else "")
+    return f"{minutes / 60:.1f} {business}hours"
 
 
 @dataclass(frozen=True)

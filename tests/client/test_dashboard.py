@@ -36,8 +36,8 @@ def test_dashboard_shows_the_contract_guarantees(client, monkeypatch):
     login(client, admin.email)
     page = client.get("/client/").get_data(as_text=True)
     assert "Priority" in page
-    assert "Connected remotely within 1 hour of business hours" in page
-    assert "Technician on site within 4 hours of business hours" in page
+    assert "Connected remotely within 1 business hour" in page
+    assert "Technician on site within 4 business hours" in page
 
 
 def test_break_fix_dashboard_says_best_effort(client, monkeypatch):

@@ -193,6 +193,15 @@ def test_status_buttons_pause_and_resolve(client, acme):
     assert "Why this place" not in page and "waiting in total" not in page
 
 
+def test_a_note_too_long_is_named_and_changes_nothing(client, acme):
+    ticket_id, _ = file_ticket(client)
+    response = client.post(f"/client/tickets/{ticket_id}/status", follow_redirects=True,
+                           data={"status": TicketStatus.RESOLVED, "note": "x" * 1001})
+    assert "Note: Use at most 1000 characters. Nothing was changed." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket_id).status in TicketStatus.WAITING
+
+
 def test_clients_cannot_set_staff_statuses(client, acme):
     ticket_id, _ = file_ticket(client)
     client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.ON_SITE})

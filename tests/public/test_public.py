@@ -24,7 +24,7 @@ def test_plan_table_is_generated_from_the_database(client):
     seed_plans()
     page = client.get("/plans").get_data(as_text=True)
     assert "Connected remotely within 30 minutes" in page
-    assert "Technician on site within 8 hours of business hours" in page
+    assert "Technician on site within 8 business hours" in page
     assert "Technician on site within 2 hours" in page
     assert "Best effort, usually the next business day: no guarantee" in page
     assert "Yes: emergencies page the on-call technician" in page
