@@ -20,6 +20,7 @@ class PlanTerms:
     arrival_minutes: Optional[int]
     hourly_rate: Decimal
     best_effort: bool
+    onboarding_fee: Decimal = Decimal("0")  # once, in the first year
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def price_plan(plan: PlanTerms, data: DowntimeInput) -> PlanCost:
     hours_down = wait + data.repair_hours
     per_hour = data.staff_affected * data.staff_cost_per_hour + data.revenue_per_hour
     downtime = data.outages_per_year * hours_down * per_hour
-    fees = plan.monthly_price * 12
+    fees = plan.monthly_price * 12 + plan.onboarding_fee
     labour = data.outages_per_year * data.repair_hours * plan.hourly_rate
     total = downtime + fees + labour
     wait_words = (
@@ -90,7 +91,8 @@ def price_plan(plan: PlanTerms, data: DowntimeInput) -> PlanCost:
         f"Hours down per outage: {wait_words} + {data.repair_hours.normalize():f} h repair = {hours_down.normalize():f} h",
         f"Cost of an hour down: {data.staff_affected} staff x {_fmt(data.staff_cost_per_hour)} + {_fmt(data.revenue_per_hour)} revenue = {_fmt(per_hour)}",
         f"Downtime a year: {data.outages_per_year} outages x {hours_down.normalize():f} h x {_fmt(per_hour)} = {_fmt(downtime)}",
-        f"Plan fees a year: 12 x {_fmt(plan.monthly_price)} = {_fmt(fees)}",
+        (f"Plan fees in the first year: 12 x {_fmt(plan.monthly_price)} + {_fmt(plan.onboarding_fee)} onboarding "
+         f"(once) = {_fmt(fees)}" if plan.onboarding_fee else f"Plan fees a year: 12 x {_fmt(plan.monthly_price)} = {_fmt(fees)}"),
         f"Repair labour a year: {data.outages_per_year} x {data.repair_hours.normalize():f} h x {_fmt(plan.hourly_rate)} = {_fmt(labour)}",
         f"Total a year: {_fmt(total)}",
     )

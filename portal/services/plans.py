@@ -46,6 +46,7 @@ class PlanPromise:
     price: str
     hourly: str
     term: str
+    onboarding: str
 
 
 def promise(plan: Plan, business_hours_text: str) -> PlanPromise:
@@ -59,10 +60,18 @@ def promise(plan: Plan, business_hours_text: str) -> PlanPromise:
         remote = "Connected remotely within " + duration_words(plan.remote_response_minutes, business)
         onsite = "Technician on site within " + duration_words(plan.onsite_arrival_minutes, business)
         after_hours = "Yes: emergencies page the on-call technician" if plan.after_hours_emergencies else "No: after-hours calls are seen the next business day"
-    price = "No monthly fee" if plan.monthly_price == 0 else f"${plan.monthly_price:,.0f} a month"
-    hourly = "Labour included" if plan.hourly_rate == 0 else f"${plan.hourly_rate:,.0f} an hour"
+    price = "No monthly fee" if plan.monthly_price == 0 else f"{dollars(plan.monthly_price)} a month"
+    hourly = "Labour included" if plan.hourly_rate == 0 else f"{dollars(plan.hourly_rate)} an hour"
     term = "No minimum term" if plan.minimum_term_months == 0 else f"{plan.minimum_term_months}-month minimum term"
-    return PlanPromise(coverage, remote, onsite, after_hours, price, hourly, term)
+    fee = Decimal(plan.onboarding_fee or 0)
+    onboarding = "None" if fee == 0 else f"{dollars(fee)} once, with the first payment"
+    return PlanPromise(coverage, remote, onsite, after_hours, price, hourly, term, onboarding)
+
+
+def dollars(amount: Decimal) -> str:
+    """$1,290 for whole dollars, $10.99 otherwise: a price is never rounded to another figure."""
+    amount = Decimal(amount)
+    return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
 
 
 def plan_terms(plan: Plan) -> PlanTerms:
@@ -73,4 +82,5 @@ def plan_terms(plan: Plan) -> PlanTerms:
         arrival_minutes=plan.onsite_arrival_minutes,
         hourly_rate=Decimal(plan.hourly_rate),
         best_effort=not plan.is_contract,
+        onboarding_fee=Decimal(plan.onboarding_fee or 0),
     )

@@ -33,6 +33,15 @@ def test_arithmetic_shows_each_step_and_adds_up():
     assert cost.arithmetic[-1] == "Total a year: $33,630"
 
 
+def test_the_onboarding_fee_counts_once_in_the_first_year():
+    from dataclasses import replace
+
+    data = DowntimeInput(staff_affected=10, revenue_per_hour=Decimal("500"), outages_per_year=3)
+    cost = price_plan(replace(ESSENTIALS, onboarding_fee=Decimal("250")), data)
+    assert cost.yearly_fees == Decimal("6130") and cost.yearly_total == Decimal("33880")
+    assert "Plan fees in the first year: 12 x $490 + $250 onboarding (once) = $6,130" in cost.arithmetic
+
+
 def test_problems_name_the_field():
     data = DowntimeInput(staff_affected=0, revenue_per_hour=Decimal("-5"), outages_per_year=1000)
     assert set(data.problems()) == {"staff_affected", "revenue_per_hour", "outages_per_year"}

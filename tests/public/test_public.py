@@ -6,8 +6,8 @@ from tests.conftest import login, make_organisation, make_plan, make_user
 
 def seed_plans():
     make_plan("break-fix", name="Break/Fix")
-    make_plan("essentials", name="Essentials", monthly_price=Decimal("490"), remote_response_minutes=240,
-              onsite_arrival_minutes=480, hourly_rate=Decimal("125"), display_order=2)
+    make_plan("essentials", name="Essentials", monthly_price=Decimal("490.50"), remote_response_minutes=240,
+              onsite_arrival_minutes=480, hourly_rate=Decimal("125"), display_order=2, onboarding_fee=Decimal("250"))
     make_plan("premium-24-7", name="Premium 24/7", coverage="24x7", monthly_price=Decimal("2490"),
               remote_response_minutes=30, onsite_arrival_minutes=120, after_hours_emergencies=True, display_order=4)
     make_plan("retired", name="Retired", active=False)
@@ -29,6 +29,9 @@ def test_plan_table_is_generated_from_the_database(client):
     assert "Best effort, usually the next business day: no guarantee" in page
     assert "Yes: emergencies page the on-call technician" in page
     assert "$2,490 a month" in page and "No monthly fee" in page
+    # Every plan's onboarding fee is in the comparison, and a price is shown as it is billed.
+    assert "<th scope=\"row\">Onboarding fee</th><td>None</td><td>$250 once, with the first payment</td><td>None</td>" in page
+    assert "$490.50 a month" in page
     assert "Retired" not in page
     assert page.index("Break/Fix") < page.index("Essentials") < page.index("Premium 24/7")
 
