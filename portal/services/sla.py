@@ -234,12 +234,14 @@ def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
 
 
 def outcomes_for(tickets: Iterable[Ticket]) -> list[SlaOutcome]:
+    """Each ticket's targets as `ticket_state` and `record_breaches` judge them: a ticket resolved or
+    closed (by the client too) before a target was due did not miss it."""
     return [
         SlaOutcome(
             response_due=t.response_due_at,
-            responded_at=t.first_response_at,
+            responded_at=t.first_response_at or t.resolved_at,
             arrival_due=t.arrival_due_at if t.onsite_needed else None,
-            arrived_at=t.arrived_at if t.onsite_needed else None,
+            arrived_at=(t.arrived_at or t.resolved_at) if t.onsite_needed else None,
         )
         for t in tickets
         if not t.sla_best_effort

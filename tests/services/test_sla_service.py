@@ -112,6 +112,17 @@ def test_compliance_counts_guaranteed_tickets_only(firm, now):
     assert sla.compliance_for(firm.bolt.id, now - timedelta(days=90), now).responses_total == 0
 
 
+def test_a_ticket_the_client_closed_before_its_due_counts_as_its_page_says(firm, now):
+    """Closed by the client 10 minutes in, before anyone answered: the ticket reads 'met', and the
+    compliance figures agree instead of counting it as a missed response and arrival."""
+    closed = open_for(firm.acme, firm.acme_admin, now, title="Fixed itself", onsite_needed=True).ticket
+    tickets.set_status(closed.id, TicketStatus.RESOLVED, firm.acme_admin, now + timedelta(minutes=10))
+    assert db.session.get(Ticket, closed.id).sla_state == "met"
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), now + timedelta(hours=6))
+    assert (result.responses_total, result.responses_on_time) == (1, 1)
+    assert (result.arrivals_total, result.arrivals_on_time) == (1, 1)
+
+
 def test_triage_weights_are_validated_stored_and_used(firm, now):
     defaults = settings.triage_weights()
     with pytest.raises(ValueError):
