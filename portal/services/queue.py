@@ -449,19 +449,34 @@ def _pins_crossed(old: int, new: int, pinned: list[tuple[int, int]], before: dic
     return crossed
 
 
-def _en_route_arrivals(ticket_ids: list[int]) -> dict[int, tuple[Optional[str], Optional[str]]]:
-    """The arrival estimate given when each technician set off (from the 'en route' event)."""
+def _en_route_arrivals(ticket_ids: list[int], now: datetime) -> dict[int, tuple[Optional[datetime], Optional[datetime]]]:
+    """Each technician's arrival: the estimate given when they set off (the 'en route' event), read
+    as given how long the drive has lasted so far.
+
+    Why: a drive past the time given is not over; "expected around 10:29" read at 10:42 is neither
+    true nor useful. The drive is a lognormal (the median and 90% bound given at the start) and what
+    is left of it comes from `EffortEstimate.remaining_after`, as for a job in hand.
+    """
     if not ticket_ids:
         return {}
     rows = db.session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.detail)
+        select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.detail)
         .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.kind == "status")
         .order_by(TicketEvent.id)
     ).all()
-    found: dict[int, tuple[Optional[str], Optional[str]]] = {}
-    for ticket_id, detail in rows:
+    given: dict[int, tuple[datetime, Optional[str], Optional[str]]] = {}
+    for ticket_id, at, detail in rows:
         if isinstance(detail, dict) and detail.get("to") == TicketStatus.EN_ROUTE:
-            found[ticket_id] = (detail.get("arrival_median"), detail.get("arrival_p90"))
+            given[ticket_id] = (at, detail.get("arrival_median"), detail.get("arrival_p90"))
+    found: dict[int, tuple[Optional[datetime], Optional[datetime]]] = {}
+    for ticket_id, (left_at, median_text, p90_text) in given.items():
+        median = datetime.fromisoformat(median_text) if median_text else None
+        p90 = datetime.fromisoformat(p90_text) if p90_text else None
+        if median is not None and p90 is not None and median > left_at and p90 >= median and now > left_at:
+            drive = EffortEstimate((median - left_at).total_seconds() / 60.0, (p90 - left_at).total_seconds() / 60.0)
+            rest = drive.remaining_after((now - left_at).total_seconds() / 60.0)
+            median, p90 = now + timedelta(minutes=rest.median_minutes), now + timedelta(minutes=rest.p90_minutes)
+        found[ticket_id] = (median, p90)
     return found
 
 
@@ -545,13 +560,12 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
                 detail={"from": before.position, "to": e.position, "reason": reason},
             ))
 
-    arrivals = _en_route_arrivals([t.id for t in loaded.other_open if t.status == TicketStatus.EN_ROUTE])
+    arrivals = _en_route_arrivals([t.id for t in loaded.other_open if t.status == TicketStatus.EN_ROUTE], now)
     for ticket in loaded.other_open:
         median, p90 = arrivals.get(ticket.id, (None, None))
         rows.append(dict(
             ticket_id=ticket.id, organisation_id=ticket.organisation_id, position=None, ahead=None,
-            technician_id=ticket.technician_id, eta_median=datetime.fromisoformat(median) if median else None,
-            eta_p90=datetime.fromisoformat(p90) if p90 else None, sla_at_risk=False, score=0.0,
+            technician_id=ticket.technician_id, eta_median=median, eta_p90=p90, sla_at_risk=False, score=0.0,
             note=ACTIVE_NOTES.get(ticket.status, ""), client_reasons=[], staff_reasons=[], computed_at=now,
             generation=generation,
         ))

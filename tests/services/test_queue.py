@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select
 
-from portal.domain.effort import DEFAULT_EFFORT
+from portal.domain.effort import DEFAULT_EFFORT, EffortEstimate
 from portal.extensions import db
 from portal.models import OutboxMessage, QueueEntry, QueueState, Ticket, TicketEvent, TicketStatus
 from portal.services import queue, tickets
@@ -127,6 +127,24 @@ def test_en_route_entry_carries_the_arrival_estimate(firm, now):
     tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now)
     entry = queue.entry_for(ticket.id)
     assert entry.position is None and entry.eta_median is not None and entry.eta_p90 >= entry.eta_median
+
+
+def test_a_drive_past_the_arrival_given_is_read_as_still_under_way(firm, now):
+    """The arrival given when the technician set off has passed and they are not on site: the next
+    recompute shows what such a drive still takes (later than now), never a time already past."""
+    firm.acme.latitude, firm.acme.longitude = 40.65, -73.90  # a drive away from Tom
+    db.session.commit()
+    ticket = open_for(firm.acme, firm.acme_admin, now, onsite_needed=True).ticket
+    tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now)
+    given = queue.entry_for(ticket.id)
+    median, p90 = given.eta_median, given.eta_p90
+    later = p90 + timedelta(minutes=10)
+    queue.recompute(later)
+    entry = queue.entry_for(ticket.id)
+    assert later < entry.eta_median <= entry.eta_p90
+    drive = EffortEstimate((median - now).total_seconds() / 60, (p90 - now).total_seconds() / 60)
+    left = drive.remaining_after((later - now).total_seconds() / 60)
+    assert abs((entry.eta_median - later).total_seconds() / 60 - left.median_minutes) < 0.01
 
 
 def test_a_job_past_its_90_percent_bound_keeps_its_technician_busy_for_what_such_jobs_still_take(firm, now):
