@@ -68,6 +68,10 @@ def sla_text(view: TicketStatusView) -> str:
     if view.response_missed_due_at is not None:
         text = (f"Remote response was due by {_when(view.response_missed_due_at)} — missed; "
                 f"technician on site due by {_when(view.sla_due_at)}")
+    elif (view.sla_state == "at_risk" and view.eta_median is not None and view.sla_due_at is not None
+          and view.eta_median > view.sla_due_at):
+        # Half the time later than the deadline: "at risk" would understate it.
+        text = f"Due by {_when(view.sla_due_at)} — likely to be missed: the technician is expected after it"
     else:
         text = f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
     if view.status == TicketStatus.WAITING_ON_CLIENT:

@@ -318,6 +318,17 @@ def test_break_fix_deadline_is_shown_as_best_effort_never_as_a_promise(client, m
     assert f'href="/billing/tickets/{ticket_id}/upgrade" id="upgrade-offer"' in page
 
 
+def test_a_deadline_the_estimate_already_passes_reads_likely_to_be_missed(client, acme):
+    """Three printer jobs for the one technician, each to be answered within the hour: the third's
+    median start is after its deadline, so 'at risk' would understate it."""
+    ids = [file_ticket(client, title=f"Printer {n}", onsite_needed=None, money_lost="no")[0] for n in "ABC"]
+    live = client.get(f"/client/tickets/{ids[-1]}/live.json").get_json()
+    assert live["sla"]["state"] == "at_risk"
+    assert live["eta"]["median"] > live["sla"]["due_at"]
+    assert live["display"]["sla"] == ("Due by Tue 24 Nov 11:00 — likely to be missed: "
+                                      "the technician is expected after it")
+
+
 def test_a_missed_response_is_named_beside_the_on_site_deadline_still_ahead(client, acme, monkeypatch):
     """The remote response (due 11:00) is missed while the technician's arrival (due 14:00) is
     still ahead: the page says which deadline was missed instead of 'Due by 14:00 — missed'."""
