@@ -62,19 +62,22 @@ def users():
     status = 200
     if form.validate_on_submit():
         try:
-            accounts.invite_colleague(current_user, form.email.data, form.role.data, clock.now())
+            sent = accounts.invite_colleague(current_user, form.email.data, form.role.data, clock.now())
         except accounts.AccountError as error:
             form[error.field or "email"].errors.append(str(error))
             status = 400
         else:
-            flash(f"Invitation sent to {form.email.data}.", "success")
+            email = sent.invitation.email
+            flash(f"Invitation sent again to {email}: the earlier link no longer works."
+                  if sent.replaced else f"Invitation sent to {email}.", "success")
             return redirect(url_for("client.users"))
     elif form.is_submitted():
         status = 400
     org_id = current_user.organisation_id
     colleagues = db.session.scalars(select(User).where(User.organisation_id == org_id).order_by(User.email)).all()
     invitations = db.session.scalars(
-        select(Invitation).where(Invitation.organisation_id == org_id, Invitation.accepted_at.is_(None))
+        select(Invitation).where(Invitation.organisation_id == org_id, Invitation.accepted_at.is_(None),
+                                 Invitation.expires_at > clock.now())
     ).all()
     return render_template("client/users.html", form=form, colleagues=colleagues, invitations=invitations), status
 

@@ -337,12 +337,33 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def invite_colleague(admin: User, email: str, role: str, now: datetime) -> Invitation:
+def _revoke_pending_invitations(email: str, now: datetime, organisation_id: Optional[int] = None) -> int:
+    """End the links not yet used for this address (of one organisation, or of all)."""
+    query = select(Invitation).where(Invitation.email == email, Invitation.accepted_at.is_(None),
+                                     Invitation.expires_at > now)
+    if organisation_id is not None:
+        query = query.where(Invitation.organisation_id == organisation_id)
+    pending = db.session.scalars(query).all()
+    for invitation in pending:
+        invitation.expires_at = now
+    return len(pending)
+
+
+@dataclass(frozen=True)
+class InvitationSent:
+    invitation: Invitation
+    replaced: int  # earlier links for the same address that no longer work
+
+
+def invite_colleague(admin: User, email: str, role: str, now: datetime) -> InvitationSent:
+    """Invite a colleague; inviting the same address again sends a fresh link and ends the earlier
+    one, so one person never holds two live invitations."""
     if role not in Role.CLIENT:
         raise AccountError("Choose member or admin.", "role")
     email = normalise_email(email)
     if find_user(email) is not None:
         raise AccountError("That address already has an account; ask the firm to move it.", "email")
+    replaced = _revoke_pending_invitations(email, now, admin.organisation_id)
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
         organisation_id=admin.organisation_id,
@@ -363,12 +384,14 @@ def invite_colleague(admin: User, email: str, role: str, now: datetime) -> Invit
         now,
     )
     db.session.commit()
-    return invitation
+    return InvitationSent(invitation, replaced)
 
 
 def open_invitation(token: str, now: datetime) -> Optional[Invitation]:
     invitation = db.session.scalars(select(Invitation).where(Invitation.token_hash == _token_hash(token))).first()
-    if invitation is None or invitation.accepted_at is not None or invitation.expires_at < now:
+    if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now:
+        return None
+    if find_user(invitation.email) is not None:  # joined through another invitation meanwhile
         return None
     return invitation
 
@@ -387,6 +410,7 @@ def accept_invitation(token: str, full_name: str, password: str, now: datetime) 
         email_confirmed_at=now,  # the invitation link reached this inbox
     )
     invitation.accepted_at = now
+    _revoke_pending_invitations(invitation.email, now)
     db.session.add(user)
     db.session.commit()
     return user

@@ -151,6 +151,34 @@ def test_invitation_flow(client):
     assert client.get(link).status_code == 302  # used once only
 
 
+def test_inviting_the_same_person_twice_leaves_one_live_link(client):
+    """The second invitation replaces the first (whose link then says it is no longer valid), the
+    users page lists one, and once accepted no other link for that address offers the join form."""
+    org = make_organisation()
+    make_user("admin@acme.example", organisation=org)
+    login(client, "admin@acme.example")
+    client.post("/client/users", data={"email": "bob@acme.example", "role": "client_member"})
+    first = _last_link("invitation")
+    again = client.post("/client/users", data={"email": "Bob@acme.example", "role": "client_member"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "Invitation sent again to bob@acme.example: the earlier link no longer works." in again
+    from portal import clock
+
+    live = db.session.scalars(select(Invitation).where(Invitation.expires_at > clock.now())).all()
+    assert [i.email for i in live] == ["bob@acme.example"]
+    second = _last_link("invitation")
+    assert first != second
+    client.post("/auth/logout")
+    assert "Join Acme" not in client.get(first, follow_redirects=True).get_data(as_text=True)
+    assert "Join Acme" in client.get(second).get_data(as_text=True)
+    client.post(second, data={"full_name": "Bob", "password": PASSWORD, "confirm": PASSWORD})
+    assert db.session.scalars(select(User).where(User.email == "bob@acme.example")).one()
+    client.post("/auth/logout")
+    login(client, "admin@acme.example")
+    assert "bob@acme.example" in client.get("/client/users").get_data(as_text=True)  # a colleague now
+    assert "not yet accepted" not in client.get("/client/users").get_data(as_text=True)
+
+
 def test_invitation_refusals_save_nothing(client):
     org = make_organisation()
     make_user("admin@acme.example", organisation=org)
