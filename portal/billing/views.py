@@ -100,6 +100,19 @@ def withdraw_checkout():
     return redirect(url_for("billing.overview"))
 
 
+@bp.route("/request/withdraw", methods=["POST"])
+@client_admin_only
+def withdraw_request():
+    """An invoiced plan request the firm has not confirmed yet can be taken back (nothing was paid)."""
+    withdrawn = billing.withdraw_invoice_request(current_user.organisation, clock.now())
+    if withdrawn is not None:
+        flash(f"Your request for {withdrawn.plan.name} is withdrawn; choose a plan again whenever you are ready.",
+              "success")
+    else:
+        flash("There is no plan request waiting to withdraw.", "error")
+    return redirect(_back(url_for("billing.overview")))
+
+
 @bp.route("/change-plan", methods=["POST"])
 @client_admin_only
 def change_plan():
@@ -174,7 +187,10 @@ def upgrade_panel(ticket_id: int):
     ticket = _own_open_ticket(ticket_id)
     contract = contracts.current_contract(ticket.organisation_id)
     now = clock.now()
-    quotes = queue.quote_upgrade(ticket.id, now) if ticket.is_open and contract is None else []
+    quotes = queue.quote_upgrade(ticket.id, now) if ticket.is_open else []
+    if contract is not None:
+        # A contract client in an emergency is offered the dearer plans only (faster, or 24x7).
+        quotes = [(plan, quote) for plan, quote in quotes if plan.monthly_price > contract.plan.monthly_price]
     return render_template(
         "billing/upgrade.html",
         ticket=ticket,
@@ -230,10 +246,13 @@ def staff_activate(contract_id: int):
         flash(str(error), "error")
     else:
         flash(f"{contract.organisation.name} is now on {contract.plan.name} (pay by invoice).", "success")
+    return redirect(_back(url_for("billing.staff_contracts")))
+
+
+def _back(default: str) -> str:
+    """The page the form came from (`next`, a path on this site only), else `default`."""
     back = request.form.get("next") or ""
-    if back.startswith("/") and not back.startswith("//"):
-        return redirect(back)
-    return redirect(url_for("billing.staff_contracts"))
+    return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else default
 
 
 @bp.cli.command("sync-plans")

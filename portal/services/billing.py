@@ -307,6 +307,18 @@ def abandon_checkout(organisation: Organisation, now: datetime) -> Optional[Cont
     return pending
 
 
+def withdraw_invoice_request(organisation: Organisation, now: datetime) -> Optional[Contract]:
+    """Take back a plan request waiting for the firm to confirm it by invoice (nothing was charged)."""
+    pending = contracts.pending_contract(organisation.id)
+    if pending is None or pending.payment_method != "invoice":
+        return None
+    pending.status = ContractStatus.CANCELED
+    pending.ends_at = now
+    db.session.commit()
+    log.info("invoice request %s of organisation %s withdrawn by the client", pending.id, organisation.id)
+    return pending
+
+
 def billing_portal_url(organisation: Organisation, return_url: str) -> str:
     """A one-off link to Stripe's customer billing portal (cards and invoices)."""
     if not organisation.stripe_customer_id:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.extensions import db
-from portal.models import Contract, ContractStatus, QueueEntry, Role, TicketEvent
+from portal.models import Contract, ContractStatus, Plan, QueueEntry, Role, TicketEvent
 from portal.services import queue, tickets
 from portal.templating import ordinal
 from tests.conftest import login, make_organisation, make_plan
@@ -90,11 +90,50 @@ def test_another_organisations_ticket_is_not_found(client, world):
     assert client.get("/billing/tickets/999999/upgrade").status_code == 404
 
 
-def test_contract_clients_are_told_they_are_covered(client, world):
+def test_contract_clients_are_quoted_the_dearer_plans_only(client, world):
+    """Acme is on Priority (by invoice): its emergency is quoted under Premium 24/7, with the
+    invoice request as the way there; its own plan and cheaper ones are not offered."""
     login(client, "admin@acme.test")
     acme_ticket = db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == world["acme"].id)).first()
     page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
-    assert "You are on Priority" in page and "Upgrade and pay" not in page
+    assert "Now, on Priority" in page and '<th scope="row">Premium 24/7</th>' in page
+    assert '<th scope="row">Priority</th>' not in page
+    assert 'action="/client/plans/premium/invoice"' in page and "Upgrade and pay" not in page
+    card = db.session.scalars(select(Contract).where(Contract.organisation_id == world["acme"].id)).one()
+    card.payment_method, card.stripe_subscription_id = "card", "sub_acme"
+    db.session.commit()
+    page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
+    assert 'action="/billing/change-plan"' in page and 'name="plan" value="premium"' in page
+    assert "Switch now (the difference is prorated)" in page
+
+
+def test_a_client_on_the_dearest_plan_is_told_no_plan_is_faster(client, world):
+    premium = db.session.scalars(select(Contract).where(Contract.organisation_id == world["acme"].id)).one()
+    premium.plan = db.session.scalars(select(Plan).where(Plan.slug == "premium")).one()
+    db.session.commit()
+    login(client, "admin@acme.test")
+    acme_ticket = db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == world["acme"].id)).first()
+    page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
+    assert "You are on Premium 24/7: no plan of ours would serve this ticket sooner." in page
+
+
+def test_a_pending_invoice_request_can_be_withdrawn_and_blocks_a_second_one(client, world):
+    ticket = world["ticket"]
+    login(client, "admin@bolt.test")
+    client.post("/client/plans/priority/invoice")
+    page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
+    assert "Your request for Priority is pending" in page and "Withdraw the request for Priority" in page
+    assert "Upgrade and pay" not in page and "Request, pay by invoice" not in page
+    assert "withdraw the pending one first" in page
+    assert "waiting for the firm to confirm it" in client.get("/billing/success").get_data(as_text=True)
+    response = client.post("/billing/request/withdraw", data={"next": f"/billing/tickets/{ticket.id}/upgrade"},
+                           follow_redirects=True)
+    assert "Your request for Priority is withdrawn" in response.get_data(as_text=True)
+    assert "Upgrade and pay" in response.get_data(as_text=True)
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == world["bolt"].id)).one()
+    assert contract.status == ContractStatus.CANCELED
+    again = client.post("/billing/request/withdraw", follow_redirects=True).get_data(as_text=True)
+    assert "There is no plan request waiting to withdraw." in again
 
 
 def test_paying_the_emergency_upgrade_moves_the_ticket_once_stripe_confirms(client, recorder, world):

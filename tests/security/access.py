@@ -70,6 +70,7 @@ ROUTES: dict[str, Access] = {
     "billing.success": Access.CLIENT,
     "billing.cancelled": Access.CLIENT,
     "billing.withdraw_checkout": Access.CLIENT_ADMIN,
+    "billing.withdraw_request": Access.CLIENT_ADMIN,
     "billing.upgrade_panel": Access.CLIENT,
     "billing.webhook": Access.SIGNED_WEBHOOK,
     "billing.staff_contracts": Access.OWNER,
