@@ -447,6 +447,10 @@ def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job
 
 _ANY = object()
 
+# Said of a ticket that could be worked now but waits for a technician with its skill to come on duty
+# (the on-call technician may not have it): the estimate is then a shift's start, not a queue.
+OFF_DUTY_NOTE = "Nobody with the skill this job needs is on duty now: this is when the first one is."
+
 
 def plan_dispatch(
     tickets_in_order: Sequence[DispatchTicket],
@@ -483,7 +487,7 @@ def plan_dispatch(
             )
             continue
         median = now + timedelta(minutes=option.median)
-        notes = []
+        notes = [note] if note else []
         if waits:
             notes.append("Outside the hours this ticket is covered: work starts when covered time begins.")
         if option.p90 == math.inf:
@@ -559,6 +563,14 @@ def _schedule(
             heapq.heappush(gap_heaps.setdefault(group, {}).setdefault(gap.blocked, []), entry)
 
     shortest_job = max(MIN_GAP_MINUTES, min((t.effort.p90_minutes for t in tickets_in_order), default=0.0))
+    on_duty: dict[object, bool] = {}
+
+    def anyone_on_duty(group: object) -> bool:
+        """Is a technician of this skill group within their hours now (busy or not)?"""
+        if group not in on_duty:
+            on_duty[group] = any(chains[i].cover.at_or_after(0.0)[0] <= _EPS for _key, _n, i, _v in heaps[group])
+        return on_duty[group]
+
     planned: list[tuple[Optional[_Option], bool, str]] = []
     for ticket in tickets_in_order:
         cover = cover_of(ticket.coverage)
@@ -579,6 +591,9 @@ def _schedule(
                 best = _best_in_heap(heap, chains, ticket, cover, travel)
                 if group in gap_heaps:
                     best = _best_in_gaps(gap_heaps[group], ticket, cover, travel, best)
+                if (best is not None and ticket.required_skill is not None and cover.at_or_after(0.0)[0] <= _EPS
+                        and not anyone_on_duty(group)):
+                    note = OFF_DUTY_NOTE
         if best is not None and best.median == math.inf:
             best = None
             note = "No technician is available in time this ticket is covered within a year."

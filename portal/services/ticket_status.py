@@ -16,6 +16,7 @@ import hashlib
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload
 
+from ..domain.dispatch import OFF_DUTY_NOTE
 from ..domain.sla import SlaState
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
@@ -60,6 +61,7 @@ class TicketStatusView:
     is_open: bool
     generation: int
     timeline: tuple[TimelineItem, ...] = field(default=())
+    waits_for_skill: bool = False  # nobody with the job's skill is on duty now (the on-call may not have it)
     # The remote response's due time when that target was missed while the on-site deadline shown
     # is still ahead: "missed" beside a deadline not yet reached would read as a mistake.
     response_missed_due_at: Optional[datetime] = None
@@ -131,6 +133,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         eta_p90=entry.eta_p90 if estimated else None,
         eta_kind="arrival" if ticket.onsite_needed else "remote_start",
         waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
+        waits_for_skill=bool(estimated and entry is not None and OFF_DUTY_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=sla_due_at(ticket),
         response_missed_due_at=_response_missed(ticket),

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from portal.domain.calendar import CoverageCalendar
-from portal.domain.dispatch import ArrivalForecast, DispatchTicket, TechnicianInput, plan_dispatch
+from portal.domain.dispatch import OFF_DUTY_NOTE, ArrivalForecast, DispatchTicket, TechnicianInput, plan_dispatch
 from portal.domain.effort import EffortEstimate
 from portal.domain.travel import Location, TravelModel
 
@@ -80,6 +80,20 @@ def test_a_technician_off_shift_drives_to_the_site_after_the_shift_begins():
     client_hours = plan_dispatch([ticket(1, onsite=True, effort=FIXED, coverage=BUSINESS)],
                                  [tech(1, calendar=early, now=SATURDAY_NIGHT)], SATURDAY_NIGHT, TRAVEL)[0]
     assert client_hours.median == monday_8 and client_hours.waits_for_coverage
+
+
+def test_a_job_waiting_for_a_technician_with_its_skill_to_come_on_duty_says_so():
+    """Friday night: the on-call technician has no printer skill, the printer technician starts
+    Monday 08:00. The 24x7 printer job gets them then, and the estimate says why; a network job
+    the on-call technician can do carries no such note."""
+    day_shift = CoverageCalendar.business(NY)
+    on_call = tech(1, skills=("network",), now=SATURDAY_NIGHT)
+    printer_tech = tech(2, skills=("printer",), calendar=day_shift, now=SATURDAY_NIGHT)
+    printer, network = plan_dispatch([ticket(1, skill="printer"), ticket(2, skill="network")],
+                                     [on_call, printer_tech], SATURDAY_NIGHT, TRAVEL)
+    assert printer.technician_id == 2 and printer.median == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    assert OFF_DUTY_NOTE in printer.note and not printer.waits_for_coverage
+    assert network.technician_id == 1 and OFF_DUTY_NOTE not in network.note
 
 
 def test_skills_are_respected():

@@ -111,6 +111,22 @@ def test_a_newcomer_ahead_that_is_not_more_urgent_is_not_called_more_urgent(firm
                              "can be started sooner by a free technician with the right skills.")
 
 
+def test_the_client_reads_that_nobody_with_the_skill_is_on_duty_yet(firm, now):
+    """Cedar (Premium 24/7) opens a security job at night: Tom, on call, has no security skill; Sam,
+    who has it, starts at 08:00. The client's estimate says why it is the morning."""
+    from portal.client.presenting import eta_text
+    from portal.services.ticket_status import ticket_view
+
+    night = now.replace(hour=3)  # 22:00 the evening before in New York
+    add_technician("sam@firm.test", ["security"])
+    alarm = open_for(firm.cedar, firm.cedar_admin, night, title="Alarm panel", category="security").ticket
+    view = ticket_view(firm.cedar.id, alarm.id)
+    assert view.waits_for_skill and not view.waits_for_coverage
+    assert eta_text(view).endswith("Nobody with the skill this job needs is on duty now: this is when the first one starts")
+    printer = open_for(firm.cedar, firm.cedar_admin, night, title="Printer", category="printer").ticket
+    assert not ticket_view(firm.cedar.id, printer.id).waits_for_skill
+
+
 def test_started_ticket_has_no_place_and_frees_the_line(firm, now):
     a = open_for(firm.acme, firm.acme_admin, now, title="LAN down", impact="company").ticket
     b = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
