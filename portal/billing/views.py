@@ -90,21 +90,13 @@ def cancelled():
     return render_template("billing/cancelled.html", pending=pending)
 
 
-@bp.route("/cancelled/withdraw", methods=["POST"])
-@client_admin_only
-def withdraw_checkout():
-    withdrawn = billing.abandon_checkout(current_user.organisation, clock.now())
-    if withdrawn is not None:
-        flash(f"Your request for {withdrawn.plan.name} is withdrawn; choose a plan again whenever you are ready.",
-              "success")
-    return redirect(url_for("billing.overview"))
-
-
 @bp.route("/request/withdraw", methods=["POST"])
 @client_admin_only
 def withdraw_request():
-    """An invoiced plan request the firm has not confirmed yet can be taken back (nothing was paid)."""
-    withdrawn = billing.withdraw_invoice_request(current_user.organisation, clock.now())
+    """Take back a plan request nothing was paid for: a card checkout left unpaid, or an invoiced
+    request the firm has not confirmed yet."""
+    organisation, now = current_user.organisation, clock.now()
+    withdrawn = billing.abandon_checkout(organisation, now) or billing.withdraw_invoice_request(organisation, now)
     if withdrawn is not None:
         flash(f"Your request for {withdrawn.plan.name} is withdrawn; choose a plan again whenever you are ready.",
               "success")

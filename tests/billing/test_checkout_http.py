@@ -279,7 +279,7 @@ def test_leaving_checkout_withdraws_the_request_and_a_late_payment_still_counts(
     assert "Nothing was charged" in page and "Withdraw the request for Priority" in page
     db.session.expire_all()
     assert db.session.get(Contract, contract.id).status == ContractStatus.PENDING, "a GET changes nothing"
-    page = client.post("/billing/cancelled/withdraw", follow_redirects=True).get_data(as_text=True)
+    page = client.post("/billing/request/withdraw", follow_redirects=True).get_data(as_text=True)
     assert "request for Priority is withdrawn" in page
     db.session.expire_all()
     assert db.session.get(Contract, contract.id).status == ContractStatus.CANCELED

@@ -69,7 +69,6 @@ ROUTES: dict[str, Access] = {
     "billing.upgrade_checkout": Access.CLIENT_ADMIN,
     "billing.success": Access.CLIENT,
     "billing.cancelled": Access.CLIENT,
-    "billing.withdraw_checkout": Access.CLIENT_ADMIN,
     "billing.withdraw_request": Access.CLIENT_ADMIN,
     "billing.upgrade_panel": Access.CLIENT,
     "billing.webhook": Access.SIGNED_WEBHOOK,
