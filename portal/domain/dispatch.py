@@ -5,7 +5,9 @@ them, each goes to the eligible technician (right skill; the pinned one if a dis
 pinned it) who can start it soonest. A start must fall in the technician's availability
 (shifts plus on-call periods) and in the ticket's coverage (its plan's hours: a break/fix
 ticket opened at night waits for the next business morning). On-site work adds the drive
-from the technician's current location, which is the site of the job before.
+from the technician's current location, which is the site of the job before; the drive starts
+when the technician sets off in their own covered time (off shift until 08:00: there at 08:00
+plus the drive).
 
 Estimates are honest ranges, not a fixed margin. Every job duration and drive is a
 lognormal given by its median and p90. Along one technician's chain the means and variances
@@ -449,7 +451,7 @@ _ANY = object()
 
 # Said of a ticket that could be worked now but waits for a technician with its skill to come on duty
 # (the on-call technician may not have it): the estimate is then a shift's start, not a queue.
-OFF_DUTY_NOTE = "Nobody with the skill this job needs is on duty now: this is when the first one is."
+OFF_DUTY_NOTE = "Nobody with the skill this job needs is on duty now: the estimate is for the first who comes on."
 
 
 def plan_dispatch(
