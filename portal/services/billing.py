@@ -797,7 +797,7 @@ def _serve_waiting_tickets_under(contract: Contract, now: datetime) -> None:
 
 def _note_upgraded_ticket(contract: Contract, now: datetime) -> None:
     """The ticket that prompted an emergency upgrade gets its new place in its timeline."""
-    from . import queue
+    from . import alerts, queue
 
     if not contract.stripe_checkout_session_id:
         return
@@ -826,7 +826,7 @@ def _note_upgraded_ticket(contract: Contract, now: datetime) -> None:
     if entry is not None and entry.position:
         where = f" Your ticket is now number {entry.position} in the queue"
         if entry.eta_median is not None:
-            where += f", technician expected around {entry.eta_median:%H:%M} UTC"
+            where += f", technician expected around {alerts.firm_time(entry.eta_median)}"
         where += "."
     db.session.add(TicketEvent(ticket_id=ticket.id, at=now, kind="upgraded", public=True,
                                message=f"Upgraded to {contract.plan.name}: payment confirmed by Stripe.{where}",

@@ -122,11 +122,14 @@ def ticket_state(ticket: Ticket, now: datetime, share: Optional[float] = None) -
 
 def _breach(ticket: Ticket, which: str, due: datetime, done_at: Optional[datetime], now: datetime) -> None:
     words = "Remote response" if which == "response" else "Technician arrival"
-    late = f"done at {done_at.isoformat()}" if done_at else f"still pending at {now.isoformat()}"
+    # The firm's local time in the (public) message, as everywhere on the client's pages; the detail keeps ISO.
+    zone = ZoneInfo(settings.firm_timezone())
+    late = (f"done at {done_at.astimezone(zone):%a %d %b %H:%M}" if done_at
+            else f"still pending at {now.astimezone(zone):%a %d %b %H:%M}")
     ticket.events.append(
         TicketEvent(
             at=now, kind=f"sla_breached_{which}", public=True,
-            message=f"{words} target missed: it was due {due.isoformat()} ({late}).",
+            message=f"{words} target missed: it was due {due.astimezone(zone):%a %d %b %H:%M} ({late}).",
             detail={"due_at": due.isoformat(), "done_at": done_at.isoformat() if done_at else None,
                     "seen_at": now.isoformat()},
         )

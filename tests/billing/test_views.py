@@ -164,6 +164,8 @@ def test_paying_the_emergency_upgrade_moves_the_ticket_once_stripe_confirms(clie
     upgraded = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
                                                             TicketEvent.kind == "upgraded")).one()
     assert upgraded.public and f"now number {after.position} in the queue" in upgraded.message
+    if after.eta_median is not None:  # in the firm's time, not UTC
+        assert "UTC" not in upgraded.message and "technician expected around" in upgraded.message
 
 
 def test_without_stripe_keys_the_invoice_path_is_offered(make_app):

@@ -86,6 +86,9 @@ def test_states_move_from_on_track_to_at_risk_to_breached_once(firm, now):
     t = db.session.get(Ticket, ticket.id)
     assert t.sla_state == "breached" and t.response_breached_at == now + timedelta(minutes=60)
     assert result.breaches == 1 and again.breaches == 0 and len(events(ticket.id, "sla_breached_response")) == 1
+    # The client reads it in the firm's time, like the rest of the timeline (not ISO UTC).
+    assert events(ticket.id, "sla_breached_response")[0].message == (
+        "Remote response target missed: it was due Tue 24 Nov 11:00 (still pending at Tue 24 Nov 11:01).")
 
 
 def test_at_risk_share_is_a_setting(firm, now):
