@@ -100,6 +100,7 @@ CLIENT_TARGETS = frozenset({TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVE
                             TicketStatus.ASSIGNED})
 RESPONSE_STATUSES = frozenset({TicketStatus.EN_ROUTE, TicketStatus.ON_SITE, TicketStatus.IN_PROGRESS})
 NEEDS_TECHNICIAN = frozenset({TicketStatus.ASSIGNED, TicketStatus.EN_ROUTE, TicketStatus.ON_SITE})
+TECHNICIAN_WORK = frozenset({TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVED})
 
 STATUS_MESSAGES = {
     TicketStatus.NEW: "Back in the queue",
@@ -445,8 +446,11 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
         if target not in TRANSITIONS[ticket.status]:
             raise TicketError("status", f"A ticket that is '{TicketStatus.LABELS[ticket.status]}' cannot become "
                                         f"'{TicketStatus.LABELS[target]}'.")
-        if ticket.technician_id is None and (target in NEEDS_TECHNICIAN or target in TicketStatus.ACTIVE):
-            own = _actor_technician(actor)  # a technician taking a job the engine offered them
+        if ticket.technician_id is None and (target in NEEDS_TECHNICIAN or target in TicketStatus.ACTIVE
+                                             or target in TECHNICIAN_WORK):
+            # A technician acting on a job the engine offered them takes it, whatever the tap: one who
+            # answers the client (waiting on them) or fixes it at once must not leave it nobody's.
+            own = _actor_technician(actor)
             if own is not None:
                 ticket.technician = own
             elif target in NEEDS_TECHNICIAN:

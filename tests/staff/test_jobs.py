@@ -1,4 +1,5 @@
 """The technician's phone view: current and next jobs, one-tap status changes that re-run the queue."""
+import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -141,6 +142,19 @@ def test_tapping_an_expected_job_takes_it(client, monkeypatch):
     ticket = fresh(job)
     assert (ticket.status, ticket.technician_id, ticket.first_response_at) == (
         TicketStatus.IN_PROGRESS, tom.id, TUESDAY_10_NY)
+
+
+
+@pytest.mark.parametrize("status, note", [("waiting_on_client", ""), ("resolved", "Cleared the mail queue")])
+def test_answering_or_fixing_an_expected_job_at_once_takes_it_too(client, monkeypatch, status, note):
+    """Waiting on the client, or resolved straight away: the job is still the technician's, not nobody's."""
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    acme = make_organisation("Acme", make_plan("priority"))
+    tom = make_technician()
+    job = open_ticket(acme, "Email bounces", category="email")
+    login(client, tom.user.email)
+    assert tap(client, job, status, note=note).status_code == 303
+    assert (fresh(job).status, fresh(job).technician_id) == (status, tom.id)
 
 
 def test_dispatcher_may_tap_for_a_technician(client, monkeypatch):
