@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField
+from wtforms import IntegerField, TextAreaField
 from wtforms.validators import StopValidation
 
 from .services.text import NUL_MESSAGE, has_nul
@@ -17,12 +17,23 @@ def refuse_nul(value: Any) -> Any:
     return value
 
 
+def one_newline(value: Any) -> Any:
+    """Browsers send a typed line break as CR LF but count it as one character against maxlength:
+    kept as LF, a note the browser let through is not refused as too long by the server."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n")
+    return value
+
+
 class PortalForm(FlaskForm):
-    """FlaskForm (CSRF) whose every field refuses what the database cannot store."""
+    """FlaskForm (CSRF) whose every field refuses what the database cannot store, and whose text
+    areas count a line break as one character, as the browser does."""
 
     class Meta(FlaskForm.Meta):
         def bind_field(self, form, unbound_field, options):
             filters = [refuse_nul, *unbound_field.kwargs.get("filters", ())]
+            if issubclass(unbound_field.field_class, TextAreaField):
+                filters.insert(0, one_newline)
             return unbound_field.bind(form=form, **{**options, "filters": filters})
 
 

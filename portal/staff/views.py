@@ -354,7 +354,8 @@ def tap_status(ticket_id: int):
         abort(403)
     form = StatusForm(prefix=f"t{ticket.id}")
     if not form.validate_on_submit() or _version(form) is None or form.status.data not in TAP_LABELS:
-        flash(f"#{ticket.id}: that tap was not understood; nothing changed.", "error")
+        flash(f"#{ticket.id}: " + (f"resolution note: {form.note.errors[0]} Nothing changed."
+                                   if form.note.errors else "that tap was not understood; nothing changed."), "error")
         return _my_jobs_page(form, ticket, 400)
     note = (form.note.data or "").strip()
     if form.status.data == TicketStatus.RESOLVED and not note:
