@@ -150,12 +150,23 @@ def create_technician(
     return tech
 
 
-def update_technician(technician_id: int, data: TechnicianData, now: datetime) -> int:
-    """Save the technician; returns how many on-call periods a deactivation took off the rota.
+@dataclass(frozen=True)
+class TechnicianSaved:
+    """What a deactivation changed, for the dispatcher to check."""
+
+    on_call_released: int = 0  # on-call periods removed (or, one under way, ended now)
+    tickets_returned: int = 0  # waiting tickets given back to the engine to place on someone else
+    jobs_in_hand: int = 0  # tickets they are working on: left with them, for the dispatcher to decide
+
+
+def update_technician(technician_id: int, data: TechnicianData, now: datetime) -> TechnicianSaved:
+    """Save the technician. A deactivation takes them off the rota and off the queue.
 
     An inactive technician is never paged, so their periods to come are removed (one under way
     ends now): left in place they would read as cover on the rota page and refuse the
-    replacement's periods as overlaps while nobody answers the pager.
+    replacement's periods as overlaps while nobody answers the pager. Tickets assigned to them
+    but not started go back to the engine (kept, they would wait for nobody, with no estimate);
+    jobs in hand stay theirs and are counted, since only the dispatcher knows who takes them over.
     """
     tech = db.session.get(Technician, technician_id)
     if tech is None:
@@ -165,8 +176,9 @@ def update_technician(technician_id: int, data: TechnicianData, now: datetime) -
     tech.home_zone = (data.home_zone or "").strip() or None
     tech.home_latitude = data.home_latitude
     tech.home_longitude = data.home_longitude
-    released = 0
+    saved = TechnicianSaved()
     if tech.active and not data.active:
+        released = 0
         for period in db.session.scalars(select(OnCallPeriod).where(
                 OnCallPeriod.technician_id == tech.id, OnCallPeriod.ends_at > now)):
             if period.starts_at < now:
@@ -174,10 +186,20 @@ def update_technician(technician_id: int, data: TechnicianData, now: datetime) -
             else:
                 db.session.delete(period)
             released += 1
+        theirs = db.session.scalars(select(Ticket).where(
+            Ticket.technician_id == tech.id, Ticket.status.in_(TicketStatus.OPEN))).all()
+        returned = [t for t in theirs if t.status in TicketStatus.WAITING]
+        for ticket in returned:
+            ticket.technician = None
+            ticket.status = TicketStatus.NEW
+            ticket.events.append(TicketEvent(
+                at=now, kind="unassigned", public=False,
+                message=f"Technician unassigned: {tech.name} is no longer active; the dispatch engine will choose."))
+        saved = TechnicianSaved(released, len(returned), len(theirs) - len(returned))
     tech.active = data.active
     db.session.commit()
     _requeue(now)
-    return released
+    return saved
 
 
 # --- weekly shifts ----------------------------------------------------------------------------

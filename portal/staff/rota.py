@@ -37,6 +37,23 @@ def _firm_instant(field) -> datetime:
         raise StaffError(f"{error}: choose another time.", field.name) from None
 
 
+def _deactivation_notes(name: str, saved: staff_service.TechnicianSaved) -> list[str]:
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n != 1 else ''}"
+
+    notes = []
+    if saved.on_call_released:
+        notes.append(f"{name} is off the on-call rota: {count(saved.on_call_released, 'period')} removed or ended "
+                     "now. Check the on-call rota for gaps.")
+    if saved.tickets_returned:
+        notes.append(f"{count(saved.tickets_returned, 'ticket')} assigned to {name} went back to the queue for "
+                     "another technician.")
+    if saved.jobs_in_hand:
+        notes.append(f"{name} still has {count(saved.jobs_in_hand, 'job')} in hand: reassign "
+                     f"{'them' if saved.jobs_in_hand != 1 else 'it'} from the board.")
+    return notes
+
+
 def _technician_data(form) -> TechnicianData:
     return TechnicianData(
         skills=staff_service.parse_skills(form.skills.data or ""),
@@ -92,16 +109,15 @@ def register(bp) -> None:
         status = 200
         if form.validate_on_submit():
             try:
-                released = staff_service.update_technician(tech.id, _technician_data(form), clock.now())
+                saved = staff_service.update_technician(tech.id, _technician_data(form), clock.now())
             except StaffError as error:
                 db.session.rollback()
                 _attach(form, error, "skills")
                 status = 400
             else:
                 flash(f"Saved {tech.name}.", "success")
-                if released:
-                    flash(f"{tech.name} is off the on-call rota: {released} period{'s' if released != 1 else ''} "
-                          "removed. Check the on-call rota for gaps.", "info")
+                for message in _deactivation_notes(tech.name, saved):
+                    flash(message, "info")
                 return redirect(url_for("staff.technician", technician_id=tech.id))
         elif form.is_submitted():
             status = 400

@@ -201,7 +201,7 @@ def test_a_technician_made_inactive_leaves_the_rota_and_frees_it_for_others(clie
     staff(client, Role.DISPATCHER)
     response = client.post(f"/staff/technicians/{tara.id}", data={"skills": "network"}, follow_redirects=True)
     page = response.get_data(as_text=True)
-    assert "Tara is off the on-call rota: 3 periods removed. Check the on-call rota for gaps." in page
+    assert "Tara is off the on-call rota: 3 periods removed or ended now. Check the on-call rota for gaps." in page
     periods = db.session.scalars(select(OnCallPeriod).order_by(OnCallPeriod.starts_at)).all()
     assert [(p.starts_at, p.ends_at) for p in periods] == [
         (now - timedelta(days=5), now - timedelta(days=4)), (now - timedelta(hours=2), now)]
@@ -214,6 +214,35 @@ def test_a_technician_made_inactive_leaves_the_rota_and_frees_it_for_others(clie
     page = client.post(f"/staff/technicians/{tara.id}", data={"skills": "network"},
                        follow_redirects=True).get_data(as_text=True)
     assert "off the on-call rota" not in page and count(OnCallPeriod) == 3
+
+
+def test_a_technician_made_inactive_gives_back_waiting_tickets_and_names_the_jobs_in_hand(client, monkeypatch):
+    """Tara's waiting ticket goes back to the engine (Tom's now, with an estimate); the one she is
+    on site for stays hers, and the dispatcher is told to reassign it."""
+    from portal.models import QueueEntry, Ticket, TicketStatus
+    from portal.services import tickets
+    from tests.staff.test_actions import TUESDAY_10_NY, open_ticket
+
+    monkeypatch.setattr("portal.clock.now", lambda: TUESDAY_10_NY)
+    acme = make_organisation("Acme", make_plan("priority", name="Priority"))
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    waiting = open_ticket(acme, "Printer", category="email")
+    on_site = open_ticket(acme, "Switch", category="email", onsite=True)
+    for ticket in (waiting, on_site):
+        tickets.assign(ticket.id, tara.id, None, TUESDAY_10_NY)
+    tickets.set_status(on_site.id, TicketStatus.ON_SITE, tara.user, TUESDAY_10_NY)
+    staff(client, Role.DISPATCHER)
+    page = client.post(f"/staff/technicians/{tara.id}", data={"skills": "network"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "1 ticket assigned to Tara went back to the queue for another technician." in page
+    assert "Tara still has 1 job in hand: reassign it from the board." in page
+    db.session.expire_all()
+    returned = db.session.get(Ticket, waiting.id)
+    assert (returned.status, returned.technician_id) == (TicketStatus.NEW, None)
+    entry = db.session.get(QueueEntry, waiting.id)
+    assert entry.technician_id == tom.id and entry.eta_median is not None
+    assert db.session.get(Ticket, on_site.id).technician_id == tara.id
 
 
 def test_remove_on_call_period(client):
