@@ -391,13 +391,16 @@ def _lock_state() -> int:
     return int(db.session.scalar(select(QueueState.generation).where(QueueState.id == STATE_ID)))
 
 
-def recompute(now: datetime) -> int:
-    """Re-run triage and dispatch over every open ticket and save the result; returns the generation."""
+def recompute(now: datetime, pin_changed: Optional[int] = None) -> int:
+    """Re-run triage and dispatch over every open ticket and save the result; returns the generation.
+
+    `pin_changed`: the ticket whose pin a dispatcher just set or lifted, which is then the reason
+    the timelines give for the moves."""
     db.session.commit()  # start from a fresh transaction: the lock must be the first thing it does
     for attempt in range(MAX_ATTEMPTS):
         try:
             generation = _lock_state()
-            _save(load(now), now, generation)
+            _save(load(now), now, generation, pin_changed)
             db.session.commit()
             return generation
         except DBAPIError as error:
@@ -409,20 +412,22 @@ def recompute(now: datetime) -> int:
     raise AssertionError("unreachable")
 
 
-def _move_reason(old: int, new: int, left_ahead: int, arrived_urgent: int, arrived_sooner: int,
-                 own_pin: Optional[tuple[int, str]], pins_crossed: int) -> str:
+def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_urgent: int, arrived_sooner: int,
+                 pin_changed: Optional[int], own_pin: Optional[str]) -> str:
     """Why a ticket moved, in the client's words.
 
+    When a dispatcher set or lifted a pin (`pin_changed`, the ticket whose pin it was), that is the
+    reason: the pin's own reason for that ticket, "our dispatcher moved another ticket" for the
+    others (never another ticket's reason, nor that a deadline came nearer). Otherwise a pin in
+    force is not the reason for a move: what changed is (tickets ahead started or closed, newcomers).
     A newcomer ahead is "more urgent" only when triage ranks it higher; one ranked lower is ahead
     because a free technician can start it sooner (the place is the order of expected starts).
-
-    A ticket's own pin is the reason only when the move brought it nearer its pinned place; a
-    ticket pushed down (or let up) by another ticket's pin is told that our dispatcher moved
-    another ticket, never the other ticket's reason, nor that a deadline came nearer.
     """
-    if own_pin is not None and abs(new - own_pin[0]) < abs(old - own_pin[0]):
-        return f"placed there by our dispatcher: {own_pin[1]}" if own_pin[1] else "placed there by our dispatcher"
-    if pins_crossed:
+    if pin_changed == ticket_id:
+        if own_pin is None:
+            return "our dispatcher returned it to its usual place"
+        return f"placed there by our dispatcher: {own_pin}" if own_pin else "placed there by our dispatcher"
+    if pin_changed is not None:
         return "our dispatcher moved another ticket " + ("ahead of yours" if new > old else "behind yours")
     if new < old:
         if left_ahead:
@@ -434,19 +439,6 @@ def _move_reason(old: int, new: int, left_ahead: int, arrived_urgent: int, arriv
         return (f"{arrived_sooner} new ticket{'s' if arrived_sooner != 1 else ''}, not more urgent than yours, "
                 f"can be started sooner by a free technician with the right skills")
     return "another ticket's deadline came nearer or it can be started sooner by a free specialist"
-
-
-def _pins_crossed(old: int, new: int, pinned: list[tuple[int, int]], before: dict[int, QueueEntry]) -> int:
-    """How many pinned tickets changed sides with a ticket that moved from `old` to `new`."""
-    crossed = 0
-    for ticket_id, now_at in pinned:
-        entry = before.get(ticket_id)
-        was_at = entry.position if entry is not None and entry.position is not None else None
-        if new > old and now_at < new and (was_at is None or was_at > old):
-            crossed += 1
-        elif new < old and now_at > new and was_at is not None and was_at < old:
-            crossed += 1
-    return crossed
 
 
 def _en_route_arrivals(ticket_ids: list[int], now: datetime) -> dict[int, tuple[Optional[datetime], Optional[datetime]]]:
@@ -488,7 +480,7 @@ ACTIVE_NOTES = {
 }
 
 
-def _save(loaded: Loaded, now: datetime, generation: int) -> None:
+def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[int] = None) -> None:
     placed = compute(loaded.inputs)
     old = {e.ticket_id: e for e in db.session.scalars(select(QueueEntry))}
     old_waiting = sorted(
@@ -516,7 +508,6 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
     rows: list[dict] = []
     events: list[dict] = []
     names = loaded.inputs.technician_names
-    pinned = [(p.facts.id, p.estimate.position) for p in placed if p.facts.override_position is not None]
     for p in placed:
         t, e = p.triage, p.estimate
         row = dict(
@@ -547,12 +538,11 @@ def _save(loaded: Loaded, now: datetime, generation: int) -> None:
                                message=f"Back in the queue: {place}",
                                detail={"from": None, "to": e.position}))
         elif before is not None and before.position != e.position:
-            own_pin = ((p.facts.override_position, p.facts.override_reason or "")
-                       if p.facts.override_position is not None else None)
+            own_pin = (p.facts.override_reason or "") if p.facts.override_position is not None else None
             ahead = [rank for place, rank in newcomers if place < e.position]
-            reason = _move_reason(before.position, e.position, left_before.get(p.facts.id, 0),
+            reason = _move_reason(p.facts.id, before.position, e.position, left_before.get(p.facts.id, 0),
                                   sum(1 for rank in ahead if rank < t.rank), sum(1 for rank in ahead if rank > t.rank),
-                                  own_pin, _pins_crossed(before.position, e.position, pinned, old))
+                                  pin_changed, own_pin)
             events.append(dict(
                 ticket_id=p.facts.id, at=now, kind="re-ranked", public=True,
                 message=f"Moved from {notifications.ordinal(before.position)} to {notifications.ordinal(e.position)} "

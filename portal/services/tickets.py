@@ -346,13 +346,13 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
     return OpenedTicket(ticket, True, decision)
 
 
-def requeue(now: datetime) -> None:
+def requeue(now: datetime, pin_changed: Optional[int] = None) -> None:
     """Re-run the queue after a committed change. The change stands even if the engines fail: the error is
     logged and the next recompute (any change, or `flask queue recompute`) brings the places up to date."""
     from . import queue
 
     try:
-        queue.recompute(now)
+        queue.recompute(now, pin_changed)
     except Exception:
         log.exception("queue recompute failed after a ticket change; places are stale until the next one")
         db.session.rollback()
@@ -544,7 +544,9 @@ def override_position(ticket_id: int, position: Optional[int], reason: str, acto
                      else f"Our dispatcher returned this ticket to its usual place in the queue: {reason}"),
         ))
 
-    return _change(ticket_id, apply, now)
+    _change(ticket_id, apply, now, recompute=False)
+    requeue(now, pin_changed=ticket_id)
+    return _load(ticket_id)
 
 
 def assign(ticket_id: int, technician_id: Optional[int], actor: Optional[User], now: datetime) -> Ticket:

@@ -61,8 +61,9 @@ def test_a_more_urgent_ticket_moves_others_down_with_a_reason(firm, now):
 
 def test_a_ticket_pushed_down_by_another_ticket_s_pin_is_not_told_its_own_reason(firm, now):
     """Two pins to place 1: the second pushes the first down; the first ticket's timeline says our
-    dispatcher moved another ticket ahead (never its own pin's reason, nor the other's), and a
-    ticket without a pin pushed down by a pin is not told that a deadline came nearer."""
+    dispatcher moved another ticket ahead (never its own pin's reason, nor the other's), a ticket
+    without a pin pushed down by a pin is not told that a deadline came nearer, and a lifted pin is
+    named as the reason its ticket moved back."""
     mouse = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
     printer = open_for(firm.acme, firm.acme_admin, now, title="Printer").ticket
     scanner = open_for(firm.acme, firm.acme_admin, now, title="Scanner").ticket
@@ -85,12 +86,16 @@ def test_a_ticket_pushed_down_by_another_ticket_s_pin_is_not_told_its_own_reason
 
     tickets.override_position(printer.id, None, "done with", firm.dispatcher, now)
     assert positions() == {scanner.id: 1, mouse.id: 2, printer.id: 3}
-    # Back at its own pinned place once the other pin is lifted: its own reason again.
-    assert last_move(scanner.id) == "Moved from 2nd to 1st in line: placed there by our dispatcher: VIP."
+    assert last_move(printer.id) == "Moved from 1st to 3rd in line: our dispatcher returned it to its usual place."
+    assert last_move(scanner.id) == "Moved from 2nd to 1st in line: our dispatcher moved another ticket behind yours."
 
     tickets.override_position(mouse.id, 3, "can wait", firm.dispatcher, now)
     assert positions() == {scanner.id: 1, printer.id: 2, mouse.id: 3}
     assert last_move(printer.id) == "Moved from 3rd to 2nd in line: our dispatcher moved another ticket behind yours."
+
+    # A pinned ticket moving up because one ahead was started is told so, not its pin's reason.
+    tickets.set_status(scanner.id, TicketStatus.IN_PROGRESS, firm.tech_user, now)
+    assert last_move(mouse.id) == "Moved from 3rd to 2nd in line: 1 ticket ahead of yours was started or closed."
 
 
 def test_a_newcomer_ahead_that_is_not_more_urgent_is_not_called_more_urgent(firm, now):
