@@ -70,6 +70,12 @@ def sla_text(view: TicketStatusView) -> str:
     if view.response_missed_due_at is not None:
         text = (f"Remote response was due by {_when(view.response_missed_due_at)} — missed; "
                 f"technician on site due by {_when(view.sla_due_at)}")
+        arrival = _arrival_words(view)
+        if arrival:
+            text += f" — {arrival}"
+    elif view.response_pending_due_at is not None:
+        text = (f"Remote response due by {_when(view.response_pending_due_at)}, technician on site by "
+                f"{_when(view.sla_due_at)}") + (f" — {state}" if state else "")
     elif (view.sla_state == "at_risk" and view.eta_median is not None and view.sla_due_at is not None
           and view.eta_median > view.sla_due_at):
         # Half the time later than the deadline: "at risk" would understate it.
@@ -80,6 +86,17 @@ def sla_text(view: TicketStatusView) -> str:
         # The due time keeps moving later while paused; say so, or it reads as a fixed deadline.
         text += " (clock paused while we wait on you)"
     return text
+
+
+def _arrival_words(view: TicketStatusView) -> str:
+    """The on-site deadline's outlook from the estimate alone (the SLA state is the missed response's)."""
+    if view.eta_median is None or view.sla_due_at is None:
+        return ""
+    if view.eta_median > view.sla_due_at:
+        return "likely to be missed: the technician is expected after it"
+    if view.eta_p90 is not None and view.eta_p90 > view.sla_due_at:
+        return SLA_WORDS["at_risk"]
+    return ""
 
 
 def technician_text(view: TicketStatusView) -> str:

@@ -65,6 +65,9 @@ class TicketStatusView:
     # The remote response's due time when that target was missed while the on-site deadline shown
     # is still ahead: "missed" beside a deadline not yet reached would read as a mistake.
     response_missed_due_at: Optional[datetime] = None
+    # The remote response's due time while it is still owed on an on-site ticket (the deadline shown
+    # is the arrival's, later): the client should see the nearer promise too.
+    response_pending_due_at: Optional[datetime] = None
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -103,6 +106,15 @@ def _response_missed(ticket: Ticket) -> Optional[datetime]:
     return None
 
 
+def _response_pending(ticket: Ticket) -> Optional[datetime]:
+    """The response's due time while still owed, when the deadline shown is the on-site one."""
+    shown = sla_due_at(ticket)
+    if (ticket.is_open and ticket.first_response_at is None and ticket.response_breached_at is None
+            and ticket.response_due_at is not None and shown is not None and shown != ticket.response_due_at):
+        return ticket.response_due_at
+    return None
+
+
 def shown_sla_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
     """The SLA clock's state, unless the dispatch plan already sees the deadline slipping.
 
@@ -137,6 +149,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=sla_due_at(ticket),
         response_missed_due_at=_response_missed(ticket),
+        response_pending_due_at=_response_pending(ticket),
         sla_state=shown_sla_state(ticket, entry),
         sla_best_effort=ticket.sla_best_effort,
         technician=ticket.technician.user.first_name if ticket.technician is not None else None,

@@ -337,6 +337,9 @@ def test_a_missed_response_is_named_beside_the_on_site_deadline_still_ahead(clie
     from portal.services import sla
 
     ticket_id, _ = file_ticket(client, onsite_needed="yes")
+    # While owed, the nearer response deadline is shown beside the arrival's.
+    assert client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["display"]["sla"] == (
+        "Remote response due by Tue 24 Nov 11:00, technician on site by Tue 24 Nov 14:00 — on track")
     later = TUESDAY_10_NY + timedelta(minutes=90)
     set_clock(monkeypatch, later)
     sla.refresh_states(later)
@@ -346,6 +349,16 @@ def test_a_missed_response_is_named_beside_the_on_site_deadline_still_ahead(clie
     assert live["sla"]["state"] == "breached"
     assert live["sla"]["response_missed_due_at"].startswith("2026-11-24T16:00:00")
     assert "Remote response was due by" in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    # The on-site part keeps its own outlook from the estimate.
+    from dataclasses import replace
+
+    from portal.client.presenting import sla_text
+    from portal.services.ticket_status import ticket_view
+
+    view = ticket_view(acme[0].id, ticket_id)
+    late = replace(view, eta_median=view.sla_due_at + timedelta(hours=1), eta_p90=view.sla_due_at + timedelta(hours=2))
+    assert sla_text(late).endswith("technician on site due by Tue 24 Nov 14:00 — likely to be missed: "
+                                   "the technician is expected after it")
 
 
 def test_the_deadline_reads_at_risk_as_soon_as_the_plan_sees_it_slipping(client, acme):
