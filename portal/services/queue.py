@@ -441,6 +441,25 @@ def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ur
     return "another ticket's deadline came nearer or it can be started sooner by a free specialist"
 
 
+def _ranked_lower_ahead(ranks: list[int]) -> list[int]:
+    """For each ticket in queue order, how many placed before it have a lower triage rank (a larger
+    number): a Fenwick tree over the ranks, O(n log n) for a queue of any length."""
+    size = max(ranks, default=0)
+    tree = [0] * (size + 1)
+    result = []
+    for seen, rank in enumerate(ranks):
+        at_or_above, i = 0, rank
+        while i > 0:
+            at_or_above += tree[i]
+            i -= i & -i
+        result.append(seen - at_or_above)
+        i = rank
+        while i <= size:
+            tree[i] += 1
+            i += i & -i
+    return result
+
+
 def _en_route_arrivals(ticket_ids: list[int], now: datetime) -> dict[int, tuple[Optional[datetime], Optional[datetime]]]:
     """Each technician's arrival: the estimate given when they set off (the 'en route' event), read
     as given how long the drive has lasted so far.
@@ -508,13 +527,20 @@ def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[
     rows: list[dict] = []
     events: list[dict] = []
     names = loaded.inputs.technician_names
-    for p in placed:
+    lower_ahead = _ranked_lower_ahead([p.triage.rank for p in placed])
+    for p, lower in zip(placed, lower_ahead):
         t, e = p.triage, p.estimate
+        reasons = list(t.client_reasons)
+        if lower:
+            # The place is the order of expected starts: say why tickets triaged below this one are
+            # ahead of it, or "served before break/fix calls" would read as untrue beside them.
+            reasons.append(f"{lower} of the tickets ahead {'ranks' if lower == 1 else 'rank'} below yours but can be "
+                           "started sooner, by a technician free earlier or with the skill they need")
         row = dict(
             ticket_id=p.facts.id, organisation_id=p.facts.organisation_id, position=e.position, ahead=e.ahead,
             technician_id=e.technician_id if e.technician_id in names else None,
             eta_median=e.median, eta_p90=e.p90, sla_at_risk=e.sla_at_risk, score=float(t.score), note=e.note,
-            client_reasons=list(t.client_reasons), staff_reasons=list(t.staff_reasons), computed_at=now,
+            client_reasons=reasons, staff_reasons=list(t.staff_reasons), computed_at=now,
             generation=generation,
         )
         rows.append(row)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from sqlalchemy import event, func, select
 
 from portal.domain.effort import DEFAULT_EFFORT, EffortEstimate
@@ -114,6 +115,17 @@ def test_a_newcomer_ahead_that_is_not_more_urgent_is_not_called_more_urgent(firm
                                                          TicketEvent.kind == "re-ranked")).one()
     assert moved.message == ("Moved from 1st to 2nd in line: 1 new ticket, not more urgent than yours, "
                              "can be started sooner by a free technician with the right skills.")
+    # Its reasons say why a lower-ranked ticket is ahead; the one ahead has nothing of the kind.
+    assert ("1 of the tickets ahead ranks below yours but can be started sooner, by a technician free earlier "
+            "or with the skill they need") in queue.entry_for(printer.id).client_reasons
+    assert not any("ranks below yours" in r for r in queue.entry_for(email.id).client_reasons)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(range(1, 40))))
+def test_the_count_of_lower_ranked_tickets_ahead_matches_counting_them_one_by_one(ranks):
+    expected = [sum(1 for earlier in ranks[:k] if earlier > rank) for k, rank in enumerate(ranks)]
+    assert queue._ranked_lower_ahead(list(ranks)) == expected
 
 
 def test_the_client_reads_that_nobody_with_the_skill_is_on_duty_yet(firm, now):
