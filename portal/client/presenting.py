@@ -56,6 +56,8 @@ def eta_text(view: TicketStatusView) -> str:
         text += ". Work starts when your plan's covered hours begin"
     if view.waits_for_skill:
         text += ". Nobody with the skill this job needs is on duty now: this is when the first one starts"
+    if view.client_deadline is not None and view.eta_median > view.client_deadline:
+        text += f". Your own deadline, {_when(view.client_deadline)}, is likely to be missed"
     return text
 
 

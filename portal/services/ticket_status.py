@@ -68,6 +68,7 @@ class TicketStatusView:
     # The remote response's due time while it is still owed on an on-site ticket (the deadline shown
     # is the arrival's, later): the client should see the nearer promise too.
     response_pending_due_at: Optional[datetime] = None
+    client_deadline: Optional[datetime] = None  # the client's own ("payroll at 17:00"), not the contract's
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -150,6 +151,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         sla_due_at=sla_due_at(ticket),
         response_missed_due_at=_response_missed(ticket),
         response_pending_due_at=_response_pending(ticket),
+        client_deadline=ticket.client_deadline if ticket.is_open else None,
         sla_state=shown_sla_state(ticket, entry),
         sla_best_effort=ticket.sla_best_effort,
         technician=ticket.technician.user.first_name if ticket.technician is not None else None,

@@ -329,6 +329,21 @@ def test_a_deadline_the_estimate_already_passes_reads_likely_to_be_missed(client
                                       "the technician is expected after it")
 
 
+def test_the_clients_own_deadline_is_said_to_be_missed_when_the_estimate_is_after_it(client, acme):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from portal.client.presenting import eta_text
+    from portal.services.ticket_status import ticket_view
+
+    ticket_id, _ = file_ticket(client, client_deadline="17:00")
+    view = ticket_view(acme[0].id, ticket_id)
+    assert view.client_deadline is not None and "Your own deadline" not in eta_text(view)
+    late = replace(view, eta_median=view.client_deadline + timedelta(hours=15),
+                   eta_p90=view.client_deadline + timedelta(hours=16))
+    assert eta_text(late).endswith(". Your own deadline, Tue 24 Nov 17:00, is likely to be missed")
+
+
 def test_a_missed_response_is_named_beside_the_on_site_deadline_still_ahead(client, acme, monkeypatch):
     """The remote response (due 11:00) is missed while the technician's arrival (due 14:00) is
     still ahead: the page says which deadline was missed instead of 'Due by 14:00 — missed'."""
