@@ -74,25 +74,23 @@ def test_a_ticket_pushed_down_by_another_ticket_s_pin_is_not_told_its_own_reason
         return db.session.scalars(select(TicketEvent.message).where(
             TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "re-ranked").order_by(TicketEvent.id.desc())).first()
 
-    tickets.override_position(scanner.id, 1, "VIP", firm.dispatcher, now)
-    assert positions() == {scanner.id: 1, mouse.id: 2, printer.id: 3}
-    assert last_move(scanner.id) == "Moved from 3rd to 1st in line: placed there by our dispatcher: VIP."
-    assert last_move(mouse.id) == "Moved from 1st to 2nd in line: our dispatcher moved another ticket ahead of yours."
-
-    tickets.override_position(printer.id, 1, "payroll deadline", firm.dispatcher, now)
-    assert positions() == {scanner.id: 2, printer.id: 1, mouse.id: 3}
-    assert last_move(scanner.id) == "Moved from 1st to 2nd in line: our dispatcher moved another ticket ahead of yours."
-    assert last_move(printer.id) == "Moved from 3rd to 1st in line: placed there by our dispatcher: payroll deadline."
-    assert last_move(mouse.id) == "Moved from 2nd to 3rd in line: our dispatcher moved another ticket ahead of yours."
-
-    tickets.override_position(printer.id, None, "done with", firm.dispatcher, now)
-    assert positions() == {scanner.id: 1, mouse.id: 2, printer.id: 3}
-    assert last_move(printer.id) == "Moved from 1st to 3rd in line: our dispatcher returned it to its usual place."
-    assert last_move(scanner.id) == "Moved from 2nd to 1st in line: our dispatcher moved another ticket behind yours."
-
-    tickets.override_position(mouse.id, 3, "can wait", firm.dispatcher, now)
-    assert positions() == {scanner.id: 1, printer.id: 2, mouse.id: 3}
-    assert last_move(printer.id) == "Moved from 3rd to 2nd in line: our dispatcher moved another ticket behind yours."
+    ahead, behind = "our dispatcher moved another ticket ahead of yours", "our dispatcher moved another ticket behind yours"
+    steps = [  # (ticket, place to pin or None to lift, reason, places after, {ticket: its last move})
+        (scanner, 1, "VIP", [scanner, mouse, printer],
+         {scanner: "3rd to 1st in line: placed there by our dispatcher: VIP", mouse: f"1st to 2nd in line: {ahead}"}),
+        (printer, 1, "payroll deadline", [printer, scanner, mouse],
+         {scanner: f"1st to 2nd in line: {ahead}", mouse: f"2nd to 3rd in line: {ahead}",
+          printer: "3rd to 1st in line: placed there by our dispatcher: payroll deadline"}),
+        (printer, None, "done with", [scanner, mouse, printer],
+         {printer: "1st to 3rd in line: our dispatcher returned it to its usual place",
+          scanner: f"2nd to 1st in line: {behind}"}),
+        (mouse, 3, "can wait", [scanner, printer, mouse], {printer: f"3rd to 2nd in line: {behind}"}),
+    ]
+    for ticket, place, reason, order, moves in steps:
+        tickets.override_position(ticket.id, place, reason, firm.dispatcher, now)
+        assert positions() == {t.id: k for k, t in enumerate(order, start=1)}
+        for moved, words in moves.items():
+            assert last_move(moved.id) == f"Moved from {words}."
 
     # A pinned ticket moving up because one ahead was started is told so, not its pin's reason.
     tickets.set_status(scanner.id, TicketStatus.IN_PROGRESS, firm.tech_user, now)
