@@ -181,8 +181,11 @@ def upgrade_panel(ticket_id: int):
     now = clock.now()
     quotes = queue.quote_upgrade(ticket.id, now) if ticket.is_open else []
     if contract is not None:
-        # A contract client in an emergency is offered the dearer plans only (faster, or 24x7).
-        quotes = [(plan, quote) for plan, quote in quotes if plan.monthly_price > contract.plan.monthly_price]
+        # A contract client in an emergency is offered the dearer plans that would serve this ticket sooner.
+        now_at = queue.entry_for(ticket.id)
+        quotes = [(plan, quote) for plan, quote in quotes if plan.monthly_price > contract.plan.monthly_price
+                  and (now_at is None or now_at.eta_median is None or quote.eta_median is None
+                       or quote.eta_median < now_at.eta_median)]
     return render_template(
         "billing/upgrade.html",
         ticket=ticket,

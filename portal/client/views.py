@@ -1,7 +1,7 @@
 """The client's side: dashboard, colleagues and plan choice. Every query is scoped to the user's organisation."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -116,4 +116,6 @@ def request_invoice_plan(slug: str):
         "we will send the first invoice. No card was charged.",
         "success",
     )
-    return redirect(url_for("client.dashboard"))
+    # From an emergency's upgrade panel: back to that ticket, not to the list.
+    back = request.form.get("next") or ""
+    return redirect(back if back.startswith("/client/tickets/") else url_for("client.dashboard"))
