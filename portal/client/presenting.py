@@ -69,6 +69,8 @@ def sla_text(view: TicketStatusView) -> str:
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
+    if view.sla_state == "at_risk" and _arrival_words(view).startswith("likely"):
+        state = _arrival_words(view)  # half the time later than the deadline: "at risk" would understate it
     if view.response_missed_due_at is not None:
         text = (f"Remote response was due by {_when(view.response_missed_due_at)} — missed; "
                 f"technician on site due by {_when(view.sla_due_at)}")
@@ -78,10 +80,6 @@ def sla_text(view: TicketStatusView) -> str:
     elif view.response_pending_due_at is not None:
         text = (f"Remote response due by {_when(view.response_pending_due_at)}, technician on site by "
                 f"{_when(view.sla_due_at)}") + (f" — {state}" if state else "")
-    elif (view.sla_state == "at_risk" and view.eta_median is not None and view.sla_due_at is not None
-          and view.eta_median > view.sla_due_at):
-        # Half the time later than the deadline: "at risk" would understate it.
-        text = f"Due by {_when(view.sla_due_at)} — likely to be missed: the technician is expected after it"
     else:
         text = f"Due by {_when(view.sla_due_at)}" + (f" — {state}" if state else "")
     if view.status == TicketStatus.WAITING_ON_CLIENT:
@@ -91,7 +89,8 @@ def sla_text(view: TicketStatusView) -> str:
 
 
 def _arrival_words(view: TicketStatusView) -> str:
-    """The on-site deadline's outlook from the estimate alone (the SLA state is the missed response's)."""
+    """The shown deadline's outlook from the estimate alone (after a missed response, the SLA state is
+    the response's; before, "likely to be missed" says more than the clock's "at risk")."""
     if view.eta_median is None or view.sla_due_at is None:
         return ""
     if view.eta_median > view.sla_due_at:

@@ -45,7 +45,8 @@ def test_break_fix_client_upgrades_after_hours_and_moves_up(people) -> None:
 
     rows.filter(has_text="Premium 24/7").locator("button", has_text="pay by invoice").click()
     page.wait_for_load_state()
-    assert "request for Premium 24/7 is pending" in page.inner_text("main")
+    assert "request for Premium 24/7 is recorded" in page.inner_text("main")  # back on the ticket
+    assert page.url.endswith(f"/client/tickets/{ticket_id}"), page.url
     client.check("upgrade requested, pending")
 
     client.goto(f"/client/tickets/{ticket_id}")

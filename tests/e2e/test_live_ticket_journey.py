@@ -33,7 +33,8 @@ def test_contract_client_watches_the_place_change_live(people) -> None:
         "bottom": "Site locked until the caretaker opens at 07:00",
     })
 
-    place = wait_live_change(page, "place", place)
+    if expected != first:  # the place may hold (see move_ticket); the reason still reaches the timeline
+        place = wait_live_change(page, "place", place)
     assert place_number(place) == expected, (place, expected)
     assert page.evaluate("window.__notReloaded === true"), "the page reloaded"
     client.check("status page after the dispatcher re-ranked")
