@@ -18,6 +18,13 @@ MIN_PASSWORD_LENGTH = 10
 F = TypeVar("F", bound=Callable)
 
 
+def safe_next(target: Optional[str]) -> Optional[str]:
+    """A `next` address to go back to, if it is a path on this site (never another host)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import clock
+from . import safe_next
 from ..extensions import limiter
 from ..models import Role
 from ..services import accounts, plans
@@ -27,12 +28,6 @@ def _home_for(user) -> str:
     if user.role == Role.TECHNICIAN:
         return url_for("staff.my_jobs")
     return url_for("staff.queue") if user.is_staff else url_for("client.dashboard")
-
-
-def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
 
 
 def _start_session(user, remember: bool) -> None:
@@ -57,7 +52,7 @@ def login():
             return render_template("auth/login.html", form=form, unconfirmed=True), 403
         if user is not None:
             _start_session(user, form.remember.data)
-            return redirect(_safe_next(request.args.get("next")) or _home_for(user))
+            return redirect(safe_next(request.args.get("next")) or _home_for(user))
         flash(GENERIC_LOGIN_ERROR, "error")
         return render_template("auth/login.html", form=form), 401
     status = 400 if form.is_submitted() and form.errors else 200

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 
 from .. import clock
-from ..auth import roles_required
+from ..auth import roles_required, safe_next
 from ..extensions import csrf, db, limiter
 from ..models import Contract, Role, Ticket
 from ..services import billing, contracts
@@ -102,7 +102,7 @@ def withdraw_request():
               "success")
     else:
         flash("There is no plan request waiting to withdraw.", "error")
-    return redirect(_back(url_for("billing.overview")))
+    return redirect(safe_next(request.form.get("next")) or url_for("billing.overview"))
 
 
 @bp.route("/change-plan", methods=["POST"])
@@ -241,13 +241,7 @@ def staff_activate(contract_id: int):
         flash(str(error), "error")
     else:
         flash(f"{contract.organisation.name} is now on {contract.plan.name} (pay by invoice).", "success")
-    return redirect(_back(url_for("billing.staff_contracts")))
-
-
-def _back(default: str) -> str:
-    """The page the form came from (`next`, a path on this site only), else `default`."""
-    back = request.form.get("next") or ""
-    return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else default
+    return redirect(safe_next(request.form.get("next")) or url_for("billing.staff_contracts"))
 
 
 @bp.cli.command("sync-plans")
