@@ -189,12 +189,10 @@ def update_technician(technician_id: int, data: TechnicianData, now: datetime) -
         theirs = db.session.scalars(select(Ticket).where(
             Ticket.technician_id == tech.id, Ticket.status.in_(TicketStatus.OPEN))).all()
         returned = [t for t in theirs if t.status in TicketStatus.WAITING]
+        from . import tickets
+
         for ticket in returned:
-            ticket.technician = None
-            ticket.status = TicketStatus.NEW
-            ticket.events.append(TicketEvent(
-                at=now, kind="unassigned", public=False,
-                message=f"Technician unassigned: {tech.name} is no longer active; the dispatch engine will choose."))
+            tickets.release_technician(ticket, None, now, f"{tech.name} is no longer active")
         saved = TechnicianSaved(released, len(returned), len(theirs) - len(returned))
     tech.active = data.active
     db.session.commit()

@@ -576,14 +576,21 @@ def assign(ticket_id: int, technician_id: Optional[int], actor: Optional[User], 
             ))
             notifications.technician_assigned(ticket, technician, now)
         else:
-            if ticket.status == TicketStatus.ASSIGNED:
-                ticket.status = TicketStatus.NEW
-            ticket.events.append(TicketEvent(
-                at=now, kind="unassigned", public=False, actor_id=actor.id if actor else None,
-                message="Technician unassigned: the dispatch engine will choose.",
-            ))
+            release_technician(ticket, actor, now)
 
     return _change(ticket_id, apply, now)
+
+
+def release_technician(ticket: Ticket, actor: Optional[User], now: datetime, why: str = "") -> None:
+    """The ticket goes back to the dispatch engine to choose a technician (in the caller's transaction)."""
+    ticket.technician_id = None
+    ticket.technician = None
+    if ticket.status == TicketStatus.ASSIGNED:
+        ticket.status = TicketStatus.NEW
+    ticket.events.append(TicketEvent(
+        at=now, kind="unassigned", public=False, actor_id=actor.id if actor else None,
+        message=f"Technician unassigned: {why + '; ' if why else ''}the dispatch engine will choose.",
+    ))
 
 
 def set_details(ticket_id: int, onsite_needed: bool, effort_minutes: Optional[int], required_skill: Optional[str],
