@@ -69,14 +69,14 @@ def sla_text(view: TicketStatusView) -> str:
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
-    if view.sla_state == "at_risk" and _arrival_words(view).startswith("likely"):
-        state = _arrival_words(view)  # half the time later than the deadline: "at risk" would understate it
+    outlook = _arrival_words(view)
+    if view.sla_state == "at_risk" and outlook.startswith("likely"):
+        state = outlook  # half the time later than the deadline: "at risk" would understate it
     if view.response_missed_due_at is not None:
         text = (f"Remote response was due by {_when(view.response_missed_due_at)} — missed; "
                 f"technician on site due by {_when(view.sla_due_at)}")
-        arrival = _arrival_words(view)
-        if arrival:
-            text += f" — {arrival}"
+        if outlook:
+            text += f" — {outlook}"
     elif view.response_pending_due_at is not None:
         text = (f"Remote response due by {_when(view.response_pending_due_at)}, technician on site by "
                 f"{_when(view.sla_due_at)}") + (f" — {state}" if state else "")

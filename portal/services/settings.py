@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, Container, Mapping, Optional, Union
+from zoneinfo import ZoneInfo
 
 import holidays as holiday_library
 from flask import current_app
@@ -25,6 +26,11 @@ DEFAULT_AT_RISK_SHARE = 0.25
 
 def firm_timezone() -> str:
     return current_app.config["FIRM_TIMEZONE"]
+
+
+def firm_clock(at: datetime) -> str:
+    """"Tue 24 Nov 11:00" in the firm's zone: how public messages give a time."""
+    return f"{at.astimezone(ZoneInfo(firm_timezone())):%a %d %b %H:%M}"
 
 
 def _calendar_cache() -> dict[tuple, Any]:

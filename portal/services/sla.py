@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Optional
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -123,13 +122,11 @@ def ticket_state(ticket: Ticket, now: datetime, share: Optional[float] = None) -
 def _breach(ticket: Ticket, which: str, due: datetime, done_at: Optional[datetime], now: datetime) -> None:
     words = "Remote response" if which == "response" else "Technician arrival"
     # The firm's local time in the (public) message, as everywhere on the client's pages; the detail keeps ISO.
-    zone = ZoneInfo(settings.firm_timezone())
-    late = (f"done at {done_at.astimezone(zone):%a %d %b %H:%M}" if done_at
-            else f"still pending at {now.astimezone(zone):%a %d %b %H:%M}")
+    late = f"done at {settings.firm_clock(done_at)}" if done_at else f"still pending at {settings.firm_clock(now)}"
     ticket.events.append(
         TicketEvent(
             at=now, kind=f"sla_breached_{which}", public=True,
-            message=f"{words} target missed: it was due {due.astimezone(zone):%a %d %b %H:%M} ({late}).",
+            message=f"{words} target missed: it was due {settings.firm_clock(due)} ({late}).",
             detail={"due_at": due.isoformat(), "done_at": done_at.isoformat() if done_at else None,
                     "seen_at": now.isoformat()},
         )
@@ -196,12 +193,11 @@ def _due_words(ticket: Ticket) -> str:
     if ticket.sla_best_effort:
         return "best effort, no guarantee"
     # The firm's local time, as on every client page (the message is public); the detail keeps ISO.
-    zone = ZoneInfo(settings.firm_timezone())
     parts = []
     if ticket.response_due_at:
-        parts.append(f"response due {ticket.response_due_at.astimezone(zone):%a %d %b %H:%M}")
+        parts.append(f"response due {settings.firm_clock(ticket.response_due_at)}")
     if ticket.onsite_needed and ticket.arrival_due_at:
-        parts.append(f"arrival due {ticket.arrival_due_at.astimezone(zone):%a %d %b %H:%M}")
+        parts.append(f"arrival due {settings.firm_clock(ticket.arrival_due_at)}")
     return ", ".join(parts)
 
 

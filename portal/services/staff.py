@@ -276,11 +276,9 @@ def add_on_call(technician_id: int, starts_at: datetime, ends_at: datetime, now:
         _periods_of_active_technicians().where(OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at)
     ).first()
     if clash is not None:
-        zone = ZoneInfo(settings.firm_timezone())
         raise StaffError(
             f"Overlaps {clash.technician.name}'s on-call period "
-            f"({clash.starts_at.astimezone(zone):%a %d %b %H:%M} to {clash.ends_at.astimezone(zone):%a %d %b %H:%M}, "
-            "firm time).",
+            f"({settings.firm_clock(clash.starts_at)} to {settings.firm_clock(clash.ends_at)}, firm time).",
             "starts_at",
         )
     period = OnCallPeriod(technician=tech, starts_at=starts_at, ends_at=ends_at)

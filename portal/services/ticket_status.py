@@ -98,22 +98,16 @@ def sla_due_at(ticket: Ticket) -> Optional[datetime]:
     return ticket.response_due_at or ticket.arrival_due_at
 
 
-def _response_missed(ticket: Ticket) -> Optional[datetime]:
-    """The missed response's due time, when the deadline shown is the on-site one and not yet missed."""
-    shown = sla_due_at(ticket)
-    if (ticket.response_breached_at is not None and ticket.arrival_breached_at is None
-            and shown is not None and shown == ticket.arrival_due_at and shown != ticket.response_due_at):
-        return ticket.response_due_at
-    return None
-
-
-def _response_pending(ticket: Ticket) -> Optional[datetime]:
-    """The response's due time while still owed, when the deadline shown is the on-site one."""
-    shown = sla_due_at(ticket)
-    if (ticket.is_open and ticket.first_response_at is None and ticket.response_breached_at is None
-            and ticket.response_due_at is not None and shown is not None and shown != ticket.response_due_at):
-        return ticket.response_due_at
-    return None
+def _response_beside(ticket: Ticket, shown: Optional[datetime]) -> tuple[Optional[datetime], Optional[datetime]]:
+    """(missed, still owed): the remote response's due time when the deadline `shown` is the on-site one,
+    according to whether the response was missed (and the arrival not yet) or is still owed."""
+    if shown is None or ticket.response_due_at is None or shown == ticket.response_due_at:
+        return None, None
+    if ticket.response_breached_at is not None:
+        return (ticket.response_due_at if ticket.arrival_breached_at is None else None), None
+    if ticket.is_open and ticket.first_response_at is None:
+        return None, ticket.response_due_at
+    return None, None
 
 
 def shown_sla_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
@@ -135,6 +129,8 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
     planned = entry.technician if entry is not None and ticket.technician is None else None
     # Waiting tickets carry the dispatch estimate; an en-route ticket the arrival given when the technician set off.
     estimated = entry is not None and ticket.status not in TicketStatus.DONE
+    due = sla_due_at(ticket)
+    response_missed, response_owed = _response_beside(ticket, due)
     return TicketStatusView(
         id=ticket.id,
         title=ticket.title,
@@ -148,9 +144,9 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
         waits_for_skill=bool(estimated and entry is not None and OFF_DUTY_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
-        sla_due_at=sla_due_at(ticket),
-        response_missed_due_at=_response_missed(ticket),
-        response_pending_due_at=_response_pending(ticket),
+        sla_due_at=due,
+        response_missed_due_at=response_missed,
+        response_pending_due_at=response_owed,
         client_deadline=ticket.client_deadline if ticket.is_open else None,
         sla_state=shown_sla_state(ticket, entry),
         sla_best_effort=ticket.sla_best_effort,
