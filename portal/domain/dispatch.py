@@ -808,6 +808,15 @@ def _movable_runs(head: Sequence[DispatchTicket], group: Mapping[int, Hashable],
     return runs
 
 
+def _earliest_due_first(head: Sequence[DispatchTicket], runs: Sequence[tuple[int, int]],
+                        dues: Mapping[int, float]) -> list[DispatchTicket]:
+    """The near-term jobs with each movable run in order of SLA due (stable: ties keep triage's order)."""
+    plan = list(head)
+    for lo, hi in runs:
+        plan[lo:hi] = sorted(head[lo:hi], key=lambda t: dues[t.id])
+    return plan
+
+
 def improve_near_term(
     tickets_in_order: Sequence[DispatchTicket],
     technicians: Sequence[TechnicianInput],
@@ -831,7 +840,9 @@ def improve_near_term(
     first `window` tickets: two per technician, at least 12, at most 20), and only when the
     triage order's plan has a job expected past its SLA due or a promise at risk. It then tries
     two kinds of move, keeping one when it lowers the planned cost of delay (local search, first
-    improvement, repeated until no move helps or `max_plans` plans were tried):
+    improvement, repeated until no move helps or `max_plans` plans were tried; once from the
+    triage order and once from each run of neighbours in order of SLA due, keeping the cheaper
+    result):
     - move one ticket to another place among its neighbours of the same `group` (contract
       with contract, break/fix with break/fix);
     - give one ticket to another technician with its skill (one of the NEAR_TERM_CHOICES who
@@ -902,18 +913,33 @@ def improve_near_term(
             for other, (start, _p90, tech_id) in starts.items()
         )
 
-    search = _NearTermSearch(cost, late + share_before_due * waited + broken, starts, dues, max_plans - 1,
-                             jumps_the_fastpass)
     choices = {
         t.id: [tech.id for tech in by_skill.get(_ANY if t.required_skill is None else t.required_skill, [])
                [:NEAR_TERM_CHOICES]]
         for t in head if t.id not in fixed and t.pinned_technician_id is None
     }
-    while True:
-        head = search.reorder(head, runs)
-        if not search.reassign(head, choices):
-            break
-    return head + order[size:]
+    # Two starts, each searched with half the budget: triage's order, and each run in order of
+    # SLA due. Moving one ticket at a time stops at the best plan near where it began; from
+    # triage's order alone, a long job due soon can stay behind shorter work whose promises each
+    # single move would break (tests/domain/test_dispatch_near_term.py).
+    budget = max_plans - 1
+    starts_from = [(head, late + share_before_due * waited + broken, starts)]
+    by_due = _earliest_due_first(head, runs, dues)
+    if budget > 1 and [t.id for t in by_due] != [t.id for t in head]:
+        budget -= 1
+        starts_from.append((by_due, *cost(by_due)))
+    costed: dict = {}
+    best_cost, best_head = math.inf, head
+    for k, (plan, plan_cost, plan_starts) in enumerate(starts_from):
+        allowed = budget // len(starts_from) if k == 0 else budget - budget // len(starts_from)
+        search = _NearTermSearch(cost, plan_cost, plan_starts, dues, allowed, jumps_the_fastpass, costed)
+        while True:
+            plan = search.reorder(plan, runs)
+            if not search.reassign(plan, choices):
+                break
+        if search.best < best_cost - _TIE:
+            best_cost, best_head = search.best, plan
+    return best_head + order[size:]
 
 
 
@@ -922,8 +948,8 @@ class _NearTermSearch:
 
     def __init__(self, cost: Callable[[list[DispatchTicket]], tuple[float, dict[int, tuple[float, float, int]]]],
                  best: float, starts: dict[int, tuple[float, float, int]], dues: Mapping[int, float], budget: int,
-                 jumps_the_fastpass: Optional[Callable[[int, float, Mapping[int, tuple[float, float, int]]], bool]] = None
-                 ) -> None:
+                 jumps_the_fastpass: Optional[Callable[[int, float, Mapping[int, tuple[float, float, int]]], bool]] = None,
+                 costed: Optional[dict] = None) -> None:
         self.cost = cost
         self.jumps_the_fastpass = jumps_the_fastpass or (lambda _given, _before, _starts: False)
         self.best = best
@@ -933,7 +959,9 @@ class _NearTermSearch:
         # Plans already costed in this search, by (ticket, technician given) in order: moving
         # ticket i to place i+1 and ticket i+1 to place i give the same plan, and a pass after an
         # improvement meets many plans again (about a fifth of those tried in the simulation).
-        self.costed: dict[tuple[tuple[int, Optional[int]], ...], tuple[float, dict[int, tuple[float, float, int]]]] = {}
+        # Searches from other starts of one recompute may share it.
+        self.costed: dict[tuple[tuple[int, Optional[int]], ...], tuple[float, dict[int, tuple[float, float, int]]]] = (
+            {} if costed is None else costed)
 
     def _better(self, candidate: list[DispatchTicket], given: Optional[int] = None) -> bool:
         """True (and kept) when the candidate plan costs less; a ticket `given` to another

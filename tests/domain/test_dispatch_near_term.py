@@ -348,3 +348,42 @@ def test_a_contract_ticket_waits_for_another_technician_only_if_its_promise_stay
     order = improve_near_term([contract, network], techs, NOW, TRAVEL, costs, groups, promise=promise)
     assert order == [contract, network]
     assert plan_dispatch(order, techs, NOW, TRAVEL)[0].technician_id == 1
+
+
+def test_the_search_also_starts_from_the_earliest_due_order_when_that_costs_less():
+    """One technician, three contract jobs. From the triage order, moving one job at a time stops
+    at a plan that breaks the promise of the two-hour job due in 20 minutes (every single move
+    from there breaks another); in order of due, all three are kept."""
+    hour, hour_and_half, two_hours = EffortEstimate(60, 60), EffortEstimate(90, 90), EffortEstimate(120, 120)
+    tickets = [ticket(1, effort=hour, sla_due=NOW + timedelta(minutes=130)),
+               ticket(2, effort=hour_and_half, sla_due=NOW + timedelta(minutes=180)),
+               ticket(3, effort=two_hours, sla_due=NOW + timedelta(minutes=20))]
+    costs, promise = {1: 25.0, 2: 100.0, 3: 25.0}, {1: 100.0, 2: 100.0, 3: 100.0}
+    groups = dict.fromkeys((1, 2, 3), "contract")
+    order = improve_near_term(tickets, [tech(1)], NOW, TRAVEL, costs, groups, share_before_due=0.25, promise=promise)
+    assert [t.id for t in order] == [3, 1, 2]
+    assert broken_promises(order, promise, [tech(1)]) == 0 == late_cost(order, costs, [tech(1)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(5, 240), st.integers(0, 200), st.integers(-30, 480), st.integers(0, 2000),
+                          st.sampled_from([0.0, 100.0]), st.booleans()), min_size=1, max_size=12),
+       st.integers(1, 3))
+def test_never_costlier_than_serving_each_class_in_order_of_due(specs, technicians):
+    """Both starts are searched and the cheaper result kept, so it beats neither start's cost."""
+    tickets = [ticket(i, effort=EffortEstimate(e, e + extra), sla_due=NOW + timedelta(minutes=d))
+               for i, (e, extra, d, _c, _p, _g) in enumerate(specs, start=1)]
+    costs = {i: float(c) for i, (_e, _x, _d, c, _p, _g) in enumerate(specs, start=1)}
+    promise = {i: p for i, (_e, _x, _d, _c, p, _g) in enumerate(specs, start=1)}
+    groups = {i: g for i, (_e, _x, _d, _c, _p, g) in enumerate(specs, start=1)}
+    techs = [tech(k) for k in range(1, technicians + 1)]
+    by_due, run = [], []
+    for t in tickets + [None]:
+        if run and (t is None or groups[t.id] != groups[run[0].id]):
+            by_due += sorted(run, key=lambda r: r.sla_due)
+            run = []
+        if t is not None:
+            run.append(t)
+    order = improve_near_term(tickets, techs, NOW, TRAVEL, costs, groups, share_before_due=0.25, promise=promise)
+    cost = lambda o: late_cost(o, costs, techs, 0.25) + broken_promises(o, promise, techs)  # noqa: E731
+    assert cost(order) <= min(cost(tickets), cost(by_due)) + 1e-6
