@@ -279,18 +279,27 @@ def test_a_promise_kept_for_certain_moves_nothing():
     assert order == [outage, mouse]
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(5, 240), st.integers(0, 200), st.integers(-30, 480), st.integers(0, 2000),
-                          st.sampled_from([0.0, 100.0]), st.booleans()), min_size=1, max_size=12),
-       st.integers(1, 3))
-def test_lateness_plus_promises_at_risk_never_grows(specs, technicians):
-    """The search keeps a move only when planned lateness plus promises expected broken goes down."""
+# Queues with promises: (effort, extra minutes at the 90% bound, due in, cost, promise, group) each.
+PROMISE_QUEUES = st.lists(st.tuples(st.integers(5, 240), st.integers(0, 200), st.integers(-30, 480),
+                                    st.integers(0, 2000), st.sampled_from([0.0, 100.0]), st.booleans()),
+                          min_size=1, max_size=12)
+
+
+def promise_queue(specs, technicians):
+    """(tickets, costs, promise, groups, technicians) of a PROMISE_QUEUES example."""
     tickets = [ticket(i, effort=EffortEstimate(e, e + extra), sla_due=NOW + timedelta(minutes=d))
                for i, (e, extra, d, _c, _p, _g) in enumerate(specs, start=1)]
     costs = {i: float(c) for i, (_e, _x, _d, c, _p, _g) in enumerate(specs, start=1)}
     promise = {i: p for i, (_e, _x, _d, _c, p, _g) in enumerate(specs, start=1)}
     groups = {i: g for i, (_e, _x, _d, _c, _p, g) in enumerate(specs, start=1)}
-    techs = [tech(k) for k in range(1, technicians + 1)]
+    return tickets, costs, promise, groups, [tech(k) for k in range(1, technicians + 1)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(PROMISE_QUEUES, st.integers(1, 3))
+def test_lateness_plus_promises_at_risk_never_grows(specs, technicians):
+    """The search keeps a move only when planned lateness plus promises expected broken goes down."""
+    tickets, costs, promise, groups, techs = promise_queue(specs, technicians)
     order = improve_near_term(tickets, techs, NOW, TRAVEL, costs, groups, promise=promise)
     assert sorted(t.id for t in order) == [t.id for t in tickets]
     before = late_cost(tickets, costs, techs) + broken_promises(tickets, promise, techs)
@@ -366,17 +375,10 @@ def test_the_search_also_starts_from_the_earliest_due_order_when_that_costs_less
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(5, 240), st.integers(0, 200), st.integers(-30, 480), st.integers(0, 2000),
-                          st.sampled_from([0.0, 100.0]), st.booleans()), min_size=1, max_size=12),
-       st.integers(1, 3))
+@given(PROMISE_QUEUES, st.integers(1, 3))
 def test_never_costlier_than_serving_each_class_in_order_of_due(specs, technicians):
-    """Both starts are searched and the cheaper result kept, so it beats neither start's cost."""
-    tickets = [ticket(i, effort=EffortEstimate(e, e + extra), sla_due=NOW + timedelta(minutes=d))
-               for i, (e, extra, d, _c, _p, _g) in enumerate(specs, start=1)]
-    costs = {i: float(c) for i, (_e, _x, _d, c, _p, _g) in enumerate(specs, start=1)}
-    promise = {i: p for i, (_e, _x, _d, _c, p, _g) in enumerate(specs, start=1)}
-    groups = {i: g for i, (_e, _x, _d, _c, _p, g) in enumerate(specs, start=1)}
-    techs = [tech(k) for k in range(1, technicians + 1)]
+    """Both starts are searched and the cheaper result kept: it never costs more than either."""
+    tickets, costs, promise, groups, techs = promise_queue(specs, technicians)
     by_due, run = [], []
     for t in tickets + [None]:
         if run and (t is None or groups[t.id] != groups[run[0].id]):
