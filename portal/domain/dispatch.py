@@ -922,16 +922,15 @@ def improve_near_term(
     # SLA due. Moving one ticket at a time stops at the best plan near where it began; from
     # triage's order alone, a long job due soon can stay behind shorter work whose promises each
     # single move would break (tests/domain/test_dispatch_near_term.py).
-    budget = max_plans - 1
-    starts_from = [(head, late + share_before_due * waited + broken, starts)]
+    budget, triage_cost = max_plans - 1, late + share_before_due * waited + broken
+    starts_from = [(head, triage_cost, starts, budget)]
     by_due = _earliest_due_first(head, runs, dues)
     if budget > 1 and [t.id for t in by_due] != [t.id for t in head]:
         budget -= 1
-        starts_from.append((by_due, *cost(by_due)))
+        starts_from = [(head, triage_cost, starts, budget // 2), (by_due, *cost(by_due), budget - budget // 2)]
     costed: dict = {}
     best_cost, best_head = math.inf, head
-    for k, (plan, plan_cost, plan_starts) in enumerate(starts_from):
-        allowed = budget // len(starts_from) if k == 0 else budget - budget // len(starts_from)
+    for plan, plan_cost, plan_starts, allowed in starts_from:
         search = _NearTermSearch(cost, plan_cost, plan_starts, dues, allowed, jumps_the_fastpass, costed)
         while True:
             plan = search.reorder(plan, runs)
