@@ -1,10 +1,11 @@
 """The base of every form in the portal."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, TextAreaField
+from wtforms import DecimalField, IntegerField, TextAreaField
 from wtforms.validators import StopValidation
 
 from .services.text import NUL_MESSAGE, has_nul
@@ -56,3 +57,27 @@ class WholeNumberField(IntegerField):
     def pre_validate(self, form: Any) -> None:
         if self.TOO_LONG in self.process_errors:
             raise StopValidation()  # the range check would only repeat it in other words
+
+
+class MoneyField(DecimalField):
+    """DecimalField that reads an amount only as people write one: 1250, 1,250.50 or $1250.
+
+    Decimal also reads "sNaN", which the range check could not compare (a 500 on the public
+    downtime calculator and the plan form), and "1e3", which saved a price nobody typed as such.
+    """
+
+    AS_WRITTEN = re.compile(r"-?\$?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|-?\$?\s*\.\d+")
+    NOT_AN_AMOUNT = "Enter an amount, e.g. 1250 or 1,250.50."
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and str(valuelist[0]).strip():
+            text = str(valuelist[0]).strip()
+            if not self.AS_WRITTEN.fullmatch(text):
+                self.data = None
+                raise ValueError(self.NOT_AN_AMOUNT)
+            valuelist = [re.sub(r"[$,\s]", "", text)]
+        super().process_formdata(valuelist)
+
+    def pre_validate(self, form: Any) -> None:
+        if self.process_errors:
+            raise StopValidation()  # the range check would only add a second message for one typo

@@ -1,11 +1,10 @@
 """Staff forms. Each parses and checks one request; the services hold the rules."""
 from __future__ import annotations
 
-from ..forms import PortalForm, WholeNumberField
+from ..forms import MoneyField, PortalForm, WholeNumberField
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    DecimalField,
     EmailField,
     FloatField,
     HiddenField,
@@ -104,16 +103,16 @@ class PlanForm(PortalForm):
     slug = StringField("Slug (web address and lookup key)", validators=[DataRequired(), Length(max=50)])
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=2000)])
-    monthly_price = DecimalField("Monthly price", places=2, validators=[InputRequired(), NumberRange(0, 1_000_000)])
+    monthly_price = MoneyField("Monthly price", places=2, validators=[InputRequired(), NumberRange(0, 1_000_000)])
     currency = StringField("Currency", default="usd", validators=[DataRequired(), Length(min=3, max=3, message="Use a three-letter code, e.g. usd.")])
     is_contract = BooleanField("Contract plan (priority over break/fix)")
     coverage = SelectField("Coverage", choices=[SelectChoice("business_hours", "Business hours"), SelectChoice("24x7", "24x7")])
     remote_response_minutes = WholeNumberField("Remote response target (minutes)", validators=[Optional(), NumberRange(1, 100_000)])
     onsite_arrival_minutes = WholeNumberField("On-site arrival target (minutes)", validators=[Optional(), NumberRange(1, 100_000)])
     after_hours_emergencies = BooleanField("After-hours emergencies page the on-call technician")
-    hourly_rate = DecimalField("Hourly rate", places=2, validators=[InputRequired(), NumberRange(0, 100_000)])
+    hourly_rate = MoneyField("Hourly rate", places=2, validators=[InputRequired(), NumberRange(0, 100_000)])
     minimum_term_months = WholeNumberField("Minimum term (months)", validators=[InputRequired(), NumberRange(0, 120)])
-    onboarding_fee = DecimalField("Onboarding fee", places=2, validators=[InputRequired(), NumberRange(0, 1_000_000)])
+    onboarding_fee = MoneyField("Onboarding fee", places=2, validators=[InputRequired(), NumberRange(0, 1_000_000)])
     display_order = WholeNumberField("Display order", default=0, validators=[InputRequired(), NumberRange(0, 1000)])
     active = BooleanField("On sale", default=True)
 

@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+import pytest
+
 from portal.models import Role
 from tests.conftest import login, make_organisation, make_plan, make_user
 
@@ -87,8 +89,28 @@ def test_calculator_gives_one_message_per_typo(client):
     seed_plans()
     page = client.get("/calculator?staff_affected=12&revenue_per_hour=abc&outages_per_year=4&staff_cost_per_hour=40").get_data(as_text=True)
     assert page.count("Revenue at risk per hour of outage ($):") == 1
-    assert "Not a valid decimal value" in page
+    assert "Enter an amount, e.g. 1250 or 1,250.50." in page
     assert 'value="abc"' in page  # what the visitor typed is kept
+
+
+@pytest.mark.parametrize("typed", ["sNaN", "NaN", "1e3", "Infinity", "12.3.4", "$"])
+def test_calculator_refuses_what_is_not_an_amount_as_written(client, typed):
+    """Decimal reads all of these; "sNaN" could not be compared with the range and answered 500."""
+    seed_plans()
+    response = client.get("/calculator", query_string={
+        "staff_affected": "12", "revenue_per_hour": typed, "outages_per_year": "4", "staff_cost_per_hour": "40"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert page.count("Revenue at risk per hour of outage ($):") == 1
+    assert "We recommend" not in page
+
+
+def test_calculator_reads_amounts_as_people_write_them(client):
+    seed_plans()
+    page = client.get("/calculator", query_string={
+        "staff_affected": "40", "revenue_per_hour": "$17,000.00", "outages_per_year": "4",
+        "staff_cost_per_hour": " 40 "}).get_data(as_text=True)
+    assert "Cost of an hour down: 40 staff x $40 + $17,000 revenue = $18,600" in page
 
 
 def test_calculator_refuses_a_number_too_long_to_be_meant_with_one_message(client):

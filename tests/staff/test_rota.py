@@ -284,7 +284,7 @@ def test_owner_edits_a_plan(client):
     assert "Priority" in client.get("/staff/plans").get_data(as_text=True)
     response = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, name="Priority Plus",
                                                                       remote_response_minutes="45",
-                                                                      monthly_price="1390"))
+                                                                      monthly_price="$1,390"))
     assert response.status_code == 302
     db.session.refresh(plan)
     assert (plan.name, plan.remote_response_minutes, plan.monthly_price, plan.stripe_price_id) == (
@@ -311,6 +311,8 @@ def test_owner_creates_a_plan(client):
     ({"monthly_price": "-1"}, "Number must be between"),
     ({"monthly_price": "10.995"}, "at most two decimals"),
     ({"hourly_rate": "150.001"}, "at most two decimals"),
+    ({"monthly_price": "1e3"}, "Enter an amount, e.g. 1250 or 1,250.50."),
+    ({"onboarding_fee": "sNaN"}, "Enter an amount, e.g. 1250 or 1,250.50."),
     ({"name": ""}, "This field is required"),
     ({"currency": "us"}, "Use a three-letter code"),
     ({"onsite_arrival_minutes": "1" * 2000}, "Enter a number of at most 12 digits."),
