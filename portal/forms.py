@@ -1,14 +1,13 @@
 """The base of every form in the portal."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, TextAreaField
 from wtforms.validators import StopValidation
 
-from .services.text import NUL_MESSAGE, has_nul
+from .services.text import NUL_MESSAGE, amount_as_written, has_nul
 
 
 def refuse_nul(value: Any) -> Any:
@@ -66,16 +65,15 @@ class MoneyField(DecimalField):
     downtime calculator and the plan form), and "1e3", which saved a price nobody typed as such.
     """
 
-    AS_WRITTEN = re.compile(r"-?\$?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|-?\$?\s*\.\d+")
     NOT_AN_AMOUNT = "Enter an amount, e.g. 1250 or 1,250.50."
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         if valuelist and str(valuelist[0]).strip():
-            text = str(valuelist[0]).strip()
-            if not self.AS_WRITTEN.fullmatch(text):
+            amount = amount_as_written(valuelist[0])
+            if amount is None:
                 self.data = None
                 raise ValueError(self.NOT_AN_AMOUNT)
-            valuelist = [re.sub(r"[$,\s]", "", text)]
+            valuelist = [str(amount)]
         super().process_formdata(valuelist)
 
     def pre_validate(self, form: Any) -> None:

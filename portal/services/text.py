@@ -1,6 +1,8 @@
 """Text that can be stored: the rule every form and the JSON API apply to what people type."""
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any, Optional
 
 NUL_MESSAGE = "Remove the invisible NUL character: it cannot be stored."
@@ -25,3 +27,18 @@ def whole_number(value: Any) -> Optional[int]:
     if not text or len(text) > _ID_DIGITS or not (text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+_AMOUNT_AS_WRITTEN = re.compile(r"-?\$?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|-?\$?\s*\.\d+")
+
+
+def amount_as_written(value: Any) -> Optional[Decimal]:
+    """An amount written as people write one (1250, 1,250.50, $1250, -1), or None.
+
+    Decimal alone also reads "sNaN", which no range check can compare, and "1e3", which would
+    save an amount nobody typed as such.
+    """
+    text = str(value).strip() if value is not None else ""
+    if not _AMOUNT_AS_WRITTEN.fullmatch(text):
+        return None
+    return Decimal(re.sub(r"[$,\s]", "", text))

@@ -14,7 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ from ..models import (
 )
 from . import alerts, notifications, settings, sla, staff
 from .errors import Refusal
-from .text import NUL_MESSAGE, has_nul
+from .text import NUL_MESSAGE, amount_as_written, has_nul
 
 log = logging.getLogger("portal.tickets")
 TITLE_MAX = 200
@@ -173,11 +173,12 @@ def _money(data: Mapping[str, Any], name: str) -> Decimal:
         raise TicketError(name, "Give an amount in dollars an hour, e.g. 2500.")
     if isinstance(value, float) and not math.isfinite(value):
         raise TicketError(name, "Give an amount in dollars an hour, e.g. 2500.")
-    text = str(value).strip().replace(",", "").replace("$", "").replace(" ", "")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise TicketError(name, "Give an amount in dollars an hour, e.g. 2500 (digits only).") from None
+    if isinstance(value, (int, float, Decimal)):
+        amount = Decimal(str(value))  # a JSON number: 1e3 is how JSON may write a thousand
+    else:
+        amount = amount_as_written(value)
+        if amount is None:
+            raise TicketError(name, "Give an amount in dollars an hour, e.g. 2500 or 2,500.")
     if not amount.is_finite():
         raise TicketError(name, "Give an amount in dollars an hour, e.g. 2500.")
     if amount < 0:

@@ -152,6 +152,8 @@ def test_idempotency_key_opens_one_ticket(client, orgs):
     ({"category": "<script>alert(1)</script>"}, "category"),
     ({"revenue_at_risk_per_hour": -1}, "revenue_at_risk_per_hour"),
     ({"revenue_at_risk_per_hour": "1e400"}, "revenue_at_risk_per_hour"),
+    ({"revenue_at_risk_per_hour": "1e3"}, "revenue_at_risk_per_hour"),
+    ({"revenue_at_risk_per_hour": "sNaN"}, "revenue_at_risk_per_hour"),
     ({"revenue_at_risk_per_hour": "'; DROP TABLE ticket; --"}, "revenue_at_risk_per_hour"),
     ({"client_deadline": "yesterday"}, "client_deadline"),
     ({"client_deadline": "1999-01-01T10:00:00+00:00"}, "client_deadline"),

@@ -3,6 +3,7 @@ live updates, status buttons, and privacy against a second organisation."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -37,6 +38,11 @@ def test_second_ticket_reads_second_in_line_with_one_ahead(client, acme):
     assert "2</span> ticket(s) waiting in total" in page
 
 
+def test_an_amount_written_with_dollar_sign_and_thousands_is_read_as_written(client, acme):
+    ticket_id, _ = file_ticket(client, revenue_at_risk_per_hour="$17,250.50")
+    assert db.session.get(Ticket, ticket_id).revenue_at_risk_per_hour == Decimal("17250.50")
+
+
 def test_no_money_lost_wins_over_an_amount_typed_before_the_answer_changed(client, acme):
     """The amount field is only hidden when the client answers 'No': what was typed there before must
     not be saved as revenue at risk (it would raise the ticket's place)."""
@@ -62,6 +68,8 @@ def test_double_submit_files_one_ticket(client, acme):
     ({"impact": "everyone"}, "Who is affected?"),
     ({"revenue_at_risk_per_hour": "-5"}, "Roughly how much an hour"),
     ({"revenue_at_risk_per_hour": "lots"}, "Roughly how much an hour"),
+    ({"revenue_at_risk_per_hour": "1e3"}, "Roughly how much an hour"),
+    ({"revenue_at_risk_per_hour": "sNaN"}, "Roughly how much an hour"),
     ({"money_lost": "yes", "revenue_at_risk_per_hour": ""}, "Roughly how much an hour"),
     ({"money_lost": "yes", "revenue_at_risk_per_hour": "0"}, "Roughly how much an hour"),
     ({"money_lost": "yes", "revenue_at_risk_per_hour": "$0.00"}, "Roughly how much an hour"),
