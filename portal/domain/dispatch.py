@@ -967,7 +967,8 @@ class _NearTermSearch:
         technician must not have its 90% bound later than before unless that bound is still by
         its due: it may wait a little for the specialist, but is never made late (or later), nor
         left to the luck of a job that may run on, so that others, break/fix ones among them,
-        take the technicians it could have had. (On the median alone, a start planned minutes
+        take the technicians it could have had. No plan may leave out a job the plan it replaces
+        starts. (On the median alone, a start planned minutes
         before the due passed; requiring 90% kept more contract promises in the simulation, at
         lower lateness: docs/BENCHMARKS.md.)"""
         self.budget -= 1
@@ -975,6 +976,8 @@ class _NearTermSearch:
         if key not in self.costed:
             self.costed[key] = self.cost(candidate)
         cost, starts = self.costed[key]
+        if not self.starts.keys() <= starts.keys():
+            return False
         if given is not None:
             before = self.starts.get(given, (math.inf, math.inf, 0))
             after = starts.get(given, (math.inf, math.inf, 0))[1]

@@ -5,6 +5,7 @@ from statistics import NormalDist
 
 from hypothesis import given, settings, strategies as st
 
+from portal.domain.calendar import CoverageCalendar
 from portal.domain.dispatch import _NearTermSearch, improve_near_term, plan_dispatch
 from portal.domain.effort import Z90, EffortEstimate
 from tests.domain.test_dispatch import ALWAYS, TRAVEL, WEDNESDAY_10_NY, tech, ticket
@@ -239,15 +240,32 @@ def test_a_ticket_given_to_a_technician_or_pinned_by_a_dispatcher_keeps_them():
     assert order == [unpinned, network]
 
 
+def test_a_ticket_is_never_given_to_a_technician_who_never_comes_on_duty():
+    """A technician just created, before their shifts are entered, has no hours at all. Given to
+    them, a job drops out of the plan and costs nothing, which made every such plan look cheaper:
+    break/fix tickets lost their technician and their estimate on the board and the client page."""
+    no_shifts_yet = tech(2, calendar=CoverageCalendar("UTC", {}))
+    long_job = ticket(1, effort=LONG)
+    urgent = ticket(2, effort=SHORT, sla_due=NOW + timedelta(minutes=30))
+    techs = [tech(1), no_shifts_yet]
+    order = improve_near_term([long_job, urgent], techs, NOW, TRAVEL, {1: 5.0, 2: 100.0},
+                              {1: "break/fix", 2: "other"}, share_before_due=0.25)
+    plan = plan_dispatch(order, techs, NOW, TRAVEL)
+    assert [e.technician_id for e in plan] == [1, 1]
+    assert all(e.median is not None for e in plan)
+
+
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(5, 240), st.integers(-30, 480), st.integers(0, 2000), st.booleans(),
+@given(st.lists(st.tuples(st.integers(5, 240), st.none() | st.integers(-30, 480), st.integers(0, 2000), st.booleans(),
                           st.sampled_from([None, "network", "software", "security"])), min_size=1, max_size=12),
-       st.lists(st.integers(0, 120), min_size=1, max_size=4))
-def test_a_ticket_is_only_given_to_a_technician_with_its_skill_and_never_costs_more(specs, busy):
+       st.lists(st.integers(0, 120), min_size=1, max_size=4), st.booleans())
+def test_a_ticket_is_only_given_to_a_technician_with_its_skill_and_never_costs_more(specs, busy, one_without_hours):
     skill_sets = [("network", "software"), ("software",), ("network", "security"), ("security", "software")]
     techs = [tech(k + 1, skills=skill_sets[k], busy=b) for k, b in enumerate(busy)]
+    if one_without_hours:
+        techs.append(tech(9, skills=("network", "software", "security"), calendar=CoverageCalendar("UTC", {})))
     skills_of = {t.id: t.skills for t in techs}
-    tickets = [ticket(i, skill=s, effort=EffortEstimate(e, e), sla_due=NOW + timedelta(minutes=d))
+    tickets = [ticket(i, skill=s, effort=EffortEstimate(e, e), sla_due=None if d is None else NOW + timedelta(minutes=d))
                for i, (e, d, _c, _g, s) in enumerate(specs, start=1)]
     costs = {i: float(c) for i, (_e, _d, c, _g, _s) in enumerate(specs, start=1)}
     groups = {i: g for i, (_e, _d, _c, g, _s) in enumerate(specs, start=1)}
@@ -256,6 +274,8 @@ def test_a_ticket_is_only_given_to_a_technician_with_its_skill_and_never_costs_m
     for t in order:
         if t.pinned_technician_id is not None:
             assert t.required_skill is None or t.required_skill in skills_of[t.pinned_technician_id]
+    planned = lambda plan: sum(e.median is not None for e in plan_dispatch(plan, techs, NOW, TRAVEL))  # noqa: E731
+    assert planned(order) == planned(tickets)
     assert late_cost(order, costs, techs, 0.25) <= late_cost(tickets, costs, techs, 0.25) + 1e-6
 
 
