@@ -68,13 +68,16 @@ class MoneyField(DecimalField):
     NOT_AN_AMOUNT = "Enter an amount, e.g. 1250 or 1,250.50."
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        if valuelist and str(valuelist[0]).strip():
-            amount = amount_as_written(valuelist[0])
-            if amount is None:
-                self.data = None
-                raise ValueError(self.NOT_AN_AMOUNT)
-            valuelist = [str(amount)]
-        super().process_formdata(valuelist)
+        if not valuelist:
+            return
+        if not str(valuelist[0]).strip():
+            self.data = None  # left empty: the field's InputRequired or Optional speaks, not a parse error
+            return
+        amount = amount_as_written(valuelist[0])
+        if amount is None:
+            self.data = None
+            raise ValueError(self.NOT_AN_AMOUNT)
+        super().process_formdata([str(amount)])
 
     def pre_validate(self, form: Any) -> None:
         if self.process_errors:

@@ -69,7 +69,9 @@ def _money(value: Decimal) -> Decimal:
 
 
 def _fmt(value: Decimal) -> str:
-    return f"${_money(value):,}"
+    """Whole dollars, or cents where there are any: $40.50 shown as $41 made a step not add up."""
+    cents = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"${cents:,}" if cents != cents.to_integral_value() else f"${_money(value):,}"
 
 
 def price_plan(plan: PlanTerms, data: DowntimeInput) -> PlanCost:

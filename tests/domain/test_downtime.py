@@ -33,6 +33,14 @@ def test_arithmetic_shows_each_step_and_adds_up():
     assert cost.arithmetic[-1] == "Total a year: $33,630"
 
 
+def test_each_step_adds_up_as_shown_when_an_amount_has_cents():
+    data = DowntimeInput(staff_affected=10, revenue_per_hour=Decimal("1000"), outages_per_year=3,
+                         staff_cost_per_hour=Decimal("40.50"))
+    cost = price_plan(ESSENTIALS, data)
+    assert "Cost of an hour down: 10 staff x $40.50 + $1,000 revenue = $1,405" in cost.arithmetic
+    assert "Downtime a year: 3 outages x 10 h x $1,405 = $42,150" in cost.arithmetic
+
+
 def test_the_onboarding_fee_counts_once_in_the_first_year():
     from dataclasses import replace
 

@@ -129,6 +129,9 @@ def test_calculator_empty_field_is_named_as_required(client):
     page = client.get("/calculator?staff_affected=&revenue_per_hour=100&outages_per_year=4&staff_cost_per_hour=40").get_data(as_text=True)
     assert "Staff who cannot work during an outage: This field is required." in page
     assert "Not a valid integer value" not in page
+    page = client.get("/calculator?staff_affected=4&revenue_per_hour=100&outages_per_year=4&staff_cost_per_hour=").get_data(as_text=True)
+    assert "Cost of one idle employee per hour ($): This field is required." in page
+    assert "Not a valid decimal value" not in page
 
 
 def test_plan_table_tells_phone_users_it_scrolls(client):
