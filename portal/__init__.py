@@ -10,6 +10,7 @@ from flask_talisman import Talisman
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
 
 from . import page_cache
 from .config import DEV_SECRET_KEY, load_config
@@ -97,18 +98,29 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     return app
 
 
+ERROR_PAGES = {
+    403: ("Not allowed", "Your account cannot open this page."),
+    404: ("Not found", "There is nothing at this address."),
+    413: ("Too large", "That upload is larger than the portal accepts."),
+    429: ("Too many attempts", "Too many attempts. Wait a minute and try again."),
+}
+
+
 def _register_error_pages(app: Flask) -> None:
+    from .api.views import answers_in_json, http_error as api_error
+
     def page(code: int, title: str, text: str):
         return render_template("error.html", code=code, title=title, text=text), code
 
-    app.register_error_handler(403, lambda e: page(403, "Not allowed", "Your account cannot open this page."))
-    app.register_error_handler(404, lambda e: page(404, "Not found", "There is nothing at this address."))
-    app.register_error_handler(
-        413, lambda e: page(413, "Too large", "That upload is larger than the portal accepts.")
-    )
-    app.register_error_handler(
-        429, lambda e: page(429, "Too many attempts", "Too many attempts. Wait a minute and try again.")
-    )
+    def http_error(error: HTTPException):
+        """One handler for every HTTP error, so no path under /api/ can fall through to an HTML page."""
+        if answers_in_json():
+            return api_error(error)
+        if error.code in ERROR_PAGES:
+            return page(error.code, *ERROR_PAGES[error.code])
+        return error
+
+    app.register_error_handler(HTTPException, http_error)
 
     def unavailable(error: Exception):
         db.session.rollback()
@@ -116,7 +128,7 @@ def _register_error_pages(app: Flask) -> None:
         # The page itself must not need the database: base.html asks who is logged in, and loading
         # the user again would fail the same way (a 500 instead of this page for logged-in visitors).
         g._login_user = login_manager.anonymous_user()
-        if request.blueprint == "api":  # the JSON API answers in its own error format
+        if answers_in_json():  # the JSON API answers in its own error format
             return {"errors": {"database": "The portal cannot reach its database. Nothing was saved; retry shortly."}}, 503, {"Retry-After": "30"}
         html, code = page(503, "Temporarily unavailable", "The portal cannot reach its database. Nothing was saved; please try again in a moment.")
         return html, code, {"Retry-After": "30"}

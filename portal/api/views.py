@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .. import clock
 from ..extensions import csrf, db, limiter
@@ -53,22 +53,31 @@ def csrf_failed(error: CSRFError):
     return _error(400, {"csrf_token": f"{error.description} Send it in the X-CSRFToken header."})
 
 
+API_PATHS = "/api/"
+
+
+def answers_in_json() -> bool:
+    """Any path under /api/ is the API's, matched or not: routing's 404 and 405 happen before a blueprint is known."""
+    return request.path.startswith(API_PATHS) or request.path == API_PATHS.rstrip("/")
+
+
 def http_error(error: HTTPException):
-    """Every API error is JSON, including 404, 405, 413 and 429 (the app's HTML pages are for browsers).
+    """Every API error is JSON, including 404, 405, 413, 429 and 500 (the app's HTML pages are for browsers).
 
-    Registered per code as well: Flask prefers an app handler for the exact code over a
-    blueprint handler for the class, and the app has HTML handlers for 403/404/413/429.
+    The app's error handler calls it for every path under /api/ (`answers_in_json`), so an
+    unknown path or method gets the API's shape too.
     """
+    code = error.code or 500
     messages = {
-        404: "There is no such ticket.",
+        404: "There is no such ticket." if request.url_rule is not None
+        else "There is nothing at this address; the API is described at /api/v1/openapi.json.",
         429: "Too many requests with this token; slow down and retry in a minute.",
+        500: "Something went wrong on our side; retry shortly.",
     }
-    return _error(error.code or 500, {"request": messages.get(error.code or 0, error.description or error.name)})
-
-
-bp.register_error_handler(HTTPException, http_error)
-for _code in (400, 401, 403, 404, 405, 413, 429):
-    bp.register_error_handler(_code, http_error)
+    response = _error(code, {"request": messages.get(code, error.description or error.name)})
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
 
 
 def _conditional(response):

@@ -285,3 +285,71 @@ def test_reads_carry_an_etag_and_unchanged_answers_304(client, orgs):
     client.post("/api/v1/tickets", json=dict(BODY, title="Second"), headers=headers)
     changed = client.get("/api/v1/tickets", headers=dict(headers, **{"If-None-Match": first.headers["ETag"]}))
     assert changed.status_code == 200 and len(changed.get_json()["tickets"]) == 2
+
+
+# --- every error under /api/ is JSON -----------------------------------------------------------------
+
+
+def json_error(response) -> dict:
+    assert response.mimetype == "application/json", (response.status_code, response.get_data(as_text=True)[:200])
+    errors = response.get_json()["errors"]
+    assert isinstance(errors, dict) and errors and all(isinstance(v, str) and v for v in errors.values())
+    return errors
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/api/v1/nothing", 404),
+    ("GET", "/api/v2/tickets", 404),
+    ("GET", "/api/", 404),
+    ("POST", "/api/v1/openapi.json", 405),
+    ("DELETE", "/api/v1/tickets/2", 405),
+    ("PUT", "/api/v1/tickets", 405),
+])
+def test_unknown_paths_and_methods_under_api_answer_json(client, orgs, method, path, status):
+    acme, admin, _, _ = orgs
+    document = client.get("/api/v1/openapi.json").get_json()
+    response = client.open(path, method=method, headers=bearer(acme.id, admin))
+    assert response.status_code == status
+    json_error(response)
+    check({"errors": response.get_json()["errors"]}, {"$ref": "#/components/schemas/Errors"}, document)
+    if status == 405:
+        assert "GET" in response.headers["Allow"]
+    assert ticket_count() == 0
+
+
+def test_pages_keep_their_html_error_pages(client, orgs):
+    for path in ("/nothing", "/apiary", "/client/nothing"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.mimetype == "text/html"
+        assert "There is nothing at this address." in response.get_data(as_text=True)
+    assert client.delete("/").mimetype == "text/html"
+
+
+def test_a_body_over_the_size_limit_answers_413_in_json(make_app, monkeypatch):
+    app = make_app(MAX_CONTENT_LENGTH=1024)
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    with app.app_context():
+        acme, admin, _, _ = two_organisations()
+        headers = bearer(acme.id, admin)
+        client = app.test_client()
+        response = client.post("/api/v1/tickets", json=dict(BODY, description="x" * 4000), headers=headers)
+        assert response.status_code == 413
+        json_error(response)
+        assert ticket_count() == 0
+
+
+def test_a_server_error_under_api_answers_500_in_json(make_app, monkeypatch):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+    set_clock(monkeypatch, TUESDAY_10_NY)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("portal.services.ticket_status.tickets_for", broken)
+    with app.app_context():
+        acme, admin, _, _ = two_organisations()
+        headers = bearer(acme.id, admin)
+    response = app.test_client().get("/api/v1/tickets", headers=headers)
+    assert response.status_code == 500
+    assert "boom" not in json_error(response).get("request", "")
+
