@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from . import page_cache
 from .config import DEV_SECRET_KEY, load_config
@@ -28,9 +29,21 @@ CSP = {
     "object-src": "'none'",
 }
 
+DATABASE_ID_MAX = 2**63 - 1  # the largest integer SQLite (and a PostgreSQL bigint) can hold
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` matches only numbers a row can have: a larger one is no address (404), not an
+    OverflowError from the database driver (500) on every route that loads by id."""
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: Optional[int] = None,
+                 max: Optional[int] = DATABASE_ID_MAX, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
 
 def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 
-from portal import create_app
+from portal import DATABASE_ID_MAX, create_app
 from tests.conftest import base_config
 from tests.security.access import (
     ALLOWED,
@@ -23,6 +23,7 @@ from tests.security.access import (
     UNAUTHORISED,
     Access,
     access_for,
+    allowed_role,
     expected,
 )
 from tests.security.figures import record
@@ -204,3 +205,38 @@ def test_api_tokens_open_only_their_own_organisation(matrix_app: Flask, endpoint
         problems.append("another organisation's token sees organisation A's ticket")
     record("matrix: requests (route x method x role)", len(checks))
     assert not problems, f"{method} {rule.rule}:\n  " + "\n  ".join(problems)
+
+
+INT_CASES = [case for case in CASES
+             if any(isinstance(converter, IntegerConverter) for converter in case[2]._converters.values())]
+
+
+@pytest.mark.parametrize("endpoint,method,rule", INT_CASES, ids=[f"{m} {r.rule}" for _, m, r in INT_CASES])
+def test_an_id_past_the_largest_the_database_stores_answers_404(matrix_app: Flask, endpoint: str, method: str, rule: Rule):
+    """A number no row can have is no address: 404 (JSON under /api/), never the database's OverflowError.
+
+    Asked by a role the route lets in, so the answer comes from the route and not from the log-in gate.
+    """
+    access = access_for(endpoint, method)
+    role = allowed_role(access)
+    with matrix_app.app_context():
+        world = build_world()
+        before = row_counts()
+    client = world.client_for(matrix_app, role)
+    int_names = [name for name, converter in rule._converters.items() if isinstance(converter, IntegerConverter)]
+    problems = []
+    for number in (DATABASE_ID_MAX + 1, 2**64, 10**30, DATABASE_ID_MAX):
+        for name in int_names:
+            values = {n: parameter_value(endpoint, n, world) for n in rule.arguments}
+            values[name] = number
+            url = matrix_app.url_map.bind("portal.test").build(endpoint, values, force_external=False)
+            response = send(client, method, url, access)
+            response.close()
+            if response.status_code != 404:
+                problems.append(f"{url}: {response.status_code}")
+            elif url.startswith("/api/") and response.mimetype != "application/json":
+                problems.append(f"{url}: 404 as {response.mimetype}, not the API's JSON")
+            record("routing: ids past the database's largest tried")
+    with matrix_app.app_context():
+        assert row_counts() == before
+    assert not problems, f"{method} {rule.rule} as {role}:\n  " + "\n  ".join(problems)
