@@ -91,11 +91,16 @@ def local_instant(naive: datetime, tz: str) -> datetime:
 
     Why: 02:30 on the morning the clocks go forward does not exist; silently reading it as 03:30
     would save something other than what was typed. (A time that occurs twice, when the clocks go
-    back, is read as the first.)
+    back, is read as the first.) A time whose UTC instant falls outside datetime's years 1 to 9999
+    is refused with a ValueError too, not an OverflowError that callers would not expect.
     """
     zone = load_zone(tz)
     moment = naive.replace(tzinfo=zone)
-    if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive.replace(tzinfo=None):
+    try:
+        back = moment.astimezone(UTC).astimezone(zone)
+    except OverflowError:  # 9999-12-31 23:59 in New York is in the year 10000 in UTC
+        raise ValueError(f"{naive:%Y-%m-%d %H:%M} is beyond the dates the portal can count in {tz}") from None
+    if back.replace(tzinfo=None) != naive.replace(tzinfo=None):
         raise ValueError(f"{naive:%Y-%m-%d %H:%M} does not exist in {tz}: the clocks go forward then")
     return moment
 

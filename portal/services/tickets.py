@@ -57,6 +57,7 @@ REVENUE_MAX = Decimal("100000000")
 EFFORT_MAX_MINUTES = 7 * 24 * 60
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 IDEMPOTENCY_KEY_MAX = 64
+DEADLINE_REACH_DAYS = 366
 ATTACHMENT_TYPES = {
     ".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".txt", ".log", ".csv", ".json", ".xml",
     ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".zip", ".eml", ".msg", ".heic",
@@ -201,7 +202,7 @@ def parse_deadline(value: Any, tz: str, now: datetime, name: str = "client_deadl
         return None
     zone = ZoneInfo(tz)
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else _typed_instant(value, tz, name)
+        moment = value if value.tzinfo else _typed_deadline(value, zone, tz, now, name)
     elif isinstance(value, str):
         text = value.strip()
         match = re.fullmatch(r"(\d{1,2})[:.h](\d{2})", text)
@@ -217,14 +218,26 @@ def parse_deadline(value: Any, tz: str, now: datetime, name: str = "client_deadl
             except ValueError:
                 raise TicketError(name, "Give a time today such as 17:00, or a date and time such as 2026-11-24T17:00.") from None
             if moment.tzinfo is None:
-                moment = _typed_instant(moment, tz, name)
+                moment = _typed_deadline(moment, zone, tz, now, name)
     else:
         raise TicketError(name, "Give a time today such as 17:00, or a date and time such as 2026-11-24T17:00.")
+    _check_reach(moment, now, name)
+    return moment.astimezone(ZoneInfo("UTC"))
+
+
+def _check_reach(moment: datetime, now: datetime, name: str) -> None:
+    """`moment` and `now` both aware, or both the wall clock of one zone."""
     if moment <= now:
         raise TicketError(name, "That time has already passed; give a later time or leave it empty.")
-    if moment > now + timedelta(days=366):
+    if moment > now + timedelta(days=DEADLINE_REACH_DAYS):
         raise TicketError(name, "Give a deadline within the next year.")
-    return moment.astimezone(ZoneInfo("UTC"))
+
+
+def _typed_deadline(naive: datetime, zone: ZoneInfo, tz: str, now: datetime, name: str) -> datetime:
+    """A deadline typed without an offset, checked on the wall clock before it is converted: 9999-12-31
+    23:59 in New York is in the year 10000 in UTC, which no datetime holds (a 500 from the API)."""
+    _check_reach(naive.replace(tzinfo=None), now.astimezone(zone).replace(tzinfo=None), name)
+    return _typed_instant(naive, tz, name)
 
 
 def parse_ticket_input(data: Mapping[str, Any], tz: str, now: datetime) -> TicketInput:

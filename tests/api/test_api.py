@@ -157,6 +157,10 @@ def test_idempotency_key_opens_one_ticket(client, orgs):
     ({"revenue_at_risk_per_hour": "'; DROP TABLE ticket; --"}, "revenue_at_risk_per_hour"),
     ({"client_deadline": "yesterday"}, "client_deadline"),
     ({"client_deadline": "1999-01-01T10:00:00+00:00"}, "client_deadline"),
+    ({"client_deadline": "9999-12-31T23:59:59"}, "client_deadline"),
+    ({"client_deadline": "9999-12-31T23:59:59-12:00"}, "client_deadline"),
+    ({"client_deadline": "0001-01-01T00:00:00"}, "client_deadline"),
+    ({"client_deadline": "0001-01-01"}, "client_deadline"),
     ({"onsite_needed": "perhaps"}, "onsite_needed"),
 ])
 def test_bad_input_answers_400_naming_the_field_and_opens_nothing(client, orgs, changes, field):

@@ -74,6 +74,8 @@ def test_double_submit_files_one_ticket(client, acme):
     ({"money_lost": "yes", "revenue_at_risk_per_hour": "0"}, "Roughly how much an hour"),
     ({"money_lost": "yes", "revenue_at_risk_per_hour": "$0.00"}, "Roughly how much an hour"),
     ({"client_deadline": "25:99"}, "Is there a deadline today?"),
+    ({"client_deadline": "9999-12-31T23:59:59"}, "Is there a deadline today?"),
+    ({"client_deadline": "0001-01-01T00:00"}, "Is there a deadline today?"),
     ({"category": "<script>"}, "What kind of problem"),
     ({"title": "x" * 5000}, "What is broken?"),
 ])

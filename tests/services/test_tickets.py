@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -64,6 +65,32 @@ def test_parse_refuses_with_the_field_named(app, now, field, value, words):
     assert error.value.field == field
     assert words in error.value.message
 
+
+
+@pytest.mark.parametrize("tz, value, words", [
+    (NY, "9999-12-31T23:59:59", "within the next year"),      # 04:59 on 10000-01-01 in UTC: past datetime's range
+    (NY, "9999-12-31T23:59", "within the next year"),
+    ("Asia/Tokyo", "0001-01-01T00:00", "already passed"),     # 15:00 on 31 Dec of year 0 in UTC
+    ("Asia/Tokyo", "0001-01-01", "already passed"),
+    (NY, "9999-12-31T23:59:59-12:00", "within the next year"),
+    (NY, "0001-01-01T00:00:00+14:00", "already passed"),
+    (NY, datetime(9999, 12, 31, 23, 59), "within the next year"),
+    ("Asia/Tokyo", datetime(1, 1, 1), "already passed"),
+])
+def test_a_deadline_at_the_ends_of_the_calendar_is_refused_in_words(app, now, tz, value, words):
+    """The range is checked on the wall clock before the time is converted to UTC, which would overflow."""
+    with pytest.raises(TicketError) as error:
+        tickets.parse_deadline(value, tz, now)
+    assert error.value.field == "client_deadline"
+    assert words in error.value.message
+
+
+def test_a_deadline_a_year_ahead_still_counts_exactly(app, now):
+    local_now = now.astimezone(ZoneInfo(NY)).replace(tzinfo=None)
+    inside = local_now + timedelta(days=366)
+    assert tickets.parse_deadline(inside.isoformat(), NY, now) == now + timedelta(days=366)
+    with pytest.raises(TicketError, match="within the next year"):
+        tickets.parse_deadline((inside + timedelta(minutes=1)).isoformat(), NY, now)
 
 # --- opening --------------------------------------------------------------------------------------
 

@@ -170,6 +170,8 @@ def test_add_on_call_period_in_firm_time(client):
     ("2031-01-01T00:00", "2031-03-01T00:00", "at most 31 days"),
     ("not a date", "2031-01-06T08:00", "Not a valid datetime"),
     ("2031-03-09T02:30", "2031-03-09T08:00", "2031-03-09 02:30 does not exist in America/New_York"),  # clocks go forward
+    ("2031-01-06T08:00", "9999-12-31T23:59", "9999-12-31 23:59 is beyond the dates the portal can count in"),
+    ("0001-01-01T00:00", "0001-01-01T08:00", "already over"),
 ])
 def test_bad_on_call_periods_are_refused(client, starts, ends, message):
     tom = make_technician()
