@@ -7,13 +7,18 @@ from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, TextAreaField
 from wtforms.validators import StopValidation
 
-from .services.text import NUL_MESSAGE, amount_as_written, has_nul
+from .services.text import amount_as_written, unstorable
 
 
-def refuse_nul(value: Any) -> Any:
-    """A raised ValueError becomes the field's error, so the text comes back under its field."""
-    if has_nul(value):
-        raise ValueError(NUL_MESSAGE)
+def refuse_unstorable(value: Any) -> Any:
+    """A raised ValueError becomes the field's error, so the text comes back under its field.
+
+    Werkzeug decodes form bodies with replacement, so a lone surrogate cannot arrive by HTTP today;
+    refused all the same, as the JSON API refuses it.
+    """
+    problem = unstorable(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -26,12 +31,12 @@ def one_newline(value: Any) -> Any:
 
 
 class PortalForm(FlaskForm):
-    """FlaskForm (CSRF) whose every field refuses what the database cannot store, and whose text
-    areas count a line break as one character, as the browser does."""
+    """FlaskForm (CSRF) whose every field refuses what the database cannot store (NUL, a lone
+    surrogate), and whose text areas count a line break as one character, as the browser does."""
 
     class Meta(FlaskForm.Meta):
         def bind_field(self, form, unbound_field, options):
-            filters = [refuse_nul, *unbound_field.kwargs.get("filters", ())]
+            filters = [refuse_unstorable, *unbound_field.kwargs.get("filters", ())]
             if issubclass(unbound_field.field_class, TextAreaField):
                 filters.insert(0, one_newline)
             return unbound_field.bind(form=form, **{**options, "filters": filters})

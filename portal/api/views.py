@@ -15,7 +15,7 @@ from .. import clock
 from ..extensions import csrf, db, limiter
 from ..models import Organisation
 from ..services import ticket_status, tickets
-from ..services.text import NUL_MESSAGE, has_nul
+from ..services.text import unstorable
 from . import auth
 from .openapi import openapi_document
 
@@ -136,8 +136,9 @@ def create_ticket():
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key is not None and len(key) > 64:
         return _error(400, {"Idempotency-Key": "Use at most 64 characters."})
-    if has_nul(key):
-        return _error(400, {"Idempotency-Key": NUL_MESSAGE})
+    problem = unstorable(key)
+    if problem:
+        return _error(400, {"Idempotency-Key": problem})
     opened = tickets.open_ticket(who.organisation_id, who.user_id, data, now, idempotency_key=key)
     view = ticket_status.ticket_view(who.organisation_id, opened.ticket.id)
     response = jsonify(view.as_json())

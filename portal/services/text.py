@@ -14,6 +14,26 @@ def has_nul(value: Any) -> bool:
     return any(isinstance(item, str) and "\x00" in item for item in values)
 
 
+SURROGATE_MESSAGE = "Remove the invalid character (half of a UTF-16 pair, such as \\ud800): it cannot be stored."
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """JSON may escape half of a UTF-16 pair ("\\ud800"); Python keeps it, but no UTF-8 database can
+    store it (UnicodeEncodeError on save, a 500)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return any(isinstance(item, str) and _SURROGATE.search(item) is not None for item in values)
+
+
+def unstorable(value: Any) -> Optional[str]:
+    """Why text cannot be stored (a NUL, a lone surrogate), in words for the person who sent it, or None."""
+    if has_nul(value):
+        return NUL_MESSAGE
+    if has_lone_surrogate(value):
+        return SURROGATE_MESSAGE
+    return None
+
+
 _ID_DIGITS = 18  # a database id or version: fits a 64-bit integer, far below Python's digit limit
 
 

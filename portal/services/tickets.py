@@ -46,7 +46,7 @@ from ..models import (
 )
 from . import alerts, notifications, settings, sla, staff
 from .errors import Refusal
-from .text import NUL_MESSAGE, amount_as_written, has_nul
+from .text import amount_as_written, unstorable
 
 log = logging.getLogger("portal.tickets")
 TITLE_MAX = 200
@@ -147,8 +147,9 @@ def _text(data: Mapping[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
         raise TicketError(name, "Give this as text.")
-    if has_nul(value):
-        raise TicketError(name, NUL_MESSAGE)
+    problem = unstorable(value)
+    if problem:
+        raise TicketError(name, problem)
     return str(value).strip()
 
 

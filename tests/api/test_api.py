@@ -148,6 +148,15 @@ def test_idempotency_key_opens_one_ticket(client, orgs):
     ({"title": ["a"]}, "title"),
     ({"title": "Server\x00down"}, "title"),
     ({"description": "\x00"}, "description"),
+    ({"title": "\ud800"}, "title"),
+    ({"title": "Printer \udfff down"}, "title"),
+    ({"description": "\ud800"}, "description"),
+    ({"category": "\ud800"}, "category"),
+    ({"impact": "\udbff"}, "impact"),
+    ({"revenue_at_risk_per_hour": "\ud800"}, "revenue_at_risk_per_hour"),
+    ({"client_deadline": "\ud800"}, "client_deadline"),
+    ({"onsite_needed": "\ud800"}, "onsite_needed"),
+    ({"safety_critical": "\ud800"}, "safety_critical"),
     ({"impact": "galaxy"}, "impact"),
     ({"category": "<script>alert(1)</script>"}, "category"),
     ({"revenue_at_risk_per_hour": -1}, "revenue_at_risk_per_hour"),
@@ -171,6 +180,16 @@ def test_bad_input_answers_400_naming_the_field_and_opens_nothing(client, orgs, 
     assert response.status_code == 400
     check_response(document, "/tickets", "post", response)
     assert field in response.get_json()["errors"]
+    assert ticket_count() == 0
+
+
+def test_a_lone_surrogate_is_refused_with_the_surrogate_message(client, orgs):
+    """JSON can escape half of a UTF-16 pair; no database can store it (a 500 on save before)."""
+    acme, admin, _, _ = orgs
+    raw = '{"title": "t", "impact": "company", "description": "\\ud800"}'
+    response = client.post("/api/v1/tickets", data=raw, content_type="application/json", headers=bearer(acme.id, admin))
+    assert response.status_code == 400
+    assert "half of a UTF-16 pair" in response.get_json()["errors"]["description"]
     assert ticket_count() == 0
 
 

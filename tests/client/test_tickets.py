@@ -243,6 +243,27 @@ def test_a_nul_character_is_refused_under_its_field_on_every_database(client, ac
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 1
 
 
+
+def test_a_surrogate_cannot_reach_the_database_through_a_form(client, acme):
+    """Werkzeug decodes form bodies with replacement, so the UTF-8 bytes of half a UTF-16 pair
+    arrive as storable text; PortalForm refuses a lone surrogate under its field all the same."""
+    from portal.client.forms import CommentForm
+    from werkzeug.datastructures import MultiDict
+
+    ticket_id, _ = file_ticket(client)
+    for body, content_type in [
+        (b"body=Still+down+%ED%A0%80", "application/x-www-form-urlencoded"),
+        (b'--b\r\nContent-Disposition: form-data; name="body"\r\n\r\nStill down \xed\xa0\x80\r\n--b--\r\n',
+         "multipart/form-data; boundary=b"),
+    ]:
+        response = client.post(f"/client/tickets/{ticket_id}/comments", data=body, content_type=content_type)
+        assert response.status_code < 500
+    db.session.expire_all()
+    for comment in db.session.scalars(select(Comment)):
+        comment.body.encode("utf-8")
+    form = CommentForm(formdata=MultiDict({"body": "Still down \ud800"}), meta={"csrf": False})
+    assert not form.validate() and "half of a UTF-16 pair" in form.body.errors[0]
+
 def test_timeline_shows_public_events_only(client, acme):
     ticket_id, _ = file_ticket(client)
     db.session.add(TicketEvent(ticket_id=ticket_id, at=TUESDAY_10_NY, kind="staff_note",

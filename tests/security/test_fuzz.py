@@ -46,6 +46,9 @@ HOSTILE = [
     "9999-12-31", "9999-12-31T23:59", "10000-01-01", "2026-11-24T25:61", "24:00", "23:59", "-05:00", "17:00",
     "true", "false", "null", "[]", "{}", "A" * 201, "A" * 5000,
 ]
+# Half of a UTF-16 pair: JSON can escape one ("\\ud800"), a form body cannot carry one (Werkzeug
+# decodes it with replacement, and the test client could not even encode it).
+JSON_HOSTILE = HOSTILE + ["\ud800", "\udfff", "Printer \udbff down", "\ud800\x00"]
 
 
 def _dates() -> st.SearchStrategy[str]:
@@ -104,7 +107,7 @@ def form_payload(form: Form) -> st.SearchStrategy[MultiDict]:
 
 def json_value(schema: dict) -> st.SearchStrategy[Any]:
     scalar = st.one_of(
-        st.sampled_from(HOSTILE), st.text(max_size=200), st.none(), st.booleans(),
+        st.sampled_from(JSON_HOSTILE), st.text(max_size=200), st.none(), st.booleans(),
         st.integers(min_value=-(10 ** 40), max_value=10 ** 40), st.floats(allow_nan=False),
         st.sampled_from(schema.get("enum", ["x"])),
     )
