@@ -263,6 +263,8 @@ class Ticket(db.Model):
     override_position: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     override_reason: Mapped[Optional[str]] = mapped_column(String(500), nullable=True)
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    # SHA-256 of the request as first read (tickets.request_fingerprint): the key replays only that request.
+    request_fingerprint: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

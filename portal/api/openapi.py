@@ -114,13 +114,16 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Open a ticket (same fields and validation as the emergency form)",
                     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                     "schema": {"type": "string", "maxLength": 64},
-                                    "description": "Repeat a request with the same key and only one ticket is opened."}],
+                                    "description": "Repeat a request with the same key and only one ticket is opened. "
+                                                   "A key replays only the request it was first sent with: another "
+                                                   "ticket's fields with it answer 422."}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketInput"}}}},
                     "responses": {
                         "201": {"description": "Opened", "content": {"application/json": {"schema": ticket_ref}}},
                         "200": {"description": "Already opened with this Idempotency-Key", "content": {"application/json": {"schema": ticket_ref}}},
                         "400": _error_response("A field is wrong; nothing was opened"),
                         "401": _error_response("Not authenticated"),
+                        "422": _error_response("The Idempotency-Key was already used for a different ticket; nothing was opened"),
                         "429": _error_response("Too many requests with this token"),
                     },
                 },

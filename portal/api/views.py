@@ -139,7 +139,10 @@ def create_ticket():
     problem = unstorable(key)
     if problem:
         return _error(400, {"Idempotency-Key": problem})
-    opened = tickets.open_ticket(who.organisation_id, who.user_id, data, now, idempotency_key=key)
+    try:
+        opened = tickets.open_ticket(who.organisation_id, who.user_id, data, now, idempotency_key=key)
+    except tickets.IdempotencyKeyReused as error:
+        return _error(422, {"Idempotency-Key": error.message})
     view = ticket_status.ticket_view(who.organisation_id, opened.ticket.id)
     response = jsonify(view.as_json())
     response.status_code = 201 if opened.created else 200

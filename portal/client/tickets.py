@@ -113,8 +113,7 @@ def new_ticket():
         target = form._fields.get(error.field or "") or form.title
         target.errors = list(target.errors) + [error.message]
         return render_template("client/ticket_new.html", form=form), 400
-    opened = tickets.open_ticket(organisation.id, current_user.id, data, now,
-                                 idempotency_key=form.idempotency_key.data)
+    opened = _file(organisation.id, data, now, form.idempotency_key.data)
     decision = opened.after_hours
     session[NOTICE_KEY] = {
         "ticket_id": opened.ticket.id,
@@ -127,6 +126,19 @@ def new_ticket():
     if not opened.created:
         flash("This ticket was already filed (the form was sent twice); here it is.", "success")
     return redirect(url_for("client.ticket", ticket_id=opened.ticket.id))
+
+
+def _file(organisation_id: int, data: tickets.TicketInput, now: datetime, key: str) -> tickets.OpenedTicket:
+    """The form's key sent with a different report: the client pressed Back and wrote a new emergency.
+
+    It is filed under a key made from the form's key and the new report, so sending that report
+    twice still opens it once.
+    """
+    try:
+        return tickets.open_ticket(organisation_id, current_user.id, data, now, idempotency_key=key)
+    except tickets.IdempotencyKeyReused:
+        return tickets.open_ticket(organisation_id, current_user.id, data, now,
+                                   idempotency_key=tickets.key_for_changed_request(key, data))
 
 
 def _notice_for(ticket_id: int) -> Optional[dict[str, Any]]:

@@ -7,13 +7,15 @@ read the new places and estimates.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import mimetypes
 import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 from zoneinfo import ZoneInfo
@@ -135,6 +137,19 @@ class TicketInput:
     client_deadline: Optional[datetime]
     onsite_needed: bool
     safety_critical: bool
+
+
+def request_fingerprint(data: TicketInput) -> str:
+    """The request as read (trimmed, lower-cased choices, amount in cents, deadline in UTC), hashed.
+
+    Why: an idempotency key must replay only the request it was first sent with; a browser's Back
+    button resends the form's key with whatever the client wrote next, and that is a new emergency.
+    """
+    deadline = data.client_deadline.astimezone(timezone.utc).isoformat() if data.client_deadline else None
+    fields = [data.title, data.description, data.category, data.impact,
+              str(Decimal(data.revenue_at_risk_per_hour).quantize(Decimal("0.01"))), deadline,
+              bool(data.onsite_needed), bool(data.safety_critical)]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
 
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}
@@ -293,15 +308,40 @@ def decide_after_hours(ticket: Ticket, at: datetime) -> AfterHoursDecision:
     )
 
 
+class IdempotencyKeyReused(TicketError):
+    """The key was first sent with another ticket: replaying that one would drop this request."""
+
+    def __init__(self) -> None:
+        super().__init__("idempotency_key", "This Idempotency-Key was already used for a different ticket; "
+                                            "send a new key for a new ticket. Nothing was opened.")
+
+
+def key_for_changed_request(idempotency_key: str, data: TicketInput) -> str:
+    """The key a changed request files under: the same for the same change, so sending it twice still opens one."""
+    return hashlib.sha256(f"{idempotency_key}\n{request_fingerprint(data)}".encode()).hexdigest()
+
+
 def _existing(organisation_id: int, idempotency_key: str) -> Optional[Ticket]:
     return db.session.scalars(
         select(Ticket).where(Ticket.organisation_id == organisation_id, Ticket.idempotency_key == idempotency_key)
     ).first()
 
 
+def _replay(existing: Ticket, fingerprint: str) -> OpenedTicket:
+    """The earlier ticket when this is the same request again; refused when the key came with another one."""
+    stored = existing.request_fingerprint or request_fingerprint(TicketInput(
+        existing.title, existing.description, existing.category, existing.impact,
+        existing.revenue_at_risk_per_hour, existing.client_deadline, existing.onsite_needed,
+        existing.safety_critical))  # filed before fingerprints were kept: its fields as saved
+    if stored != fingerprint:
+        raise IdempotencyKeyReused()
+    return OpenedTicket(existing, False, decide_after_hours(existing, existing.opened_at))
+
+
 def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketInput, now: datetime,
                 idempotency_key: Optional[str] = None) -> OpenedTicket:
-    """File a ticket under the organisation's current plan; the same idempotency key returns the first ticket.
+    """File a ticket under the organisation's current plan; the same request with the same idempotency key
+    returns the first ticket, and another request with that key is refused (IdempotencyKeyReused).
 
     The after-hours rule is applied as the ticket is filed: a plan with after-hours emergencies
     pages the on-call technician (outbox, same transaction); others are told the next business
@@ -313,10 +353,11 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
     organisation = db.session.get(Organisation, organisation_id)
     if organisation is None:
         raise TicketError(None, "There is no such organisation.")
+    fingerprint = request_fingerprint(data)
     if key is not None:
         existing = _existing(organisation_id, key)
         if existing is not None:
-            return OpenedTicket(existing, False, decide_after_hours(existing, existing.opened_at))
+            return _replay(existing, fingerprint)
     requester = db.session.get(User, requester_id) if requester_id is not None else None
     if requester is not None and requester.organisation_id != organisation_id:
         raise TicketError(None, "Only members of the organisation can open its tickets.")
@@ -326,7 +367,7 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
         category=data.category, impact=data.impact, revenue_at_risk_per_hour=data.revenue_at_risk_per_hour,
         client_deadline=data.client_deadline, onsite_needed=data.onsite_needed, safety_critical=data.safety_critical,
         required_skill=CATEGORY_SKILL.get(data.category), status=TicketStatus.NEW, idempotency_key=key,
-        opened_at=now, updated_at=now,
+        request_fingerprint=fingerprint, opened_at=now, updated_at=now,
     )
     ticket.organisation = organisation
     sla.apply_plan(ticket, sla.current_plan(organisation_id), now, now)
@@ -354,7 +395,7 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
         existing = _existing(organisation_id, key)
         if existing is None:
             raise
-        return OpenedTicket(existing, False, decide_after_hours(existing, existing.opened_at))
+        return _replay(existing, fingerprint)
 
     requeue(now)
     db.session.refresh(ticket)

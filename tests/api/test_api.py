@@ -141,6 +141,36 @@ def test_idempotency_key_opens_one_ticket(client, orgs):
     assert ticket_count() == 1
 
 
+def test_idempotency_key_reused_for_a_different_ticket_is_refused(client, orgs):
+    """As Stripe does: a key replays only the request it was first used with; another body with it
+    is a caller's mistake, answered 422 with nothing opened, never the earlier ticket."""
+    acme, admin, _, _ = orgs
+    headers = dict(bearer(acme.id, admin), **{"Idempotency-Key": "alert-7781"})
+    document = client.get("/api/v1/openapi.json").get_json()
+    first = client.post("/api/v1/tickets", json=BODY, headers=headers)
+    other = client.post("/api/v1/tickets", json=dict(BODY, title="Whole office offline", impact="company"),
+                        headers=headers)
+    assert first.status_code == 201
+    assert other.status_code == 422
+    check_response(document, "/tickets", "post", other)
+    assert "already used" in other.get_json()["errors"]["Idempotency-Key"]
+    assert ticket_count() == 1
+    again = client.post("/api/v1/tickets", json=BODY, headers=headers)
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
+
+
+def test_idempotency_key_replays_the_same_ticket_written_another_way(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = dict(bearer(acme.id, admin), **{"Idempotency-Key": "alert-7782"})
+    first = client.post("/api/v1/tickets", json=BODY, headers=headers)
+    same = dict(BODY, title=f" {BODY['title']}  ", revenue_at_risk_per_hour="2,500.00", category="NETWORK",
+                onsite_needed="yes")
+    second = client.post("/api/v1/tickets", json=same, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert ticket_count() == 1
+
+
 @pytest.mark.parametrize("changes, field", [
     ({"title": ""}, "title"),
     ({"title": None}, "title"),

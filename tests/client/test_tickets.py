@@ -63,6 +63,67 @@ def test_double_submit_files_one_ticket(client, acme):
     assert "already filed" in client.get(second.headers["Location"]).get_data(as_text=True)
 
 
+def _form_key(client) -> str:
+    page = client.get("/client/tickets/new").get_data(as_text=True)
+    return page.split('name="idempotency_key" type="hidden" value="')[1].split('"')[0]
+
+
+def test_back_then_a_different_report_with_the_same_key_files_a_second_ticket(client, acme):
+    """The browser's Back button restores the form with its hidden key: a new report written there
+    is a new emergency, not a double submit, and must never be dropped."""
+    key = _form_key(client)
+    first = client.post("/client/tickets/new", data=dict(GOOD_FORM, idempotency_key=key))
+    outage = dict(GOOD_FORM, idempotency_key=key, title="The whole company is offline", impact="company",
+                  category="network")
+    second = client.post("/client/tickets/new", data=outage)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] != second.headers["Location"]
+    filed = tickets_in_db()
+    assert [(t.title, t.impact) for t in filed] == [(GOOD_FORM["title"], "department"),
+                                                    ("The whole company is offline", "company")]
+    assert filed[0].idempotency_key == key and filed[1].idempotency_key != key
+    page = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "already filed" not in page and "Your ticket is filed" in page
+
+
+def test_the_second_report_sent_twice_is_still_one_ticket(client, acme):
+    key = _form_key(client)
+    client.post("/client/tickets/new", data=dict(GOOD_FORM, idempotency_key=key))
+    outage = dict(GOOD_FORM, idempotency_key=key, title="The whole company is offline", impact="company")
+    second = client.post("/client/tickets/new", data=outage)
+    again = client.post("/client/tickets/new", data=outage)
+    assert second.headers["Location"] == again.headers["Location"]
+    assert len(tickets_in_db()) == 2
+    assert "already filed" in client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("changes", [
+    {"description": "Now the scanner is down too"},
+    {"impact": "company"},
+    {"category": "network"},
+    {"money_lost": "no"},
+    {"revenue_at_risk_per_hour": "18000"},
+    {"client_deadline": "17:00"},
+    {"onsite_needed": None},
+    {"safety_critical": "y"},
+])
+def test_any_changed_answer_is_a_new_report(client, acme, changes):
+    key = _form_key(client)
+    client.post("/client/tickets/new", data=dict(GOOD_FORM, idempotency_key=key))
+    data = {k: v for k, v in dict(GOOD_FORM, idempotency_key=key, **changes).items() if v is not None}
+    client.post("/client/tickets/new", data=data)
+    assert len(tickets_in_db()) == 2
+
+
+def test_the_same_report_resent_with_other_spacing_is_one_ticket(client, acme):
+    """What is compared is the report as read (trimmed, amounts as numbers), not the raw bytes."""
+    key = _form_key(client)
+    client.post("/client/tickets/new", data=dict(GOOD_FORM, idempotency_key=key))
+    client.post("/client/tickets/new", data=dict(GOOD_FORM, idempotency_key=key, title=f"  {GOOD_FORM['title']} ",
+                                                 revenue_at_risk_per_hour="$17,000.00"))
+    assert len(tickets_in_db()) == 1
+
+
 @pytest.mark.parametrize("changes, label", [
     ({"title": ""}, "What is broken?"),
     ({"impact": "everyone"}, "Who is affected?"),

@@ -119,11 +119,36 @@ def test_open_break_fix_ticket_is_best_effort_next_business_day(firm, now):
 
 def test_idempotency_key_returns_the_first_ticket(firm, now):
     first = open_for(firm.acme, firm.acme_admin, now, key="monitor-42")
-    again = open_for(firm.acme, firm.acme_admin, now + timedelta(minutes=1), key="monitor-42", title="Other")
+    again = open_for(firm.acme, firm.acme_admin, now + timedelta(minutes=1), key="monitor-42")
     assert first.created and not again.created and again.ticket.id == first.ticket.id
     other_org = open_for(firm.bolt, firm.bolt_admin, now, key="monitor-42")
     assert other_org.created and other_org.ticket.id != first.ticket.id
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 2
+
+
+def test_idempotency_key_replays_even_after_staff_changed_the_ticket(firm, now):
+    """What the key is compared with is the request as first sent, not the ticket as it is now."""
+    first = open_for(firm.acme, firm.acme_admin, now, key="monitor-43")
+    tickets.set_details(first.ticket.id, True, 90, "network", firm.dispatcher, now + timedelta(minutes=1))
+    again = open_for(firm.acme, firm.acme_admin, now + timedelta(minutes=2), key="monitor-43")
+    assert not again.created and again.ticket.id == first.ticket.id
+
+
+def test_idempotency_key_used_for_another_ticket_is_refused_and_nothing_is_written(firm, now):
+    first = open_for(firm.acme, firm.acme_admin, now, key="monitor-44")
+    with pytest.raises(tickets.IdempotencyKeyReused) as error:
+        open_for(firm.acme, firm.acme_admin, now + timedelta(minutes=1), key="monitor-44", title="Other")
+    assert error.value.field == "idempotency_key" and "already used" in error.value.message
+    assert db.session.scalars(select(Ticket.id)).all() == [first.ticket.id]
+
+
+def test_a_ticket_filed_before_fingerprints_is_compared_by_its_fields(firm, now):
+    first = open_for(firm.acme, firm.acme_admin, now, key="monitor-45")
+    first.ticket.request_fingerprint = None
+    db.session.commit()
+    assert open_for(firm.acme, firm.acme_admin, now, key="monitor-45").ticket.id == first.ticket.id
+    with pytest.raises(tickets.IdempotencyKeyReused):
+        open_for(firm.acme, firm.acme_admin, now, key="monitor-45", impact="company")
 
 
 def test_idempotency_race_returns_the_winner(firm, now, monkeypatch):
@@ -137,9 +162,24 @@ def test_idempotency_race_returns_the_winner(firm, now, monkeypatch):
         return None if calls["n"] == 1 else real(org_id, key)
 
     monkeypatch.setattr(tickets, "_existing", first_miss)
-    loser = open_for(firm.acme, firm.acme_admin, now, key="race", title="Duplicate")
+    loser = open_for(firm.acme, firm.acme_admin, now, key="race")
     assert not loser.created and loser.ticket.id == winner.ticket.id
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+def test_idempotency_race_with_another_ticket_is_refused(firm, now, monkeypatch):
+    winner = open_for(firm.acme, firm.acme_admin, now, key="race")
+    real = tickets._existing
+    calls = {"n": 0}
+
+    def first_miss(org_id, key):
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(org_id, key)
+
+    monkeypatch.setattr(tickets, "_existing", first_miss)
+    with pytest.raises(tickets.IdempotencyKeyReused):
+        open_for(firm.acme, firm.acme_admin, now, key="race", title="Duplicate")
+    assert db.session.scalars(select(Ticket.id)).all() == [winner.ticket.id]
 
 
 def test_idempotency_key_too_long(firm, now):
