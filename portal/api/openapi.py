@@ -96,14 +96,22 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/tickets": {
                 "get": {
-                    "summary": "Your organisation's tickets, open ones in queue order first",
+                    "summary": "Your organisation's tickets: every open one in queue order first, then the "
+                               "most recent resolved and closed ones (at most done_limit)",
                     "parameters": [{"name": "state", "in": "query", "required": False,
                                     "schema": {"type": "string", "enum": ["all", "open", "done"], "default": "all"}}],
                     "responses": {
                         "200": {"description": "The tickets", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["tickets", "queue_length"],
+                            "type": "object", "required": ["tickets", "queue_length", "done_limit", "more_done"],
                             "properties": {"tickets": {"type": "array", "items": ticket_ref},
-                                           "queue_length": {"type": "integer", "minimum": 0}}}}}},
+                                           "queue_length": {"type": "integer", "minimum": 0},
+                                           "done_limit": {"type": "integer", "minimum": 0,
+                                                          "description": "At most this many resolved or closed tickets "
+                                                                         "are listed, the most recently opened; "
+                                                                         "open tickets are always all listed."},
+                                           "more_done": {"type": "boolean",
+                                                         "description": "Older resolved or closed tickets exist and "
+                                                                        "are not listed (read one by its id)."}}}}}},
                         "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
                         "400": _error_response("Bad query parameter"),
                         "401": _error_response("Not authenticated"),

@@ -98,8 +98,10 @@ def list_tickets():
     choices = {"all": None, "open": True, "done": False}
     if state not in choices:
         return _error(400, {"state": "Use one of: all, open, done."})
-    views = ticket_status.tickets_for(auth.caller().organisation_id, open_only=choices[state])
-    return _conditional(jsonify({"tickets": [v.as_json() for v in views], "queue_length": ticket_status.queue_length()}))
+    listing = ticket_status.tickets_for(auth.caller().organisation_id, open_only=choices[state])
+    return _conditional(jsonify({"tickets": [v.as_json() for v in listing.views],
+                                 "queue_length": ticket_status.queue_length(),
+                                 "done_limit": listing.done_limit, "more_done": listing.more_done}))
 
 
 @bp.get("/tickets/<int:ticket_id>")

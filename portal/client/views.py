@@ -37,8 +37,8 @@ def dashboard():
     pending = contracts.pending_contract(organisation.id)
     plan = sla_service.current_plan(organisation.id)
     now = clock.now()
-    views = ticket_status.tickets_for(organisation.id)
-    open_views = [v for v in views if v.is_open]
+    listing = ticket_status.tickets_for(organisation.id)
+    open_views = [v for v in listing.views if v.is_open]
     return render_template(
         "client/dashboard.html",
         organisation=organisation,
@@ -49,7 +49,8 @@ def dashboard():
         compliance=sla_service.compliance_for(organisation.id, now - timedelta(days=COMPLIANCE_DAYS), now),
         compliance_days=COMPLIANCE_DAYS,
         open_tickets=[(v, display(v)) for v in open_views],
-        past_tickets=[v for v in views if not v.is_open],
+        past_tickets=[v for v in listing.views if not v.is_open],
+        past_limit=listing.done_limit if listing.more_done else None,
         queue_length=ticket_status.queue_length(),
         upgrade_link=ticket_views.upgrade_url(open_views[0].id) if open_views and plan is None else None,
     )

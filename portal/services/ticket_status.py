@@ -13,7 +13,7 @@ from typing import Any, Optional
 import functools
 import hashlib
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from ..domain.dispatch import OFF_DUTY_NOTE
@@ -232,19 +232,44 @@ def ticket_view(organisation_id: int, ticket_id: int, with_timeline: bool = Fals
     return _view(ticket, entry, public_timeline(ticket.id) if with_timeline else ())
 
 
-def tickets_for(organisation_id: int, open_only: Optional[bool] = None, limit: int = 200) -> list[TicketStatusView]:
-    """The organisation's tickets: open ones in queue order first, then newest first."""
-    query = select(Ticket).where(Ticket.organisation_id == organisation_id)
+DONE_LISTED = 200
+
+
+@dataclass(frozen=True)
+class TicketListing:
+    """Every open ticket, and the newest `done_limit` resolved or closed ones (`more_done`: older ones exist)."""
+
+    views: list[TicketStatusView]
+    done_limit: int
+    more_done: bool
+
+
+def tickets_for(organisation_id: int, open_only: Optional[bool] = None, done_limit: int = DONE_LISTED) -> TicketListing:
+    """The organisation's tickets: open ones in queue order first, then the newest resolved and closed.
+
+    Why the cap is on the history only: an open ticket is work still owed to the client, and a
+    busy organisation's old outage must never drop off its list because newer ones were fixed.
+    One statement whatever the counts: the newest done ids (one more than shown, to know if
+    older ones exist) are a subquery of the query that loads the open tickets.
+    """
+    owned = Ticket.organisation_id == organisation_id
+    newest_done = (select(Ticket.id).where(owned, Ticket.status.in_(TicketStatus.DONE))
+                   .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(done_limit + 1))
     if open_only is True:
-        query = query.where(Ticket.status.in_(TicketStatus.OPEN))
+        wanted = Ticket.status.in_(TicketStatus.OPEN)
     elif open_only is False:
-        query = query.where(Ticket.status.in_(TicketStatus.DONE))
-    tickets = list(db.session.scalars(query.order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit)))
-    entries = _entries([t.id for t in tickets])
-    views = [_view(t, entries.get(t.id)) for t in tickets]
+        wanted = Ticket.id.in_(newest_done)
+    else:
+        wanted = or_(Ticket.status.in_(TicketStatus.OPEN), Ticket.id.in_(newest_done))
+    tickets = list(db.session.scalars(select(Ticket).where(owned, wanted)
+                                      .order_by(Ticket.opened_at.desc(), Ticket.id.desc())))
+    done = [t for t in tickets if not t.is_open]
+    shown = [t for t in tickets if t.is_open] + done[:done_limit]
+    entries = _entries([t.id for t in shown])
+    views = [_view(t, entries.get(t.id)) for t in shown]
     big = 10**9
-    return sorted(views, key=lambda v: (not v.is_open, v.position if v.position is not None else big,
-                                        -v.opened_at.timestamp()))
+    views.sort(key=lambda v: (not v.is_open, v.position if v.position is not None else big, -v.opened_at.timestamp()))
+    return TicketListing(views, done_limit, len(done) > done_limit)
 
 
 def queue_length() -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from portal.extensions import db, limiter
 from portal.models import Ticket
 from portal.services import api_tokens
-from tests.client.helpers import set_clock, two_organisations, with_technician
+from tests.client.helpers import add_done_tickets, set_clock, two_organisations, with_technician
 from tests.conftest import login, make_user
 
 TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
@@ -325,6 +325,36 @@ def test_list_filter_by_state(client, orgs):
     assert client.get("/api/v1/tickets?state=done", headers=headers).get_json()["tickets"] == []
     bad = client.get("/api/v1/tickets?state=weird", headers=headers)
     assert bad.status_code == 400 and "state" in bad.get_json()["errors"]
+
+
+def test_every_open_ticket_is_listed_and_the_cap_on_done_ones_is_said(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = bearer(acme.id, admin)
+    document = client.get("/api/v1/openapi.json").get_json()
+    old_open = client.post("/api/v1/tickets", json=BODY, headers=headers).get_json()["id"]
+    ticket = db.session.get(Ticket, old_open)
+    ticket.opened_at = datetime(2026, 10, 1, 15, 0, tzinfo=timezone.utc)
+    db.session.commit()
+    add_done_tickets(acme.id, 205, TUESDAY_10_NY)
+
+    listing = client.get("/api/v1/tickets", headers=headers)
+    check_response(document, "/tickets", "get", listing)
+    body = listing.get_json()
+    assert body["tickets"][0]["id"] == old_open, "open tickets first, however old"
+    assert len(body["tickets"]) == 201
+    assert body["done_limit"] == 200 and body["more_done"] is True
+    done = client.get("/api/v1/tickets?state=done", headers=headers).get_json()
+    assert len(done["tickets"]) == 200 and done["more_done"] is True
+    opened = client.get("/api/v1/tickets?state=open", headers=headers).get_json()
+    assert [t["id"] for t in opened["tickets"]] == [old_open] and opened["more_done"] is False
+
+
+def test_a_short_history_is_listed_whole(client, orgs):
+    acme, admin, _, _ = orgs
+    headers = bearer(acme.id, admin)
+    add_done_tickets(acme.id, 200, TUESDAY_10_NY)
+    body = client.get("/api/v1/tickets", headers=headers).get_json()
+    assert len(body["tickets"]) == 200 and body["more_done"] is False
 
 
 def test_reads_carry_an_etag_and_unchanged_answers_304(client, orgs):

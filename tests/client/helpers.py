@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from flask import current_app
 from sqlalchemy import event, select
 
 from portal.extensions import db
-from portal.models import Organisation, Ticket, User
+from portal.models import Organisation, Ticket, TicketStatus, User
 from tests.conftest import login, make_organisation, make_plan, make_user
 from tests.staff.helpers import make_technician
 
@@ -92,3 +92,23 @@ def get_counting_statements(client, url: str, etag: str = "") -> tuple[object, i
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     return response, len(executed)
+
+
+def add_done_tickets(organisation_id: int, count: int, newest: datetime) -> None:
+    """`count` resolved tickets opened an hour apart, the newest at `newest`: a long history."""
+    db.session.add_all(
+        Ticket(organisation_id=organisation_id, title=f"Old fault {i}", status=TicketStatus.RESOLVED,
+               opened_at=newest - timedelta(hours=i), updated_at=newest - timedelta(hours=i),
+               resolved_at=newest - timedelta(hours=i) + timedelta(minutes=30), sla_best_effort=False)
+        for i in range(count)
+    )
+    db.session.commit()
+
+
+def open_ticket_opened_long_ago(client, days: int = 30, **changes) -> int:
+    """A ticket filed through the form, then dated `days` back: older than any history added after it."""
+    ticket_id, _ = file_ticket(client, **changes)
+    ticket = db.session.get(Ticket, ticket_id)
+    ticket.opened_at = ticket.opened_at - timedelta(days=days)
+    db.session.commit()
+    return ticket_id

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from portal.extensions import db
 from portal.models import Ticket, TicketStatus
-from tests.client.helpers import TUESDAY_10_NY, acme_admin_logged_in, file_ticket, log_in_as, set_clock, two_organisations
+from tests.client.helpers import (TUESDAY_10_NY, acme_admin_logged_in, add_done_tickets, file_ticket, log_in_as,
+                                  open_ticket_opened_long_ago, set_clock, two_organisations)
 from tests.conftest import login, make_organisation, make_user
 
 
@@ -84,3 +85,25 @@ def test_break_fix_client_with_an_open_ticket_is_offered_the_upgrade_quote(clien
     ticket_id, _ = file_ticket(client)
     page = client.get("/client/").get_data(as_text=True)
     assert f'href="/billing/tickets/{ticket_id}/upgrade" id="upgrade-offer"' in page
+
+
+def test_an_open_ticket_is_listed_however_long_the_history_after_it(client, monkeypatch):
+    """The cap on the list is for resolved and closed history only: an open ticket older than
+    200 later ones must still be on the dashboard, with its place."""
+    acme, _, _, _ = acme_admin_logged_in(client, monkeypatch)
+    old_open = open_ticket_opened_long_ago(client, title="Server room too hot")
+    add_done_tickets(acme.id, 205, TUESDAY_10_NY - timedelta(hours=1))
+    page = client.get("/client/").get_data(as_text=True)
+    open_section = page.split('id="open-tickets"')[1].split("</section>")[0]
+    assert f"/client/tickets/{old_open}" in open_section and "Server room too hot" in open_section
+    past = page.split('id="past-tickets"')[1].split("</section>")[0]
+    assert past.count("<li>") == 200
+    assert "Old fault 0<" in past and "Old fault 199<" in past and "Old fault 200<" not in past
+    assert "The 200 most recent resolved and closed tickets are shown" in past
+
+
+def test_a_short_history_says_nothing_of_a_cap(client, monkeypatch):
+    acme, _, _, _ = acme_admin_logged_in(client, monkeypatch)
+    add_done_tickets(acme.id, 200, TUESDAY_10_NY - timedelta(hours=1))
+    past = client.get("/client/").get_data(as_text=True).split('id="past-tickets"')[1].split("</section>")[0]
+    assert past.count("<li>") == 200 and "most recent" not in past

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from portal.extensions import db
 from portal.models import Ticket
 from portal.services import queue, sla
-from tests.client.helpers import set_clock, two_organisations, with_technician
+from tests.client.helpers import add_done_tickets, set_clock, two_organisations, with_technician
 from tests.conftest import login
 
 
@@ -68,3 +68,22 @@ def test_status_page_queries_do_not_grow_with_the_queue(app, client, monkeypatch
     assert long_page == short_page, f"status page: {short_page} statements with a short queue, {long_page} with a long one"
     assert long_live == short_live, f"live.json: {short_live} statements with a short queue, {long_live} with a long one"
     assert short_page <= 25 and short_live <= 15, (short_page, short_live)
+
+
+def test_dashboard_and_api_list_queries_do_not_grow_with_the_tickets(app, client, monkeypatch, now):
+    """Open tickets are all listed and the resolved history is capped, in the same statements
+    whatever the number of either."""
+    set_clock(monkeypatch, now)
+    acme, admin, other, _ = two_organisations()
+    with_technician()
+    login(client, admin.email)
+    _add_tickets(acme.id, 2, now)
+    add_done_tickets(acme.id, 3, now - timedelta(days=1))
+    queue.recompute(now)
+    short = _statements(client, "/client/"), _statements(client, "/api/v1/tickets")
+    _add_tickets(acme.id, 40, now)
+    add_done_tickets(acme.id, 250, now - timedelta(days=30))
+    queue.recompute(now)
+    long = _statements(client, "/client/"), _statements(client, "/api/v1/tickets")
+    print(f"statements: dashboard {short[0]}, API list {short[1]}")
+    assert long == short, f"dashboard and API list: {short} statements with a few tickets, {long} with many"
