@@ -312,7 +312,7 @@ def test_concurrent_openings_leave_one_consistent_queue(firm, now, make_app, app
                     request_id = (n // 2, i // 2)
                     org = org_ids[sum(request_id) % 3]
                     tickets.open_ticket(org, users[org], ticket_input(title=f"r{request_id}",
-                                        impact=("company", "department", "person")[i % 3]), now,
+                                        impact=("company", "department", "person")[sum(request_id) % 3]), now,
                                         idempotency_key=f"k{request_id[0]}-{request_id[1]}")
             except BaseException as error:  # pragma: no cover - reported below
                 errors.append(error)
