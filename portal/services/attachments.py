@@ -14,8 +14,8 @@ from typing import Optional
 
 import filetype
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
+from .text import uploaded_file_name
 from .tickets import TicketError
 
 HEAD_BYTES = 8192
@@ -70,8 +70,7 @@ def inspect(file_storage: Optional[FileStorage]) -> InspectedFile:
     """The file's real type, or TicketError('file') saying what is accepted; nothing is stored here."""
     if file_storage is None or not file_storage.filename:
         raise TicketError("file", "Choose a file to attach.")
-    name = secure_filename(file_storage.filename) or ""
-    extension = os.path.splitext(name)[1].lower()
+    extension = os.path.splitext(uploaded_file_name(file_storage.filename))[1].lower()
     head = _head(file_storage)
     if not head:
         raise TicketError("file", "That file is empty.")

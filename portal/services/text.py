@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -62,3 +63,31 @@ def amount_as_written(value: Any) -> Optional[Decimal]:
     if not _AMOUNT_AS_WRITTEN.fullmatch(text):
         return None
     return Decimal(re.sub(r"[$,\s]", "", text))
+
+
+FILE_NAME_MAX = 255
+_FILE_NAME_UNSAFE = re.compile(r'[<>:"|?*]')
+_EXTENSION_MAX = 10
+
+
+def uploaded_file_name(raw: Optional[str]) -> str:
+    """The name a person gave their file, safe to store, show and offer as a download name.
+
+    werkzeug's secure_filename keeps ASCII only, so "Снимок экрана.png" became "png" (no
+    extension: refused as the wrong kind) and "スクリーンショット 2026-12-03.png" lost its
+    words. Here the name keeps its script and loses only what is unsafe anywhere: folders,
+    control and invisible formatting characters (a right-to-left override can disguise the
+    extension), and characters Windows refuses in names.
+    """
+    text = unicodedata.normalize("NFC", raw or "")
+    text = re.split(r"[/\\]", text)[-1]
+    text = "".join(" " if c in "\t\n\r" or unicodedata.category(c) in ("Zl", "Zp")
+                   else "" if unicodedata.category(c).startswith("C") else c for c in text)
+    text = _FILE_NAME_UNSAFE.sub("_", " ".join(text.split()))
+    stem, dot, kind = text.rpartition(".")
+    kind = kind.strip()
+    if not dot or not kind or len(kind) > _EXTENSION_MAX:
+        stem, kind = text, ""
+    extension = "." + kind if kind else ""
+    stem = stem.strip(" .")[: FILE_NAME_MAX - len(extension)].rstrip(" .")
+    return (stem or "attachment") + extension

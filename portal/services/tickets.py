@@ -27,7 +27,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
 from ..domain.calendar import local_instant
 from ..domain.effort import CATEGORIES
@@ -48,7 +47,7 @@ from ..models import (
 )
 from . import alerts, notifications, settings, sla, staff
 from .errors import Refusal
-from .text import amount_as_written, unstorable
+from .text import amount_as_written, unstorable, uploaded_file_name
 
 log = logging.getLogger("portal.tickets")
 TITLE_MAX = 200
@@ -721,7 +720,7 @@ def add_attachment(ticket_id: int, uploader: User, file_storage: Optional[FileSt
     """Store an uploaded file under a random name; the original name is kept for display only."""
     if file_storage is None or not file_storage.filename:
         raise TicketError("file", "Choose a file to attach.")
-    name = secure_filename(file_storage.filename) or "attachment"
+    name = uploaded_file_name(file_storage.filename)
     extension = os.path.splitext(name)[1].lower()
     if extension not in ATTACHMENT_TYPES:
         raise TicketError("file", "Attach a picture, PDF, text, log, office document or zip file.")

@@ -6,6 +6,7 @@ import io
 import os
 import zlib
 import struct
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import func, select
@@ -52,11 +53,11 @@ def test_a_real_png_is_stored_under_a_random_name_and_downloaded_as_attachment(s
     response = upload(client, ticket_id, png_bytes(), "screen shot.png")
     assert response.status_code == 303
     stored = db.session.scalars(select(Attachment)).one()
-    assert stored.filename == "screen_shot.png" and stored.storage_name != stored.filename
+    assert stored.filename == "screen shot.png" and stored.storage_name != stored.filename
     assert os.listdir(folder) == [stored.storage_name]
     assert not str(folder).startswith(app.static_folder)
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
-    assert "screen_shot.png" in page
+    assert "screen shot.png" in page
     download = client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}")
     assert download.status_code == 200 and download.data == png_bytes()
     assert download.headers["Content-Disposition"].startswith("attachment")
@@ -79,6 +80,33 @@ def test_a_file_whose_content_is_not_allowed_is_refused_naming_the_field(setup, 
     assert "Attach a file" in body.split('class="error"')[1]
     assert count() == 0
     assert not folder.exists() or os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("name", ["Снимок экрана.png", "截图.png", "スクリーンショット 2026-12-03.png"])
+def test_a_png_named_in_any_script_is_accepted_and_keeps_its_name(setup, name):
+    _, client, ticket_id, _, _ = setup
+    response = upload(client, ticket_id, png_bytes(), name)
+    assert response.status_code == 303
+    stored = db.session.scalars(select(Attachment)).one()
+    assert stored.filename == name and stored.content_type == "image/png"
+    assert name in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    download = client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}")
+    disposition = download.headers["Content-Disposition"]
+    assert disposition.startswith("attachment") and "filename*=UTF-8''" + quote(name, safe="") in disposition
+    assert disposition.isascii() and "\n" not in disposition
+
+
+def test_a_name_in_another_script_is_still_judged_by_its_content(setup):
+    _, client, ticket_id, _, _ = setup
+    response = upload(client, ticket_id, b"<html><script>alert(1)</script></html>", "Снимок.png")
+    assert response.status_code == 400 and "not a real PNG file" in response.get_data(as_text=True)
+    assert count() == 0
+
+
+def test_a_name_of_only_path_and_control_characters_is_stored_as_attachment(setup):
+    _, client, ticket_id, _, _ = setup
+    assert upload(client, ticket_id, png_bytes(), "\u202e.png").status_code == 303
+    assert db.session.scalars(select(Attachment)).one().filename == "attachment.png"
 
 
 def test_plain_text_log_is_accepted(setup):
