@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, render_template, request, url_for
 from flask_talisman import Talisman
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from . import page_cache
-from .config import DEV_SECRET_KEY, load_config
+from .config import DEV_SECRET_KEY, UPLOAD_FORM_MARGIN, load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
 
 CSP = {
@@ -48,6 +48,8 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["ATTACHMENT_MAX_BYTES"] + UPLOAD_FORM_MARGIN
     if app.config["PORTAL_ENV"] == "production" and app.config["SECRET_KEY"] in ("", DEV_SECRET_KEY):
         raise RuntimeError("Refusing to start in production with the development SECRET_KEY: set SECRET_KEY.")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -114,21 +116,34 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 ERROR_PAGES = {
     403: ("Not allowed", "Your account cannot open this page."),
     404: ("Not found", "There is nothing at this address."),
-    413: ("Too large", "That upload is larger than the portal accepts."),
     429: ("Too many attempts", "Too many attempts. Wait a minute and try again."),
 }
+
+
+def _too_large(page: Callable[..., Any]):
+    """A file far over the limit never reaches the service; the page still says the limit and leads back."""
+    from .services.tickets import attachment_limit, megabytes
+
+    text = f"That upload is larger than the portal accepts. Files can be at most {megabytes(attachment_limit())} MB."
+    if request.endpoint == "client.ticket_attach" and request.view_args:
+        back = url_for("client.ticket", ticket_id=request.view_args["ticket_id"])
+        return page(413, "Too large", text, back_url=back, back_text="Back to the ticket")
+    return page(413, "Too large", text)
 
 
 def _register_error_pages(app: Flask) -> None:
     from .api.views import answers_in_json, http_error as api_error
 
-    def page(code: int, title: str, text: str):
-        return render_template("error.html", code=code, title=title, text=text), code
+    def page(code: int, title: str, text: str, back_url: Optional[str] = None, back_text: Optional[str] = None):
+        return render_template("error.html", code=code, title=title, text=text,
+                               back_url=back_url, back_text=back_text), code
 
     def http_error(error: HTTPException):
         """One handler for every HTTP error, so no path under /api/ can fall through to an HTML page."""
         if answers_in_json():
             return api_error(error)
+        if error.code == 413:
+            return _too_large(page)
         if error.code in ERROR_PAGES:
             return page(error.code, *ERROR_PAGES[error.code])
         return error

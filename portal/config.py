@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+# Room for the rest of an upload form (CSRF token, multipart headers, a long file name) above the largest file.
+UPLOAD_FORM_MARGIN = 64 * 1024
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -44,7 +46,8 @@ def load_config(instance_path: str) -> dict:
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "portal@northwind-it.example"),
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER", str(Path(instance_path) / "attachments")),
-        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
+        # The largest attachment; the request cap (MAX_CONTENT_LENGTH) adds UPLOAD_FORM_MARGIN in create_app.
+        "ATTACHMENT_MAX_BYTES": int(os.environ.get("MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
         "SESSION_COOKIE_SECURE": env == "production",
         "REMEMBER_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,

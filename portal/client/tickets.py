@@ -172,7 +172,7 @@ def _page(ticket: Ticket, status: int = 200, comment_form: Optional[CommentForm]
         attachment_form=attachment_form or AttachmentForm(formdata=None),
         status_form=StatusForm(formdata=None),
         impact_labels=dict(IMPACTS),
-        max_upload_mb=round(current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024), 1),
+        max_upload_mb=tickets.megabytes(tickets.attachment_limit()),
     ), status
 
 

@@ -18,6 +18,9 @@ from tests.conftest import login
 
 
 
+LIMIT = 64 * 1024
+
+
 def png_bytes() -> bytes:
     """A real 1x1 PNG."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -28,7 +31,7 @@ def png_bytes() -> bytes:
 
 @pytest.fixture
 def setup(make_app, tmp_path, monkeypatch):
-    app = make_app(UPLOAD_FOLDER=str(tmp_path / "uploads"), MAX_CONTENT_LENGTH=64 * 1024)
+    app = make_app(UPLOAD_FOLDER=str(tmp_path / "uploads"), ATTACHMENT_MAX_BYTES=LIMIT)
     set_clock(monkeypatch, TUESDAY_10_NY)
     with app.app_context():
         orgs = two_organisations()
@@ -118,11 +121,37 @@ def test_plain_text_log_is_accepted(setup):
     assert download.headers["Content-Disposition"].startswith("attachment")
 
 
-def test_a_file_over_the_limit_is_413_and_nothing_is_stored(setup):
+def test_a_file_of_exactly_the_stated_limit_is_accepted(setup):
+    _, client, ticket_id, _, _ = setup
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "at most 0.1 MB" in page
+    assert upload(client, ticket_id, b"a" * LIMIT, "big.txt").status_code == 303
+    assert db.session.scalars(select(Attachment)).one().size == LIMIT
+
+
+def test_a_file_just_over_the_limit_is_refused_on_the_ticket_page_and_nothing_is_stored(setup):
     _, client, ticket_id, _, folder = setup
-    response = upload(client, ticket_id, b"a" * (70 * 1024), "big.txt")
+    response = upload(client, ticket_id, b"a" * (LIMIT + 1), "big.txt")
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Files can be at most 0.1 MB" in body.split('class="error"')[1]
+    assert f'action="/client/tickets/{ticket_id}/attachments"' in body
+    assert count() == 0 and (not folder.exists() or os.listdir(folder) == [])
+
+
+def test_a_request_far_over_the_limit_is_413_with_a_way_back_to_the_ticket(setup):
+    _, client, ticket_id, _, _ = setup
+    response = upload(client, ticket_id, b"a" * (4 * LIMIT), "huge.txt")
     assert response.status_code == 413
+    body = response.get_data(as_text=True)
+    assert "at most 0.1 MB" in body
+    assert f'href="/client/tickets/{ticket_id}"' in body and "Back to the ticket" in body
     assert count() == 0
+
+
+def test_the_request_cap_leaves_room_for_the_form_around_the_largest_file(make_app):
+    app = make_app(ATTACHMENT_MAX_BYTES=10 * 1024 * 1024)
+    assert app.config["MAX_CONTENT_LENGTH"] > 10 * 1024 * 1024
 
 
 def test_no_file_names_the_field(setup):
