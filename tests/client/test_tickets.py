@@ -2,8 +2,10 @@
 live updates, status buttons, and privacy against a second organisation."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -480,3 +482,16 @@ def test_the_deadline_reads_at_risk_as_soon_as_the_plan_sees_it_slipping(client,
     assert "Due by Tue 24 Nov 11:00 — at risk of being missed" in page
     live = client.get(f"/client/tickets/{second}/live.json").get_json()
     assert live["sla"]["state"] == live["display"]["sla_state"] == "at_risk"
+
+
+def test_a_description_comment_and_note_keep_their_line_breaks_on_the_ticket_page(client, acme):
+    """Stored with breaks, they ran together in one paragraph; the one stylesheet keeps them (no inline style: CSP)."""
+    ticket_id, _ = file_ticket(client, description="Step 1: reboot\nStep 2: still down")
+    client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "Tried again.\nSame error."})
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert '<p class="as-typed">Step 1: reboot\nStep 2: still down</p>' in page
+    assert '<p class="as-typed">Tried again.\nSame error.</p>' in page
+    assert 'style="' not in page
+    css = (Path(__file__).resolve().parents[2] / "portal" / "static" / "css" / "portal.css").read_text()
+    rule = re.search(r"([^{}]*)\{([^}]*white-space:\s*pre-line[^}]*)\}", css)
+    assert rule and ".as-typed" in rule.group(1) and "ol.timeline li" in rule.group(1) and "ul.timeline li" in rule.group(1)

@@ -69,3 +69,14 @@ def test_staff_download_the_clients_file(make_app, tmp_path, monkeypatch):
         assert client.get(f"/staff/tickets/{ticket.id + 1}/attachments/{stored.id}").status_code == 404
         switch_to(client, "alice@acme.example")
         assert client.get(f"/staff/tickets/{ticket.id}/attachments/{stored.id}").status_code == 403
+
+
+def test_the_description_and_comments_keep_their_line_breaks_for_staff(client, monkeypatch):
+    acme, alice, ticket = setup_ticket(monkeypatch)
+    db.session.get(type(ticket), ticket.id).description = "Since 9:00.\nOnly on Wi-Fi."
+    db.session.commit()
+    tickets.add_comment(ticket.id, alice, "Rebooted.\nNo change.", TUESDAY_10_NY)
+    staff(client, Role.DISPATCHER)
+    page = client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    assert '<p class="as-typed">Since 9:00.\nOnly on Wi-Fi.</p>' in page
+    assert '<p class="as-typed">Rebooted.\nNo change.</p>' in page

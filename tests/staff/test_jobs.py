@@ -165,3 +165,11 @@ def test_dispatcher_may_tap_for_a_technician(client, monkeypatch):
     assert tap(client, job, "en_route").status_code == 303
     assert fresh(job).status == TicketStatus.EN_ROUTE
     assert db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == job.id, TicketEvent.kind == "status")).first()
+
+
+def test_the_description_keeps_its_line_breaks_on_the_phone(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    fresh(job).description = "Rack B.\nKey at reception."
+    db.session.commit()
+    login(client, tom.user.email)
+    assert '<p class="as-typed">Rack B.\nKey at reception.</p>' in client.get("/staff/my-jobs").get_data(as_text=True)
