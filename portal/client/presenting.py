@@ -62,6 +62,8 @@ def eta_text(view: TicketStatusView) -> str:
 
 
 def sla_text(view: TicketStatusView) -> str:
+    if view.status in TicketStatus.DONE:
+        return _done_sla_text(view)
     if view.sla_best_effort:
         if view.sla_due_at is None:
             return "Best effort: break/fix has no guaranteed time."
@@ -86,6 +88,23 @@ def sla_text(view: TicketStatusView) -> str:
         # The due time keeps moving later while paused; say so, or it reads as a fixed deadline.
         text += " (clock paused while we wait on you)"
     return text
+
+
+def _done_sla_text(view: TicketStatusView) -> str:
+    """A finished ticket's deadline in the past tense: "we aim for Fri 08:00" after the work is done
+    read as work still to come."""
+    if view.resolved_at is None:
+        return "Best effort: break/fix has no guaranteed time." if view.sla_best_effort else view.status_label + "."
+    when = _when(view.resolved_at)
+    if view.sla_best_effort:
+        # Best effort is never judged met or missed; only an early finish is worth saying.
+        if view.sla_due_at is not None and view.resolved_at <= view.sla_due_at:
+            return f"Best effort: resolved {when}, before the time we aimed for ({_when(view.sla_due_at)})."
+        return f"Best effort: resolved {when}."
+    verdict = {"met": "was met", "breached": "was missed"}.get(view.sla_state or "")
+    if view.sla_due_at is None or verdict is None:
+        return f"Resolved {when}."
+    return f"Resolved {when}; the deadline, {_when(view.sla_due_at)}, {verdict}."
 
 
 def _arrival_words(view: TicketStatusView) -> str:

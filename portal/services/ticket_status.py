@@ -69,6 +69,7 @@ class TicketStatusView:
     # is the arrival's, later): the client should see the nearer promise too.
     response_pending_due_at: Optional[datetime] = None
     client_deadline: Optional[datetime] = None  # the client's own ("payroll at 17:00"), not the contract's
+    resolved_at: Optional[datetime] = None
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -158,6 +159,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         is_open=ticket.is_open,
         generation=entry.generation if entry is not None else 0,
         timeline=timeline,
+        resolved_at=ticket.resolved_at,
     )
 
 

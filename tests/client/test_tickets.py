@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Comment, Role, Ticket, TicketEvent, TicketStatus
+from portal.models import Comment, Role, Ticket, TicketEvent, TicketStatus, User
 from tests.client.helpers import TUESDAY_10_NY, GOOD_FORM, file_ticket, log_in_as, set_clock, tickets_in_db
 from tests.conftest import login, make_organisation, make_plan, make_user
 
@@ -495,3 +495,35 @@ def test_a_description_comment_and_note_keep_their_line_breaks_on_the_ticket_pag
     css = (Path(__file__).resolve().parents[2] / "portal" / "static" / "css" / "portal.css").read_text()
     rule = re.search(r"([^{}]*)\{([^}]*white-space:\s*pre-line[^}]*)\}", css)
     assert rule and ".as-typed" in rule.group(1) and "ol.timeline li" in rule.group(1) and "ul.timeline li" in rule.group(1)
+
+
+def test_a_resolved_break_fix_ticket_says_when_it_was_resolved_not_a_time_we_aim_for(client, monkeypatch):
+    from datetime import timedelta
+
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    make_user("b@bolt.example", organisation=make_organisation("Bolt Retail"))
+    login(client, "b@bolt.example")
+    ticket_id, _ = file_ticket(client)
+    set_clock(monkeypatch, TUESDAY_10_NY + timedelta(minutes=30))
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.RESOLVED})
+    sla = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["display"]["sla"]
+    assert "aim for" not in sla
+    assert sla == "Best effort: resolved Tue 24 Nov 10:30, before the time we aimed for (Wed 25 Nov 08:00)."
+    assert "we aim for" not in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+
+
+def test_a_resolved_contract_ticket_says_when_it_was_resolved_and_whether_the_deadline_was_met(client, acme, monkeypatch):
+    from datetime import timedelta
+
+    from portal.services import sla, tickets as ticket_service
+
+    ticket_id, _ = file_ticket(client, onsite_needed=None, money_lost="no")
+    technician = db.session.scalars(select(User).where(User.role == Role.TECHNICIAN)).first()
+    ticket_service.set_status(ticket_id, TicketStatus.RESOLVED, technician, TUESDAY_10_NY + timedelta(minutes=20))
+    shown = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["display"]["sla"]
+    assert shown == "Resolved Tue 24 Nov 10:20; the deadline, Tue 24 Nov 11:00, was met."
+    late, _ = file_ticket(client, title="Second", onsite_needed=None, money_lost="no")
+    sla.refresh_states(TUESDAY_10_NY + timedelta(hours=2))
+    ticket_service.set_status(late, TicketStatus.RESOLVED, technician, TUESDAY_10_NY + timedelta(hours=2))
+    shown = client.get(f"/client/tickets/{late}/live.json").get_json()["display"]["sla"]
+    assert shown == "Resolved Tue 24 Nov 12:00; the deadline, Tue 24 Nov 11:00, was missed."
