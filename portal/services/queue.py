@@ -429,16 +429,32 @@ def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ur
         return f"placed there by our dispatcher: {own_pin}" if own_pin else "placed there by our dispatcher"
     if pin_changed is not None:
         return "our dispatcher moved another ticket " + ("ahead of yours" if new > old else "behind yours")
-    if new < old:
-        if left_ahead:
-            return f"{left_ahead} ticket{'s' if left_ahead != 1 else ''} ahead of yours {'were' if left_ahead != 1 else 'was'} started or closed"
-        return "a technician became free sooner than planned or other tickets' priority changed"
-    if arrived_urgent:
-        return f"{arrived_urgent} more urgent ticket{'s' if arrived_urgent != 1 else ''} came in"
-    if arrived_sooner:
-        return (f"{arrived_sooner} new ticket{'s' if arrived_sooner != 1 else ''}, not more urgent than yours, "
-                f"can be started sooner by a free technician with the right skills")
-    return "another ticket's deadline came nearer or it can be started sooner by a free specialist"
+    # Every place of the move is accounted for: what left ahead, what came in ahead, and existing
+    # tickets that crossed it (the rest), so "11th to 13th" is never explained by one ticket.
+    crossed = (new - old) - (arrived_urgent + arrived_sooner - left_ahead)
+    later = [
+        _count(arrived_urgent, "more urgent ticket{s} came in"),
+        _count(arrived_sooner, "new ticket{s}, not more urgent than yours, can be started sooner by a free "
+                               "technician with the right skills"),
+        _count(crossed, "waiting ticket{s} went ahead of yours: {their} deadline{s} came nearer or a free "
+                        "specialist can start {them} sooner"),
+    ]
+    earlier = [
+        _count(left_ahead, "ticket{s} ahead of yours {were} started or closed"),
+        _count(-crossed, "ticket{s} ahead of yours {are} now behind it: a technician became free sooner than "
+                         "planned or {their} priority changed"),
+    ]
+    parts = [part for part in (later + earlier if new > old else earlier + later) if part]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _count(number: int, words: str) -> str:
+    """'1 ticket ... was', '2 tickets ... were'; nothing for none (or a count in the other direction)."""
+    if number <= 0:
+        return ""
+    one = number == 1
+    return f"{number} " + words.format(s="" if one else "s", were="was" if one else "were", are="is" if one else "are",
+                                       their="its" if one else "their", them="it" if one else "them")
 
 
 def _ranked_lower_ahead(ranks: list[int]) -> list[int]:

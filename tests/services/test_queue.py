@@ -343,3 +343,26 @@ def test_concurrent_openings_leave_one_consistent_queue(firm, now, make_app, app
     received = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.kind == "ticket_received"))
     assert received == len(open_ids)
+
+
+@pytest.mark.parametrize("old, new, left, urgent, sooner, words", [
+    (11, 13, 0, 2, 0, "2 more urgent tickets came in"),
+    (11, 13, 0, 1, 0, "1 more urgent ticket came in and 1 waiting ticket went ahead of yours: its deadline came "
+                      "nearer or a free specialist can start it sooner"),
+    (11, 13, 0, 1, 1, "1 more urgent ticket came in and 1 new ticket, not more urgent than yours, can be started "
+                      "sooner by a free technician with the right skills"),
+    (11, 13, 1, 3, 0, "3 more urgent tickets came in and 1 ticket ahead of yours was started or closed"),
+    (2, 1, 1, 0, 0, "1 ticket ahead of yours was started or closed"),
+    (5, 3, 3, 1, 0, "3 tickets ahead of yours were started or closed and 1 more urgent ticket came in"),
+    (5, 3, 1, 0, 0, "1 ticket ahead of yours was started or closed and 1 ticket ahead of yours is now behind it: "
+                    "a technician became free sooner than planned or its priority changed"),
+    (3, 2, 0, 0, 0, "1 ticket ahead of yours is now behind it: a technician became free sooner than planned "
+                    "or its priority changed"),
+    (2, 3, 0, 0, 0, "1 waiting ticket went ahead of yours: its deadline came nearer or a free specialist can "
+                    "start it sooner"),
+    (2, 5, 0, 0, 0, "3 waiting tickets went ahead of yours: their deadlines came nearer or a free specialist "
+                    "can start them sooner"),
+])
+def test_a_moves_reason_accounts_for_every_place_it_moved(old, new, left, urgent, sooner, words):
+    """'Moved from 11th to 13th: 1 more urgent ticket came in' explained one place of two."""
+    assert queue._move_reason(7, old, new, left, urgent, sooner, None, None) == words
