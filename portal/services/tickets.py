@@ -103,6 +103,14 @@ CLIENT_TARGETS = frozenset({TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVE
 RESPONSE_STATUSES = frozenset({TicketStatus.EN_ROUTE, TicketStatus.ON_SITE, TicketStatus.IN_PROGRESS})
 NEEDS_TECHNICIAN = frozenset({TicketStatus.ASSIGNED, TicketStatus.EN_ROUTE, TicketStatus.ON_SITE})
 TECHNICIAN_WORK = frozenset({TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVED})
+# Only a job someone must come to can have a technician on the way or on site.
+ONSITE_ONLY = frozenset({TicketStatus.EN_ROUTE, TicketStatus.ON_SITE})
+
+
+def allowed_statuses(ticket: Ticket) -> frozenset[str]:
+    """The statuses a ticket may move to now: the one rule `set_status` enforces and pages offer as buttons."""
+    targets = TRANSITIONS.get(ticket.status, frozenset())
+    return targets if ticket.onsite_needed else targets - ONSITE_ONLY
 
 STATUS_MESSAGES = {
     TicketStatus.NEW: "Back in the queue",
@@ -501,6 +509,9 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
         if target not in TRANSITIONS[ticket.status]:
             raise TicketError("status", f"A ticket that is '{TicketStatus.LABELS[ticket.status]}' cannot become "
                                         f"'{TicketStatus.LABELS[target]}'.")
+        if target not in allowed_statuses(ticket):
+            raise TicketError("status", "This job is handled remotely: a dispatcher can change it to on site "
+                                        "on the ticket page first.")
         if ticket.technician_id is None and (target in NEEDS_TECHNICIAN or target in TicketStatus.ACTIVE
                                              or target in TECHNICIAN_WORK):
             # A technician acting on a job the engine offered them takes it, whatever the tap: one who

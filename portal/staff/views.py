@@ -338,7 +338,9 @@ def _my_jobs_page(kept: Optional[StatusForm] = None, ticket: Optional[Ticket] = 
     if kept is not None and ticket is not None and ticket.id in forms:
         kept.version.data = str(ticket.version)
         forms[ticket.id] = kept
-    return render_template("staff/my_jobs.html", tech=tech, jobs=jobs, forms=forms, taps=TAPS,
+    offered = {row.ticket.id: [(value, label) for value, label in TAPS
+                               if value in ticket_service.allowed_statuses(row.ticket)] for row in jobs}
+    return render_template("staff/my_jobs.html", tech=tech, jobs=jobs, forms=forms, offered=offered,
                            sla_labels=SLA_LABELS), status
 
 

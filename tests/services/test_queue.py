@@ -280,7 +280,7 @@ def test_recompute_sql_is_bounded(firm, now):
                  title=f"T{i}", impact="department", onsite_needed=bool(i % 3))
     add_technician("tara@firm.test", ["network"])
     add_technician("theo@firm.test", ["printer"])
-    t = db.session.scalars(select(Ticket).where(Ticket.title == "T3")).one()
+    t = db.session.scalars(select(Ticket).where(Ticket.title == "T4")).one()  # on site: someone can be on the way
     tickets.set_status(t.id, TicketStatus.EN_ROUTE, firm.tech_user, now)
     queue.recompute(now)
     with Writes() as large:

@@ -283,11 +283,11 @@ def test_late_response_is_recorded_once_with_times(firm, now):
 
 
 def test_technician_tap_assigns_themselves(firm, now):
-    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    ticket = open_for(firm.acme, firm.acme_admin, now, onsite_needed=True).ticket
     t = tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now)
     assert t.technician_id == firm.technician.id
     with pytest.raises(TicketError) as error:
-        other = open_for(firm.acme, firm.acme_admin, now, title="Second").ticket
+        other = open_for(firm.acme, firm.acme_admin, now, title="Second", onsite_needed=True).ticket
         tickets.set_status(other.id, TicketStatus.ON_SITE, firm.dispatcher, now)
     assert error.value.field == "technician_id"
 
@@ -394,3 +394,14 @@ def test_a_failing_engine_does_not_undo_the_opening(firm, now, monkeypatch, capl
     monkeypatch.undo()
     queue.recompute(now)
     assert queue.entry_for(opened.ticket.id).position == 1
+
+
+def test_a_remote_ticket_has_no_technician_on_the_way_or_on_site(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    assert TicketStatus.ON_SITE not in tickets.allowed_statuses(ticket)
+    for status in (TicketStatus.EN_ROUTE, TicketStatus.ON_SITE):
+        with pytest.raises(TicketError) as error:
+            tickets.set_status(ticket.id, status, firm.tech_user, now)
+        assert error.value.field == "status" and "handled remotely" in error.value.message
+    onsite = open_for(firm.acme, firm.acme_admin, now, title="Second", onsite_needed=True).ticket
+    assert tickets.allowed_statuses(onsite) == tickets.TRANSITIONS[onsite.status]

@@ -173,3 +173,34 @@ def test_the_description_keeps_its_line_breaks_on_the_phone(client, monkeypatch)
     db.session.commit()
     login(client, tom.user.email)
     assert '<p class="as-typed">Rack B.\nKey at reception.</p>' in client.get("/staff/my-jobs").get_data(as_text=True)
+
+
+def offered(client, ticket: Ticket) -> set[str]:
+    import re
+    html = client.get("/staff/my-jobs").get_data(as_text=True)
+    return set(re.findall(rf'name="t{ticket.id}-status" value="([a-z_]+)"', html))
+
+
+def test_only_the_moves_the_status_rules_allow_are_offered(client, monkeypatch):
+    """An on-site job offered 'En route' (tap: 409 'cannot become'); a remote job offered 'On site'."""
+    acme, tom, tara, job = setup(monkeypatch)
+    remote = open_ticket(acme, "Outlook keeps asking for the password")
+    tickets.assign(remote.id, tom.id, None, TUESDAY_10_NY)
+    login(client, tom.user.email)
+    assert offered(client, job) == {"en_route", "on_site", "in_progress", "waiting_on_client", "resolved"}
+    assert offered(client, remote) == {"in_progress", "waiting_on_client", "resolved"}
+    tap(client, job, "on_site")
+    assert offered(client, job) == {"in_progress", "waiting_on_client", "resolved"}
+    for status in offered(client, job) - {"resolved"}:
+        assert status in tickets.TRANSITIONS[TicketStatus.ON_SITE]
+
+
+def test_a_remote_job_cannot_be_marked_on_site_or_en_route(client, monkeypatch):
+    acme, tom, tara, job = setup(monkeypatch)
+    remote = open_ticket(acme, "Outlook keeps asking for the password")
+    tickets.assign(remote.id, tom.id, None, TUESDAY_10_NY)
+    login(client, tom.user.email)
+    for status in ("on_site", "en_route"):
+        response = tap(client, remote, status)
+        assert response.status_code == 409 and "handled remotely" in response.get_data(as_text=True)
+        assert fresh(remote).status == TicketStatus.ASSIGNED and fresh(remote).arrived_at is None
