@@ -43,10 +43,12 @@ class PortalForm(FlaskForm):
 
 
 class WholeNumberField(IntegerField):
-    """IntegerField that refuses a number too long to be meant.
+    """IntegerField that refuses a number too long to be meant, and says one thing for one typo.
 
     A 2,000-digit number parsed into an int that NumberRange's float check could not convert
     (OverflowError: a 500 on the downtime calculator and the plan form, found by the fuzz test).
+    After any parse error the range check ran on the missing number too: "abc" read "Not a valid
+    integer value." and "Give a place of 1 or more." on the what-if page.
     """
 
     MAX_DIGITS = 12
@@ -59,7 +61,8 @@ class WholeNumberField(IntegerField):
         super().process_formdata(valuelist)
 
     def pre_validate(self, form: Any) -> None:
-        if self.TOO_LONG in self.process_errors:
+        # Left empty, the field's own validators speak (required, or optional); typed wrong, only the parse error.
+        if self.process_errors and self.raw_data and str(self.raw_data[0]).strip():
             raise StopValidation()  # the range check would only repeat it in other words
 
 

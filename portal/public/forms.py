@@ -1,14 +1,5 @@
 from ..forms import MoneyField, PortalForm, WholeNumberField
-from wtforms.validators import InputRequired, NumberRange, StopValidation
-
-
-class Parsed:
-    """Stop at the parse error ("Not a valid integer value."): without this the range check also
-    ran on the missing number and the visitor read two messages for one typo."""
-
-    def __call__(self, form, field) -> None:
-        if field.process_errors:
-            raise StopValidation()
+from wtforms.validators import InputRequired, NumberRange
 
 
 class DowntimeForm(PortalForm):
@@ -17,7 +8,7 @@ class DowntimeForm(PortalForm):
     class Meta:
         csrf = False
 
-    staff_affected = WholeNumberField("Staff who cannot work during an outage", validators=[InputRequired(), Parsed(), NumberRange(1, 100_000)])
+    staff_affected = WholeNumberField("Staff who cannot work during an outage", validators=[InputRequired(), NumberRange(1, 100_000)])
     revenue_per_hour = MoneyField("Revenue at risk per hour of outage ($)", places=2, validators=[InputRequired(), NumberRange(0, 10_000_000)])
-    outages_per_year = WholeNumberField("Serious outages a year", validators=[InputRequired(), Parsed(), NumberRange(0, 365)])
+    outages_per_year = WholeNumberField("Serious outages a year", validators=[InputRequired(), NumberRange(0, 365)])
     staff_cost_per_hour = MoneyField("Cost of one idle employee per hour ($)", places=2, default=40, validators=[InputRequired(), NumberRange(0, 10_000)])

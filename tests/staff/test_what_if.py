@@ -73,3 +73,13 @@ def test_technicians_cannot_plan(client, monkeypatch):
     made = setup(monkeypatch)
     staff(client, Role.TECHNICIAN, "viewer@firm.example")
     assert client.get(f"/staff/what-if?scenario=extra_technician&ticket_id={made[0].id}").status_code == 403
+
+
+def test_a_place_that_is_not_a_number_gets_one_message(client, monkeypatch):
+    made = setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    response = client.get(f"/staff/what-if?scenario=move&ticket_id={made[3].id}&move_to=abc")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Not a valid integer value." in html and "Give a place of 1 or more." not in html
+    assert "Preview (not saved)" not in html
