@@ -59,7 +59,12 @@ WEIGHT_LABELS: dict[str, str] = {
 # before the change load without an error.
 RETIRED_WEIGHTS = frozenset({"effort_points_per_hour"})
 
-_POSITIVE_KEYS = {"deadline_horizon_hours", "sla_horizon_hours", "effort_floor_minutes", "effort_cap_hours"}
+# Horizons and effort bounds divide the score: a value near zero (1e-300) turned it into infinity or
+# nothing at all. A minute is the least that means anything for an hour-scale queue.
+_MINUTE_KEYS = {"deadline_horizon_hours": 1 / 60, "sla_horizon_hours": 1 / 60, "effort_cap_hours": 1 / 60,
+                "effort_floor_minutes": 1.0}
+# A share of the cost of delay: more than all of it (5 = 500%) would outweigh the SLA urgency it is added to.
+_SHARE_KEYS = {"cost_before_due_share"}
 _MAX_WEIGHT = 1_000_000.0
 
 
@@ -111,8 +116,11 @@ class TriageWeights:
                 raise ValueError(f"{key}: enter a finite number")
             if number < 0:
                 raise ValueError(f"{key}: must not be negative")
-            if key in _POSITIVE_KEYS and number == 0:
-                raise ValueError(f"{key}: must be more than 0")
+            if key in _MINUTE_KEYS and number < _MINUTE_KEYS[key] * (1 - 1e-9):
+                unit = "1" if key.endswith("_minutes") else "0.0167 (1/60)"
+                raise ValueError(f"{key}: must be at least a minute ({unit})")
+            if key in _SHARE_KEYS and number > 1:
+                raise ValueError(f"{key}: must be a share between 0 and 1 (0.25 = a quarter)")
             if number > _MAX_WEIGHT:
                 raise ValueError(f"{key}: must be at most {_MAX_WEIGHT:,.0f}")
             values[key] = number
@@ -121,6 +129,8 @@ class TriageWeights:
             raise ValueError("impact_company: must be at least the department points")
         if weights.impact_department < weights.impact_person:
             raise ValueError("impact_department: must be at least the one-person points")
+        if weights.effort_cap_hours * 60 < weights.effort_floor_minutes:
+            raise ValueError("effort_cap_hours: must be at least the fewest minutes counted (effort_floor_minutes)")
         return weights
 
 

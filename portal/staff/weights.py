@@ -1,7 +1,7 @@
 """The owner's triage-weights page: every weight of `TriageWeights`, stored by the settings service.
 
-Why the domain validates: `TriageWeights.from_dict` holds the rules (non-negative, horizons
-above zero, company >= department >= person) and names the offending key, so the page shows
+Why the domain validates: `TriageWeights.from_dict` holds the rules (non-negative, a share
+within 0..1, horizons and effort bounds of at least a minute, company >= department >= person) and names the offending key, so the page shows
 the message next to that field and saves nothing.
 """
 from __future__ import annotations

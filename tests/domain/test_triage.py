@@ -284,6 +284,13 @@ def test_weights_round_trip_and_partial_update():
         ({"deadline_max": True}, "deadline_max"),
         ({"impact_department": 500}, "impact_company"),
         ({"impact_person": 50}, "impact_department"),
+        ({"cost_before_due_share": 5}, "cost_before_due_share"),
+        ({"cost_before_due_share": 1.01}, "cost_before_due_share"),
+        ({"deadline_horizon_hours": 1e-300}, "deadline_horizon_hours"),
+        ({"sla_horizon_hours": 0.001}, "sla_horizon_hours"),
+        ({"effort_floor_minutes": 1e-300}, "effort_floor_minutes"),
+        ({"effort_cap_hours": 0.001}, "effort_cap_hours"),
+        ({"effort_floor_minutes": 600, "effort_cap_hours": 8}, "effort_cap_hours"),
     ],
 )
 def test_bad_weights_name_the_key(data: dict, key: str):
@@ -367,3 +374,16 @@ def test_pins_land_in_place_and_the_rest_keep_their_order(tickets, now):
         # A ticket holding the lowest pin, alone there, with room for the later pins, is exactly in place.
         if position is not None and pins.count(position) == 1 and position == pins[0] and position <= len(tickets) - len(pins) + 1:
             assert ranks[t.id] == position
+
+
+def test_weights_at_their_bounds_are_accepted():
+    """A share is a fraction of the cost (0..1); horizons and the effort floor are at least a minute."""
+    weights = TriageWeights.from_dict({"cost_before_due_share": 1, "deadline_horizon_hours": 1 / 60,
+                                       "sla_horizon_hours": 1 / 60, "effort_floor_minutes": 1,
+                                       "effort_cap_hours": 1 / 60})
+    assert weights.cost_before_due_share == 1.0 and weights.effort_floor_minutes == 1.0
+    assert TriageWeights.from_dict({"cost_before_due_share": 0}).cost_before_due_share == 0.0
+    with pytest.raises(ValueError, match="^cost_before_due_share: .*between 0 and 1"):
+        TriageWeights.from_dict({"cost_before_due_share": 5})
+    with pytest.raises(ValueError, match="^deadline_horizon_hours: .*at least a minute"):
+        TriageWeights.from_dict({"deadline_horizon_hours": 1e-300})

@@ -35,7 +35,10 @@ def test_invalid_weights_name_the_field_and_change_nothing(client):
     client.post("/staff/settings/triage", data=form(safety_critical="300"))
     cases = [
         (form(impact_company="10"), "impact_company", "must be at least the department points"),
-        (form(sla_horizon_hours="0"), "sla_horizon_hours", "must be more than 0"),
+        (form(sla_horizon_hours="0"), "sla_horizon_hours", "must be at least a minute"),
+        (form(cost_before_due_share="5"), "cost_before_due_share", "between 0 and 1"),
+        (form(deadline_horizon_hours="1e-300"), "deadline_horizon_hours", "must be at least a minute"),
+        (form(effort_floor_minutes="1e-300"), "effort_floor_minutes", "must be at least a minute"),
         (form(revenue_cap="-5"), "revenue_cap", "must not be negative"),
         (form(deadline_max="lots"), "deadline_max", "Not a valid float value"),
         (form(effort_cap_hours=""), "effort_cap_hours", "Give a number"),
