@@ -16,6 +16,7 @@ from werkzeug.routing import IntegerConverter, Map
 from . import page_cache
 from .config import DEV_SECRET_KEY, UPLOAD_FORM_MARGIN, load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .services.text import DATABASE_ID_MAX
 
 CSP = {
     "default-src": "'self'",
@@ -29,7 +30,6 @@ CSP = {
     "object-src": "'none'",
 }
 
-DATABASE_ID_MAX = 2**63 - 1  # the largest integer SQLite (and a PostgreSQL bigint) can hold
 
 
 class DatabaseIdConverter(IntegerConverter):

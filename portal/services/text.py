@@ -35,19 +35,24 @@ def unstorable(value: Any) -> Optional[str]:
     return None
 
 
-_ID_DIGITS = 18  # a database id or version: fits a 64-bit integer, far below Python's digit limit
+# Ids are Integer columns: PostgreSQL's integer stops at 2**31 - 1 (its driver raises past it, as
+# SQLite's does past 2**63 - 1), so no row on any database the portal runs on has a larger id.
+DATABASE_ID_MAX = 2**31 - 1
+_ID_DIGITS = len(str(DATABASE_ID_MAX))
 
 
 def whole_number(value: Any) -> Optional[int]:
-    """A non-negative whole number written in ASCII digits, or None.
+    """A database id or version written in ASCII digits, or None.
 
     `str.isdigit` alone lets through "²" (int() then raises) and thousands of digits (int() raises
-    past Python's limit): both answered 500 where a form or Stripe metadata named an id.
+    past Python's limit): both answered 500 where a form or Stripe metadata named an id, as did an
+    id past DATABASE_ID_MAX on PostgreSQL.
     """
     text = str(value).strip() if value is not None else ""
     if not text or len(text) > _ID_DIGITS or not (text.isascii() and text.isdigit()):
         return None
-    return int(text)
+    number = int(text)
+    return number if number <= DATABASE_ID_MAX else None
 
 
 _AMOUNT_AS_WRITTEN = re.compile(r"-?\$?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|-?\$?\s*\.\d+")

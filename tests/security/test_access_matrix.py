@@ -225,7 +225,7 @@ def test_an_id_past_the_largest_the_database_stores_answers_404(matrix_app: Flas
     client = world.client_for(matrix_app, role)
     int_names = [name for name, converter in rule._converters.items() if isinstance(converter, IntegerConverter)]
     problems = []
-    for number in (DATABASE_ID_MAX + 1, 2**64, 10**30, DATABASE_ID_MAX):
+    for number in (DATABASE_ID_MAX + 1, 2**63, 2**64, 10**30, DATABASE_ID_MAX):
         for name in int_names:
             values = {n: parameter_value(endpoint, n, world) for n in rule.arguments}
             values[name] = number
