@@ -15,7 +15,7 @@ from .. import clock
 from ..auth import roles_required, safe_next
 from ..extensions import csrf, db, limiter
 from ..models import Contract, Role, Ticket
-from ..services import billing, contracts
+from ..services import billing, contracts, plan_offers
 from ..services import plans as plan_service
 
 bp = Blueprint("billing", __name__, url_prefix="/billing", cli_group="stripe")
@@ -45,14 +45,18 @@ def overview():
     contract = contracts.current_contract(organisation.id)
     pending = contracts.pending_contract(organisation.id)
     other_plans = [p for p in billing.paid_plans() if contract is None or p.id != contract.plan_id]
+    now = clock.now()
+    card = contract is not None and contract.stripe_subscription_id is not None
     return render_template(
         "billing/overview.html",
         organisation=organisation,
         contract=contract,
         pending=pending,
         other_plans=other_plans,
+        offers=plan_offers.offers(organisation, other_plans, now),
+        cancel_refusal=billing.cancel_refusal(organisation, now) if card else None,
         stripe_enabled=billing.stripe_enabled(),
-        now=clock.now(),
+        now=now,
     )
 
 
@@ -193,6 +197,7 @@ def upgrade_panel(ticket_id: int):
         pending=contracts.pending_contract(ticket.organisation_id),
         current=queue.entry_for(ticket.id),
         quotes=quotes,
+        offers=plan_offers.offers(ticket.organisation, [plan for plan, _ in quotes], now),
         stripe_enabled=billing.stripe_enabled(),
     )
 

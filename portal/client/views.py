@@ -10,7 +10,7 @@ from ..auth import roles_required
 from ..auth.forms import InviteForm
 from ..extensions import db
 from ..models import Invitation, Role, User
-from ..services import accounts, contracts
+from ..services import accounts, contracts, plan_offers
 from ..services import plans as plan_service
 from ..services import sla as sla_service
 from ..services import ticket_status
@@ -96,8 +96,7 @@ def choose_plan(slug: str):
         "client/choose_plan.html",
         plan=plan,
         promise=promise,
-        current=contracts.current_contract(current_user.organisation_id),
-        stripe_enabled=bool(current_app.config["STRIPE_SECRET_KEY"]),
+        offer=plan_offers.offer(current_user.organisation, plan, clock.now()),
     )
 
 

@@ -1,9 +1,15 @@
 """Public pages: the service promise, the plan comparison and the downtime calculator."""
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, render_template, request
+from typing import Iterable, Optional
 
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from .. import clock
 from ..domain.downtime import DowntimeInput, recommend
+from ..models import Plan
+from ..services import plan_offers
 from ..services import plans as plan_service
 from .forms import DowntimeForm
 
@@ -15,16 +21,24 @@ def _promises(plans):
     return {plan.id: plan_service.promise(plan, hours) for plan in plans}
 
 
+def _offers(plans: Iterable[Plan]) -> Optional[dict[int, plan_offers.PlanOffer]]:
+    """For a signed-in client, what each plan's button may offer their organisation now (None for
+    visitors, who sign up, and staff, who buy nothing)."""
+    if not current_user.is_authenticated or current_user.is_staff or current_user.organisation is None:
+        return None
+    return plan_offers.offers(current_user.organisation, plans, clock.now())
+
+
 @bp.route("/")
 def home():
     plans = plan_service.active_plans()
-    return render_template("public/home.html", plans=plans, promises=_promises(plans))
+    return render_template("public/home.html", plans=plans, promises=_promises(plans), offers=_offers(plans))
 
 
 @bp.route("/plans")
 def plans():
     plans = plan_service.active_plans()
-    return render_template("public/plans.html", plans=plans, promises=_promises(plans))
+    return render_template("public/plans.html", plans=plans, promises=_promises(plans), offers=_offers(plans))
 
 
 @bp.route("/plans/<slug>")
@@ -32,7 +46,9 @@ def plan_detail(slug: str):
     plan = plan_service.plan_by_slug(slug)
     if plan is None:
         abort(404)
-    return render_template("public/plan_detail.html", plan=plan, promise=_promises([plan])[plan.id])
+    offers = _offers([plan])
+    return render_template("public/plan_detail.html", plan=plan, promise=_promises([plan])[plan.id],
+                           offer=offers[plan.id] if offers else None)
 
 
 @bp.route("/calculator")

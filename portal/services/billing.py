@@ -210,6 +210,30 @@ def ensure_customer(client: stripe.StripeClient, organisation: Organisation) -> 
     return customer.id
 
 
+def checkout_refusal(organisation: Organisation, plan: Plan, now: datetime) -> Optional[contracts.ChangeRefusal]:
+    """Why the plan cannot be bought by card now, or None: what start_checkout refuses and the plan
+    pages show instead of the card button. A card checkout left unpaid does not stand in the way
+    (a new one replaces it); a cheaper plan waits for the minimum term, as on every other path."""
+    if not plan.is_contract or plan.monthly_price <= 0:
+        return contracts.ChangeRefusal("Break/fix needs no contract: just report a problem when you have one.")
+    if not stripe_enabled():
+        return contracts.ChangeRefusal("Card payments are not set up on this portal; request the plan to be invoiced instead.")
+    if not plan.stripe_price_id:
+        return contracts.ChangeRefusal(f"{plan.name} cannot be paid by card yet; request it by invoice instead.")
+    current = contracts.current_contract(organisation.id)
+    if current is not None and current.plan_id == plan.id:
+        return contracts.ChangeRefusal(f"You are already on {plan.name}.")
+    if current is not None and current.stripe_subscription_id:
+        return contracts.ChangeRefusal("You already pay by card: change your plan from the billing page instead.")
+    term = contracts.minimum_term_refusal(current, plan, now)
+    if term:
+        return contracts.ChangeRefusal(term, contracts.UPGRADES_ANY_TIME)
+    pending = contracts.pending_contract(organisation.id)
+    if pending is not None and pending.payment_method != "card":
+        return contracts.pending_refusal(organisation.id)
+    return None
+
+
 def start_checkout(
     organisation: Organisation,
     plan: Plan,
@@ -224,18 +248,10 @@ def start_checkout(
     A pending card contract is written with it; only the webhook makes it active. The onboarding fee,
     if the firm set one, is a one-time line on the first invoice.
     """
-    if not plan.is_contract or plan.monthly_price <= 0:
-        raise BillingError("Break/fix needs no contract: just report a problem when you have one.")
-    if not plan.stripe_price_id:
-        raise BillingError(f"{plan.name} cannot be paid by card yet; request it by invoice instead.")
-    current = contracts.current_contract(organisation.id)
-    if current is not None and current.plan_id == plan.id:
-        raise BillingError(f"You are already on {plan.name}.")
-    if current is not None and current.stripe_subscription_id:
-        raise BillingError("You already pay by card: change your plan from the billing page instead.")
+    refusal = checkout_refusal(organisation, plan, now)
+    if refusal is not None:
+        raise BillingError(str(refusal))
     pending = contracts.pending_contract(organisation.id)
-    if pending is not None and pending.payment_method != "card":
-        raise BillingError("You already have a plan request waiting for confirmation.")
     client = stripe_client()
     try:
         customer_id = ensure_customer(client, organisation)
@@ -338,19 +354,56 @@ def billing_portal_url(organisation: Organisation, return_url: str) -> str:
 # --- changes to a running subscription ------------------------------------------------------------
 
 
+def _card_contract_refusal(contract: Optional[Contract]) -> Optional[contracts.ChangeRefusal]:
+    if contract is None or not contract.stripe_subscription_id:
+        return contracts.ChangeRefusal("You have no card-paid contract to change; choose a plan first.")
+    if contract.cancel_at_period_end:
+        return contracts.ChangeRefusal("Your contract is set to end at the close of this period; contact us to change it.")
+    return None
+
+
 def _card_contract(organisation_id: int) -> Contract:
     contract = contracts.current_contract(organisation_id)
-    if contract is None or not contract.stripe_subscription_id:
-        raise BillingError("You have no card-paid contract to change; choose a plan first.")
-    if contract.cancel_at_period_end:
-        raise BillingError("Your contract is set to end at the close of this period; contact us to change it.")
+    refusal = _card_contract_refusal(contract)
+    if refusal is not None:
+        raise BillingError(str(refusal))
     return contract
 
 
 def _minimum_term_message(contract: Contract) -> str:
     ends = contract.minimum_term_ends_at
     return (f"Your {contract.plan.name} contract has a {contract.plan.minimum_term_months}-month minimum term "
-            f"that runs until {ends:%d %B %Y}; it cannot be cancelled or moved to a cheaper plan before then.")
+            f"that runs until {contracts.firm_date(ends)}; it cannot be cancelled or moved to a cheaper plan before then.")
+
+
+def change_refusal(organisation: Organisation, new_plan: Plan, now: datetime) -> Optional[contracts.ChangeRefusal]:
+    """Why the running card subscription cannot move to `new_plan` now, or None: what change_plan
+    refuses and the billing page, plan pages and upgrade panel show instead of the switch."""
+    contract = contracts.current_contract(organisation.id)
+    refusal = _card_contract_refusal(contract)
+    if refusal is not None:
+        return refusal
+    if new_plan.id == contract.plan_id:
+        return contracts.ChangeRefusal(f"You are already on {new_plan.name}.")
+    if not new_plan.is_contract or not new_plan.stripe_price_id or new_plan.monthly_price <= 0:
+        return contracts.ChangeRefusal(f"{new_plan.name} cannot be paid by card; choose another plan.")
+    downgrade = new_plan.monthly_price < contract.plan.monthly_price
+    if downgrade and contract.minimum_term_ends_at and now < contract.minimum_term_ends_at:
+        return contracts.ChangeRefusal(_minimum_term_message(contract), contracts.UPGRADES_ANY_TIME)
+    return None
+
+
+def cancel_refusal(organisation: Organisation, now: datetime) -> Optional[contracts.ChangeRefusal]:
+    """Why the card contract cannot be set to end now, or None: what cancel_at_period_end refuses and
+    the billing page shows instead of the button. The paid period must reach the end of the minimum term."""
+    contract = contracts.current_contract(organisation.id)
+    refusal = _card_contract_refusal(contract)
+    if refusal is not None:
+        return refusal
+    term_end = contract.minimum_term_ends_at
+    if term_end is not None and (contract.current_period_end or now) < term_end:
+        return contracts.ChangeRefusal(_minimum_term_message(contract))
+    return None
 
 
 def change_plan(organisation: Organisation, new_plan: Plan, actor: User, now: datetime) -> Contract:
@@ -358,14 +411,10 @@ def change_plan(organisation: Organisation, new_plan: Plan, actor: User, now: da
 
     Upgrades are always allowed; a cheaper plan waits for the end of the minimum term.
     """
+    refusal = change_refusal(organisation, new_plan, now)
+    if refusal is not None:
+        raise BillingError(str(refusal))
     contract = _card_contract(organisation.id)
-    if new_plan.id == contract.plan_id:
-        raise BillingError(f"You are already on {new_plan.name}.")
-    if not new_plan.is_contract or not new_plan.stripe_price_id or new_plan.monthly_price <= 0:
-        raise BillingError(f"{new_plan.name} cannot be paid by card; choose another plan.")
-    downgrade = new_plan.monthly_price < contract.plan.monthly_price
-    if downgrade and contract.minimum_term_ends_at and now < contract.minimum_term_ends_at:
-        raise BillingError(_minimum_term_message(contract))
     client = stripe_client()
     try:
         subscription = client.v1.subscriptions.retrieve(contract.stripe_subscription_id)
@@ -397,11 +446,10 @@ def change_plan(organisation: Organisation, new_plan: Plan, actor: User, now: da
 
 def cancel_at_period_end(organisation: Organisation, actor: User, now: datetime) -> Contract:
     """Ask Stripe to end the subscription when the paid period closes; the minimum term is honoured."""
+    refusal = cancel_refusal(organisation, now)
+    if refusal is not None:
+        raise BillingError(str(refusal))
     contract = _card_contract(organisation.id)
-    term_end = contract.minimum_term_ends_at
-    period_end = contract.current_period_end or now
-    if term_end is not None and period_end < term_end:
-        raise BillingError(_minimum_term_message(contract))
     client = stripe_client()
     try:
         subscription = client.v1.subscriptions.update(

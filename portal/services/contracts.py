@@ -1,9 +1,12 @@
 """Contracts: which plan an organisation is on, and the pay-by-invoice path."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
@@ -26,6 +29,28 @@ def current_contract(organisation_id: int) -> Optional[Contract]:
     ).first()
 
 
+@dataclass(frozen=True)
+class ChangeRefusal:
+    """Why a plan cannot be asked for now, in the client's words, and what they can do instead.
+
+    The request handlers raise it (as text) and the plan pages show it in place of the button, so
+    a page never offers what the click would be refused.
+    """
+
+    reason: str
+    remedy: str = ""
+    withdrawable: Optional[Contract] = None  # the request in the way, which the client may take back
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.remedy}".strip()
+
+
+def firm_date(at: datetime) -> str:
+    """A day as the client reads it ("14 Mar 2027"), in the firm's zone like every date on the pages."""
+    local = at.astimezone(ZoneInfo(current_app.config["FIRM_TIMEZONE"]))
+    return f"{local.day} {local:%b %Y}"
+
+
 def pending_contract(organisation_id: int) -> Optional[Contract]:
     return db.session.scalars(
         select(Contract)
@@ -42,23 +67,53 @@ def minimum_term_refusal(current: Optional[Contract], plan: Plan, now: datetime,
     if plan.monthly_price >= current.plan.monthly_price:
         return None
     return (f"{whose} {current.plan.name} contract has a {current.plan.minimum_term_months}-month minimum term that "
-            f"runs until {current.minimum_term_ends_at:%d %B %Y}; it cannot move to a cheaper plan before then.")
+            f"runs until {firm_date(current.minimum_term_ends_at)}; it cannot move to a cheaper plan before then.")
+
+
+UPGRADES_ANY_TIME = "Upgrades are possible at any time."
+
+
+def pending_refusal(organisation_id: int) -> Optional[ChangeRefusal]:
+    """One plan request at a time: the one waiting, named with the day it was sent, and how to take it back."""
+    pending = pending_contract(organisation_id)
+    if pending is None:
+        return None
+    reason = f"You already have a plan request waiting for confirmation: {pending.plan.name}, sent {firm_date(pending.created_at)}."
+    if can_withdraw(pending):
+        return ChangeRefusal(reason, "One request at a time: withdraw the pending one first to ask for another plan.",
+                             withdrawable=pending)
+    return ChangeRefusal(reason, "It becomes active as soon as Stripe confirms the payment.")
+
+
+def can_withdraw(pending: Contract) -> bool:
+    """Nothing was paid for it: an invoiced request not yet confirmed, or a card checkout left unpaid
+    (billing.withdraw_invoice_request and billing.abandon_checkout)."""
+    if pending.status != ContractStatus.PENDING:
+        return False
+    return pending.payment_method == "invoice" or (pending.payment_method == "card" and not pending.stripe_subscription_id)
+
+
+def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> Optional[ChangeRefusal]:
+    """Why `plan` cannot be requested by invoice now, or None: what request_by_invoice refuses and
+    the plan pages show instead of the button."""
+    if not plan.is_contract:
+        return ChangeRefusal("Break/fix needs no contract: just report a problem when you have one.")
+    current = current_contract(organisation_id)
+    if current is not None and current.plan_id == plan.id:
+        return ChangeRefusal(f"You are already on {plan.name}.")
+    if current is not None and current.stripe_subscription_id:
+        return ChangeRefusal("You pay by card: change your plan on the billing page (Stripe prorates the difference).")
+    term = minimum_term_refusal(current, plan, now)
+    if term:
+        return ChangeRefusal(term, UPGRADES_ANY_TIME)
+    return pending_refusal(organisation_id)
 
 
 def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now: datetime) -> Contract:
     """A pending contract that an owner activates by hand; no payment is claimed."""
-    if not plan.is_contract:
-        raise ContractError("Break/fix needs no contract: just report a problem when you have one.")
-    current = current_contract(organisation_id)
-    if current is not None and current.plan_id == plan.id:
-        raise ContractError(f"You are already on {plan.name}.")
-    if current is not None and current.stripe_subscription_id:
-        raise ContractError("You pay by card: change your plan on the billing page (Stripe prorates the difference).")
-    refusal = minimum_term_refusal(current, plan, now)
-    if refusal:
-        raise ContractError(refusal)
-    if pending_contract(organisation_id) is not None:
-        raise ContractError("You already have a plan request waiting for confirmation.")
+    refusal = invoice_request_refusal(organisation_id, plan, now)
+    if refusal is not None:
+        raise ContractError(str(refusal))
     contract = Contract(
         organisation_id=organisation_id,
         plan_id=plan.id,

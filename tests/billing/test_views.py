@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -361,3 +362,87 @@ def test_owner_cannot_activate_a_cheaper_plan_inside_the_minimum_term(client, wo
     db.session.expire_all()
     assert db.session.get(Contract, current.id).status == ContractStatus.ACTIVE
     assert db.session.get(Contract, request.id).status == ContractStatus.PENDING
+
+
+def _acme_in_its_term(world, card: bool = False) -> Contract:
+    """Acme on Priority with its 12-month minimum term running, Essentials cheaper (and payable by card)."""
+    make_plan("essentials", name="Essentials", monthly_price=Decimal("490"), stripe_price_id="price_essentials",
+              display_order=1)
+    current = db.session.scalars(select(Contract).where(Contract.organisation_id == world["acme"].id)).one()
+    current.minimum_term_ends_at = clock.now() + timedelta(days=200)
+    if card:
+        current.payment_method, current.stripe_subscription_id = "card", "sub_acme"
+        world["acme"].stripe_customer_id = "cus_acme"
+    db.session.commit()
+    return current
+
+
+def test_card_checkout_of_a_cheaper_plan_inside_the_minimum_term_is_neither_offered_nor_accepted(
+        client, recorder, world):
+    """An invoice client in its term could subscribe to a cheaper plan by card, which ended its contract."""
+    stripe_answers(recorder)
+    current = _acme_in_its_term(world)
+    login(client, "admin@acme.test")
+
+    page = client.get("/client/plans/essentials").get_data(as_text=True)
+    assert "Subscribe to Essentials" not in page and "pay by invoice" not in page
+    assert "minimum term that runs until" in page and "Upgrades are possible at any time." in page
+    assert "Subscribe to Premium 24/7, pay by card" in client.get("/client/plans/premium").get_data(as_text=True)
+
+    refused = client.post("/billing/checkout/essentials", follow_redirects=True).get_data(as_text=True)
+    assert "minimum term that runs until" in refused and "cannot move to a cheaper plan" in refused
+    assert recorder.calls("POST", "/v1/checkout/sessions") == []
+    assert db.session.scalars(select(Contract).where(Contract.organisation_id == world["acme"].id)).all() == [current]
+
+
+def test_billing_page_offers_only_the_plan_changes_stripe_would_be_asked_for(client, world):
+    _acme_in_its_term(world, card=True)
+    login(client, "admin@acme.test")
+
+    page = client.get("/billing/").get_data(as_text=True)
+
+    assert '<option value="premium">' in page and '<option value="essentials">' not in page
+    assert "Essentials:" in page and "cannot be cancelled or moved to a cheaper plan before then" in page
+    assert "Upgrades are possible at any time." in page
+    assert "Cancel at the end of the paid period" not in page  # refused inside the term as well
+    refused = client.post("/billing/change-plan", data={"plan": "essentials"}, follow_redirects=True)
+    assert "cannot be cancelled or moved to a cheaper plan" in refused.get_data(as_text=True)
+
+
+def test_the_choose_plan_page_of_a_card_client_in_its_term_sends_only_upgrades_to_the_billing_page(client, world):
+    _acme_in_its_term(world, card=True)
+    login(client, "admin@acme.test")
+    down = client.get("/client/plans/essentials").get_data(as_text=True)
+    assert "on your billing page" not in down and "cannot be cancelled or moved to a cheaper plan" in down
+    up = client.get("/client/plans/premium").get_data(as_text=True)
+    assert "Change to Premium 24/7 on your billing page" in up
+
+
+def test_an_emergency_upgrade_stays_on_offer_inside_the_minimum_term(client, world):
+    _acme_in_its_term(world)
+    login(client, "admin@acme.test")
+    acme_ticket = db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == world["acme"].id)).first()
+    page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
+    assert 'action="/client/plans/premium/invoice"' in page and "minimum term" not in page
+
+
+def test_the_upgrade_panel_says_why_a_switch_would_be_refused(client, world):
+    """A card contract set to end at the close of the period cannot be switched: the panel says so
+    instead of a "Switch now" that answers with the refusal."""
+    current = _acme_in_its_term(world, card=True)
+    current.cancel_at_period_end = True
+    db.session.commit()
+    login(client, "admin@acme.test")
+    acme_ticket = db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == world["acme"].id)).first()
+    page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
+    assert "Switch now" not in page and "set to end at the close of this period" in page
+
+
+def test_a_pending_request_is_named_with_its_date_on_the_upgrade_panel(client, world):
+    ticket = world["ticket"]
+    login(client, "admin@bolt.test")
+    client.post("/client/plans/priority/invoice")
+    page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
+    sent = clock.now().astimezone(ZoneInfo("America/New_York"))
+    assert f"You already have a plan request waiting for confirmation: Priority, sent {sent.day} {sent:%b %Y}." in page
+    assert "Request, pay by invoice" not in page and "Upgrade and pay" not in page

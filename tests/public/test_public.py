@@ -137,3 +137,44 @@ def test_calculator_empty_field_is_named_as_required(client):
 def test_plan_table_tells_phone_users_it_scrolls(client):
     seed_plans()
     assert "Swipe the table sideways to see all 3 plans." in client.get("/plans").get_data(as_text=True)
+
+
+def test_plan_pages_show_a_client_in_its_minimum_term_why_a_cheaper_plan_is_not_on_offer(client, monkeypatch):
+    """Acme (Premium 24/7, term to 14 Mar 2027) was offered Essentials and refused only after the click."""
+    from tests.client.test_plan_choice import TERM_REASON, acme_in_its_term
+
+    acme_in_its_term(client, monkeypatch)
+    table = client.get("/plans").get_data(as_text=True)
+    assert 'href="/client/plans/essentials"' not in table and 'href="/client/plans/priority"' not in table
+    assert table.count(TERM_REASON) == 2 and "Upgrades are possible at any time." in table
+    assert 'href="/client/plans/enterprise"' in table  # an upgrade is always possible
+    assert "You are already on Premium 24/7." in table and 'href="/client/plans/premium"' not in table
+    detail = client.get("/plans/essentials").get_data(as_text=True)
+    assert 'href="/client/plans/essentials"' not in detail and TERM_REASON in detail
+    assert 'href="/client/plans/enterprise"' in client.get("/plans/enterprise").get_data(as_text=True)
+
+
+def test_plan_pages_show_a_pending_request_in_place_of_another_choice(client, monkeypatch):
+    from tests.client.test_plan_choice import bolt_with_a_request_waiting
+
+    bolt_with_a_request_waiting(client, monkeypatch)
+    reason = "You already have a plan request waiting for confirmation: Priority, sent 2 Dec 2026."
+    table = client.get("/plans").get_data(as_text=True)
+    assert "/client/plans/premium" not in table and "/client/plans/essentials" not in table and reason in table
+    detail = client.get("/plans/premium").get_data(as_text=True)
+    assert "/client/plans/premium" not in detail and reason in detail
+    assert "Withdraw the request for Priority" in detail
+
+
+def test_plan_pages_offer_every_plan_to_a_free_client(client, monkeypatch):
+    from tests.client.test_plan_choice import DEC_2_NY, plans
+    from tests.client.helpers import set_clock
+
+    set_clock(monkeypatch, DEC_2_NY)
+    plans()
+    make_user("admin@bolt.example", organisation=make_organisation("Bolt"))
+    login(client, "admin@bolt.example")
+    table = client.get("/plans").get_data(as_text=True)
+    for slug in ("essentials", "priority", "premium", "enterprise"):
+        assert f'href="/client/plans/{slug}"' in table
+    assert "waiting for confirmation" not in table and "minimum term that runs" not in table
