@@ -65,3 +65,13 @@ class ApiTokenForm(PortalForm):
 
 class RevokeForm(PortalForm):
     pass
+
+
+class ColleagueActionForm(PortalForm):
+    """Remove, restore, cancel: the button is the whole request (the CSRF token is its only field)."""
+
+
+class RoleForm(PortalForm):
+    """The role a colleague gets; the service refuses anything but member or admin."""
+
+    role = HiddenField()

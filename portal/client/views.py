@@ -1,16 +1,13 @@
-"""The client's side: dashboard, colleagues and plan choice. Every query is scoped to the user's organisation."""
+"""The client's side: dashboard and plan choice (the users page is colleagues.py). Every query is scoped to the user's organisation."""
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import clock
 from ..auth import roles_required
-from ..auth.forms import InviteForm
-from ..extensions import db
-from ..models import Invitation, Role, User
-from ..services import accounts, contracts, plan_offers
+from ..models import Role
+from ..services import contracts, plan_offers
 from ..services import plans as plan_service
 from ..services import sla as sla_service
 from ..services import ticket_status
@@ -21,9 +18,10 @@ bp = Blueprint("client", __name__, url_prefix="/client")
 client_only = roles_required(*Role.CLIENT)
 client_admin_only = roles_required(Role.CLIENT_ADMIN)
 
-from . import account, tickets as ticket_views  # noqa: E402  (they register their routes on bp)
+from . import account, colleagues, tickets as ticket_views  # noqa: E402  (they register their routes on bp)
 
 account.register(bp)
+colleagues.register(bp)
 ticket_views.register(bp)
 COMPLIANCE_DAYS = 90
 
@@ -54,33 +52,6 @@ def dashboard():
         queue_length=ticket_status.queue_length(),
         upgrade_link=ticket_views.upgrade_url(open_views[0].id) if open_views and plan is None else None,
     )
-
-
-@bp.route("/users", methods=["GET", "POST"])
-@client_admin_only
-def users():
-    form = InviteForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            sent = accounts.invite_colleague(current_user, form.email.data, form.role.data, clock.now())
-        except accounts.AccountError as error:
-            form[error.field or "email"].errors.append(str(error))
-            status = 400
-        else:
-            email = sent.invitation.email
-            flash(f"Invitation sent again to {email}: the earlier link no longer works."
-                  if sent.replaced else f"Invitation sent to {email}.", "success")
-            return redirect(url_for("client.users"))
-    elif form.is_submitted():
-        status = 400
-    org_id = current_user.organisation_id
-    colleagues = db.session.scalars(select(User).where(User.organisation_id == org_id).order_by(User.email)).all()
-    invitations = db.session.scalars(
-        select(Invitation).where(Invitation.organisation_id == org_id, Invitation.accepted_at.is_(None),
-                                 Invitation.expires_at > clock.now())
-    ).all()
-    return render_template("client/users.html", form=form, colleagues=colleagues, invitations=invitations), status
 
 
 @bp.route("/plans/<slug>", methods=["GET"])

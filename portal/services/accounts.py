@@ -1,4 +1,4 @@
-"""Accounts: sign-up, log-in checks, password reset and invitations."""
+"""Accounts: sign-up, log-in checks, password reset, invitations, and a client admin's colleagues."""
 from __future__ import annotations
 
 import hashlib
@@ -275,9 +275,13 @@ def authenticate(email: str, password: str, now: datetime) -> Optional[User]:
     return user
 
 
-def end_all_sessions(user: User) -> None:
+def _sign_out_everywhere(user: User) -> None:
     """Bumping the version invalidates every session and remember-me cookie of this user."""
     user.session_version = (user.session_version or 0) + 1
+
+
+def end_all_sessions(user: User) -> None:
+    _sign_out_everywhere(user)
     db.session.commit()
 
 
@@ -361,7 +365,10 @@ def invite_colleague(admin: User, email: str, role: str, now: datetime) -> Invit
     if role not in Role.CLIENT:
         raise AccountError("Choose member or admin.", "role")
     email = normalise_email(email)
-    if find_user(email) is not None:
+    existing = find_user(email)
+    if existing is not None and not existing.active and existing.organisation_id == admin.organisation_id:
+        raise AccountError(f"{existing.email} no longer has access: restore it in the list above.", "email")
+    if existing is not None:
         raise AccountError("That address already has an account; ask the firm to move it.", "email")
     replaced = _revoke_pending_invitations(email, now, admin.organisation_id)
     token = secrets.token_urlsafe(32)
@@ -414,3 +421,133 @@ def accept_invitation(token: str, full_name: str, password: str, now: datetime) 
     db.session.add(user)
     db.session.commit()
     return user
+
+
+# --- a client admin's colleagues ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColleagueChange:
+    """What an admin's action did; `changed` is False when it had already been done (a double submit)."""
+
+    user: User
+    changed: bool
+
+
+def named(user: User) -> str:
+    """How the users page and its messages name a person."""
+    return f"{user.full_name} ({user.email})" if user.full_name else user.email
+
+
+def colleague(admin: User, user_id: int) -> Optional[User]:
+    """A person of the admin's organisation, or None: another organisation's people and staff do not exist here."""
+    user = db.session.get(User, user_id)
+    if user is None or admin.organisation_id is None or user.organisation_id != admin.organisation_id:
+        return None
+    return user
+
+
+def _lock_organisation(organisation_id: int) -> None:
+    """Serialise admin changes of one organisation (PostgreSQL row lock; SQLite serialises writers anyway):
+    two admins demoting each other at once must not leave the organisation with none."""
+    db.session.get(Organisation, organisation_id, with_for_update=True, populate_existing=True)
+
+
+def _other_active_admins(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(User).where(
+            User.organisation_id == user.organisation_id, User.role == Role.CLIENT_ADMIN,
+            User.active.is_(True), User.id != user.id,
+        )
+    ) or 0
+
+
+def _last_admin_message(user: User) -> str:
+    name = user.organisation.name if user.organisation else "The organisation"
+    return f"{name} must keep at least one active admin: make someone else admin first."
+
+
+def removal_refusal(admin: User, user: User) -> Optional[str]:
+    """Why the admin may not remove `user`, or None; the confirmation page asks it before offering the button."""
+    if user.id == admin.id:
+        return "You cannot remove your own access: ask another admin to do it."
+    if user.active and user.role == Role.CLIENT_ADMIN and _other_active_admins(user) == 0:
+        return _last_admin_message(user)
+    return None
+
+
+def remove_colleague(admin: User, user_id: int) -> Optional[ColleagueChange]:
+    """Close a colleague's account and sign out every session of it at once; None if no such colleague (404).
+
+    Why: someone who left must lose access to the tickets and the emergency form now, not when their
+    cookie expires. Their tickets stay with the organisation (emails about them go to the admins).
+    API tokens belong to the organisation, not to a person, so they keep working.
+    """
+    user = colleague(admin, user_id)
+    if user is None:
+        return None
+    _lock_organisation(user.organisation_id)
+    problem = removal_refusal(admin, user)
+    if problem:
+        raise AccountError(problem)
+    if not user.active:
+        return ColleagueChange(user, changed=False)
+    user.active = False
+    _sign_out_everywhere(user)  # so cookies copied before stay dead even if access is restored later
+    db.session.commit()
+    return ColleagueChange(user, changed=True)
+
+
+def restore_colleague(admin: User, user_id: int) -> Optional[ColleagueChange]:
+    """Open a removed colleague's account again, with the role and password it had; None if no such colleague.
+
+    Why: undoing a removal made by mistake should not need a new invitation and a new password.
+    Sessions from before the removal stay signed out (their version was bumped).
+    """
+    user = colleague(admin, user_id)
+    if user is None:
+        return None
+    if user.active:
+        return ColleagueChange(user, changed=False)
+    user.active = True
+    db.session.commit()
+    return ColleagueChange(user, changed=True)
+
+
+def change_role(admin: User, user_id: int, role: str) -> Optional[ColleagueChange]:
+    """Make a colleague member or admin; None if no such colleague. The organisation keeps one active admin."""
+    user = colleague(admin, user_id)
+    if user is None:
+        return None
+    if role not in Role.CLIENT:
+        raise AccountError("Choose member or admin.", "role")
+    if not user.active:
+        raise AccountError(f"{named(user)} no longer has access: restore it first.", "role")
+    _lock_organisation(user.organisation_id)
+    if user.role == role:
+        return ColleagueChange(user, changed=False)
+    if user.role == Role.CLIENT_ADMIN and _other_active_admins(user) == 0:
+        raise AccountError(_last_admin_message(user), "role")
+    user.role = role
+    db.session.commit()
+    return ColleagueChange(user, changed=True)
+
+
+@dataclass(frozen=True)
+class InvitationCancelled:
+    invitation: Invitation
+    changed: bool  # False when the link had already stopped working (a double submit, or it expired)
+
+
+def cancel_invitation(admin: User, invitation_id: int, now: datetime) -> Optional[InvitationCancelled]:
+    """End an invitation's link at once (it expires now, as a replaced one does); None if not the admin's (404)."""
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None or admin.organisation_id is None or invitation.organisation_id != admin.organisation_id:
+        return None
+    if invitation.accepted_at is not None:
+        raise AccountError(f"{invitation.email} already accepted this invitation: remove their access instead.")
+    if invitation.expires_at <= now:
+        return InvitationCancelled(invitation, changed=False)
+    invitation.expires_at = now
+    db.session.commit()
+    return InvitationCancelled(invitation, changed=True)

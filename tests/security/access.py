@@ -44,6 +44,10 @@ ROUTES: dict[str, Access] = {
     # client area
     "client.dashboard": Access.CLIENT,
     "client.users": Access.CLIENT_ADMIN,
+    "client.remove_colleague": Access.CLIENT_ADMIN,
+    "client.restore_colleague": Access.CLIENT_ADMIN,
+    "client.change_colleague_role": Access.CLIENT_ADMIN,
+    "client.cancel_invitation": Access.CLIENT_ADMIN,
     "client.choose_plan": Access.CLIENT,
     "client.request_invoice_plan": Access.CLIENT_ADMIN,
     "client.new_ticket": Access.CLIENT,

@@ -74,6 +74,7 @@ class World:
     api_secret_a: str             # the Bearer secret of organisation A's token
     reset_token: str              # a live password-reset token of organisation A's member
     invitation_token: str         # a live invitation to organisation A
+    invitation_a: int             # that invitation's id
     confirmation_token: str       # a live confirmation link of a sign-up not confirmed yet
     contract_a: int
 
@@ -145,7 +146,7 @@ def build_world() -> World:
     issued = api_tokens.create(org_a.id, "Monitoring", users["client_admin"], NOW)
     api_token_a = issued.token
     accounts.request_password_reset(users["client_member"].email, clock.now())
-    accounts.invite_colleague(users["client_admin"], "newcomer@acme.example", Role.CLIENT_MEMBER, clock.now())
+    invited = accounts.invite_colleague(users["client_admin"], "newcomer@acme.example", Role.CLIENT_MEMBER, clock.now())
     return World(
         session_ids={role: user.get_id() for role, user in users.items()},
         user_ids={role: user.id for role, user in users.items()},
@@ -153,7 +154,7 @@ def build_world() -> World:
         technician=technician.id, shift=shift.id, on_call=on_call.id, ticket_a=ticket_a.id,
         ticket_a_title=ticket_a.title, ticket_b=ticket_b.id, comment_a=comment_a.id, api_token_a=api_token_a.id,
         api_secret_a=issued.secret, reset_token=_token_in_last("password_reset"),
-        invitation_token=_token_in_last("invitation"), attachment_a=attachment_a.id, contract_a=contract_a.id,
+        invitation_token=_token_in_last("invitation"), invitation_a=invited.invitation.id, attachment_a=attachment_a.id, contract_a=contract_a.id,
         confirmation_token=accounts.confirmation_token(prospect, plan.slug, clock.now()),
     )
 
@@ -225,6 +226,8 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "token_id": lambda w: w.api_token_a,
     "attachment_id": lambda w: w.attachment_a,
     "contract_id": lambda w: w.contract_a,
+    "user_id": lambda w: w.user_ids["client_member"],  # a colleague organisation A's admin may remove
+    "invitation_id": lambda w: w.invitation_a,
     "token": lambda w: "not-a-valid-token",
     "filename": lambda w: "css/portal.css",
 }
