@@ -151,9 +151,8 @@ def test_a_ticket_filed_before_fingerprints_is_compared_by_its_fields(firm, now)
         open_for(firm.acme, firm.acme_admin, now, key="monitor-45", impact="company")
 
 
-def test_idempotency_race_returns_the_winner(firm, now, monkeypatch):
-    """Two requests with one key: the loser's insert hits the unique constraint and gets the winner's ticket."""
-    winner = open_for(firm.acme, firm.acme_admin, now, key="race")
+def _lose_the_race(monkeypatch) -> None:
+    """The next lookup by key misses the winner, as a request that checked before the winner's commit does."""
     real = tickets._existing
     calls = {"n": 0}
 
@@ -162,6 +161,12 @@ def test_idempotency_race_returns_the_winner(firm, now, monkeypatch):
         return None if calls["n"] == 1 else real(org_id, key)
 
     monkeypatch.setattr(tickets, "_existing", first_miss)
+
+
+def test_idempotency_race_returns_the_winner(firm, now, monkeypatch):
+    """Two requests with one key: the loser's insert hits the unique constraint and gets the winner's ticket."""
+    winner = open_for(firm.acme, firm.acme_admin, now, key="race")
+    _lose_the_race(monkeypatch)
     loser = open_for(firm.acme, firm.acme_admin, now, key="race")
     assert not loser.created and loser.ticket.id == winner.ticket.id
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 1
@@ -169,14 +174,7 @@ def test_idempotency_race_returns_the_winner(firm, now, monkeypatch):
 
 def test_idempotency_race_with_another_ticket_is_refused(firm, now, monkeypatch):
     winner = open_for(firm.acme, firm.acme_admin, now, key="race")
-    real = tickets._existing
-    calls = {"n": 0}
-
-    def first_miss(org_id, key):
-        calls["n"] += 1
-        return None if calls["n"] == 1 else real(org_id, key)
-
-    monkeypatch.setattr(tickets, "_existing", first_miss)
+    _lose_the_race(monkeypatch)
     with pytest.raises(tickets.IdempotencyKeyReused):
         open_for(firm.acme, firm.acme_admin, now, key="race", title="Duplicate")
     assert db.session.scalars(select(Ticket.id)).all() == [winner.ticket.id]
