@@ -362,14 +362,6 @@ def _card_contract_refusal(contract: Optional[Contract]) -> Optional[contracts.C
     return None
 
 
-def _card_contract(organisation_id: int) -> Contract:
-    contract = contracts.current_contract(organisation_id)
-    refusal = _card_contract_refusal(contract)
-    if refusal is not None:
-        raise BillingError(str(refusal))
-    return contract
-
-
 def _minimum_term_message(contract: Contract) -> str:
     ends = contract.minimum_term_ends_at
     return (f"Your {contract.plan.name} contract has a {contract.plan.minimum_term_months}-month minimum term "
@@ -414,7 +406,7 @@ def change_plan(organisation: Organisation, new_plan: Plan, actor: User, now: da
     refusal = change_refusal(organisation, new_plan, now)
     if refusal is not None:
         raise BillingError(str(refusal))
-    contract = _card_contract(organisation.id)
+    contract = contracts.current_contract(organisation.id)  # a card contract: the refusal checked it
     client = stripe_client()
     try:
         subscription = client.v1.subscriptions.retrieve(contract.stripe_subscription_id)
@@ -449,7 +441,7 @@ def cancel_at_period_end(organisation: Organisation, actor: User, now: datetime)
     refusal = cancel_refusal(organisation, now)
     if refusal is not None:
         raise BillingError(str(refusal))
-    contract = _card_contract(organisation.id)
+    contract = contracts.current_contract(organisation.id)  # a card contract: the refusal checked it
     client = stripe_client()
     try:
         subscription = client.v1.subscriptions.update(
