@@ -265,6 +265,8 @@ class Ticket(db.Model):
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     # SHA-256 of the request as first read (tickets.request_fingerprint): the key replays only that request.
     request_fingerprint: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    # The resolved or closed ticket this one reports again (the fix did not hold); each page links the other.
+    follows_ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ticket.id"), nullable=True, index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
@@ -287,6 +289,10 @@ class Ticket(db.Model):
     requester: Mapped[Optional["User"]] = relationship()
     technician: Mapped[Optional["Technician"]] = relationship(foreign_keys=[technician_id])
     sla_plan: Mapped[Optional[Plan]] = relationship()
+    follows: Mapped[Optional["Ticket"]] = relationship(remote_side="Ticket.id", foreign_keys=[follows_ticket_id],
+                                                       back_populates="follow_ups")
+    follow_ups: Mapped[list["Ticket"]] = relationship(foreign_keys=[follows_ticket_id], back_populates="follows",
+                                                      order_by="Ticket.id")
     events: Mapped[list["TicketEvent"]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
     )
@@ -297,6 +303,10 @@ class Ticket(db.Model):
     @property
     def is_open(self) -> bool:
         return self.status in TicketStatus.OPEN
+
+    @property
+    def status_label(self) -> str:
+        return TicketStatus.LABELS.get(self.status, self.status)
 
 
 class TicketPause(db.Model):

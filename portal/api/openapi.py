@@ -49,6 +49,8 @@ TICKET = {
         },
         "technician": {"type": ["string", "null"], "description": "First name of the assigned technician, once known."},
         "reasons": {"type": "array", "items": {"type": "string"}, "description": "Plain-words reasons for the place."},
+        "follows_ticket_id": {"type": ["integer", "null"],
+                              "description": "The resolved or closed ticket this one reports again, if any."},
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }
@@ -65,6 +67,9 @@ TICKET_INPUT = {
         "client_deadline": {"type": ["string", "null"], "description": "A deadline today, HH:MM in the organisation's time zone, or an ISO 8601 date-time."},
         "onsite_needed": {"type": "boolean"},
         "safety_critical": {"type": "boolean"},
+        "follows_ticket_id": {"type": ["integer", "string", "null"],
+                              "description": "Your resolved or closed ticket whose problem is back (42 or \"#42\"); "
+                                             "an open one answers 400: comment on it instead."},
     },
 }
 

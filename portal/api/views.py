@@ -145,6 +145,8 @@ def create_ticket():
         opened = tickets.open_ticket(who.organisation_id, who.user_id, data, now, idempotency_key=key)
     except tickets.IdempotencyKeyReused as error:
         return _error(422, {"Idempotency-Key": error.message})
+    except tickets.TicketError as error:
+        return _error(400, {error.field or "body": error.message})
     view = ticket_status.ticket_view(who.organisation_id, opened.ticket.id)
     response = jsonify(view.as_json())
     response.status_code = 201 if opened.created else 200

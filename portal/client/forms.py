@@ -40,6 +40,7 @@ class TicketForm(PortalForm):
     onsite_needed = BooleanField("Someone must come on site")
     safety_critical = BooleanField("People's safety or health depends on it (clinic, pharmacy, alarms)")
     idempotency_key = HiddenField()
+    follows_ticket_id = HiddenField()
 
 
 class CommentForm(PortalForm):

@@ -24,6 +24,7 @@ from ..extensions import db
 from ..models import Attachment, Comment, Role, Ticket, TicketStatus
 from ..page_cache import cached_page
 from ..services import attachments, ticket_status, tickets
+from ..services.text import whole_number
 from .forms import IMPACTS, AttachmentForm, CommentForm, StatusForm, TicketForm, new_idempotency_key
 from .presenting import display
 
@@ -79,6 +80,7 @@ def _form_mapping(form: TicketForm) -> dict[str, Any]:
         "client_deadline": (form.client_deadline.data or "").strip() or None,
         "onsite_needed": bool(form.onsite_needed.data),
         "safety_critical": bool(form.safety_critical.data),
+        "follows_ticket_id": (form.follows_ticket_id.data or "").strip() or None,
     }
 
 
@@ -96,24 +98,31 @@ def new_ticket():
     form = TicketForm()
     if request.method == "GET":
         form.idempotency_key.data = new_idempotency_key()
-        return render_template("client/ticket_new.html", form=form)
+        if "follows" in request.args:
+            followed = _followed_or_404(request.args["follows"])
+            if followed.is_open:
+                flash(f"Ticket #{followed.id} is still open: add a comment to it instead of reporting it again.",
+                      "error")
+                return redirect(url_for("client.ticket", ticket_id=followed.id))
+            _report_again(form, followed)
+        return _new_ticket_page(form)
     if not form.validate_on_submit():
-        return render_template("client/ticket_new.html", form=form), 400
+        return _new_ticket_page(form, 400)
     if not form.idempotency_key.data or len(form.idempotency_key.data) > 64:
         form.idempotency_key.data = new_idempotency_key()
     problem = _check_money_answer(form)
     if problem:
         form.revenue_at_risk_per_hour.errors.append(problem)
-        return render_template("client/ticket_new.html", form=form), 400
+        return _new_ticket_page(form, 400)
     organisation = current_user.organisation
     now = clock.now()
     try:
         data = tickets.parse_ticket_input(_form_mapping(form), organisation.timezone, now)
+        opened = _file(organisation.id, data, now, form.idempotency_key.data)
     except tickets.TicketError as error:
         target = form._fields.get(error.field or "") or form.title
         target.errors = list(target.errors) + [error.message]
-        return render_template("client/ticket_new.html", form=form), 400
-    opened = _file(organisation.id, data, now, form.idempotency_key.data)
+        return _new_ticket_page(form, 400)
     decision = opened.after_hours
     session[NOTICE_KEY] = {
         "ticket_id": opened.ticket.id,
@@ -126,6 +135,33 @@ def new_ticket():
     if not opened.created:
         flash("This ticket was already filed (the form was sent twice); here it is.", "success")
     return redirect(url_for("client.ticket", ticket_id=opened.ticket.id))
+
+
+def _followed_or_404(raw: str) -> Ticket:
+    number = whole_number(raw.strip().removeprefix("#"))
+    if number is None:
+        abort(404)
+    return _own_ticket(number)
+
+
+def _report_again(form: TicketForm, followed: Ticket) -> None:
+    """The new report starts from what the client told us the first time; only what is wrong now is new."""
+    form.follows_ticket_id.data = str(followed.id)
+    form.title.data = followed.title
+    form.category.data = followed.category
+    form.impact.data = followed.impact
+    if followed.revenue_at_risk_per_hour:
+        form.money_lost.data = "yes"
+        form.revenue_at_risk_per_hour.data = f"{followed.revenue_at_risk_per_hour:,.2f}"
+    form.onsite_needed.data = followed.onsite_needed
+    form.safety_critical.data = followed.safety_critical
+
+
+def _new_ticket_page(form: TicketForm, status: int = 200):
+    """The form, with the ticket it reports again when there is one (read again after a refusal)."""
+    number = whole_number(form.follows_ticket_id.data)
+    followed = tickets.ticket_for_organisation(current_user.organisation_id, number) if number else None
+    return render_template("client/ticket_new.html", form=form, followed=followed), status
 
 
 def _file(organisation_id: int, data: tickets.TicketInput, now: datetime, key: str) -> tickets.OpenedTicket:

@@ -169,7 +169,8 @@ def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:
     if note:
         body += f"\nNote: {note}\n"
     # Honest about what the portal does: a comment on a resolved ticket reopens nothing.
-    new_ticket = absolute_link("client.new_ticket")
-    body += (f"\nIf the problem is not solved, report it again{f' at {new_ticket}' if new_ticket else ''} "
-             f"and mention ticket #{ticket.id}: it goes straight back into the queue.\n")
+    report_again = absolute_link("client.new_ticket", follows=ticket.id)
+    body += (f"\nIf the problem is not solved, report it again at {report_again}: what you told us is filled in, "
+             "and it goes straight back into the queue.\n" if report_again else
+             f"\nIf the problem is not solved, report it again and mention ticket #{ticket.id}.\n")
     return _send(ticket, f"Resolved: {ticket.title}", body, KIND_RESOLVED, now)

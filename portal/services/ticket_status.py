@@ -70,6 +70,7 @@ class TicketStatusView:
     response_pending_due_at: Optional[datetime] = None
     client_deadline: Optional[datetime] = None  # the client's own ("payroll at 17:00"), not the contract's
     resolved_at: Optional[datetime] = None
+    follows_ticket_id: Optional[int] = None  # the done ticket this one reports again
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -84,6 +85,7 @@ class TicketStatusView:
                     "response_missed_due_at": _iso(self.response_missed_due_at)},
             "technician": self.technician,
             "reasons": list(self.reasons),
+            "follows_ticket_id": self.follows_ticket_id,
             "updated_at": _iso(self.updated_at),
         }
 
@@ -136,7 +138,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         id=ticket.id,
         title=ticket.title,
         status=ticket.status,
-        status_label=TicketStatus.LABELS.get(ticket.status, ticket.status),
+        status_label=ticket.status_label,
         position=entry.position if placed else None,
         ahead=entry.ahead if placed else None,
         eta_median=entry.eta_median if estimated else None,
@@ -157,6 +159,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         updated_at=max(ticket.updated_at, entry.computed_at) if entry is not None else ticket.updated_at,
         opened_at=ticket.opened_at,
         is_open=ticket.is_open,
+        follows_ticket_id=ticket.follows_ticket_id,
         generation=entry.generation if entry is not None else 0,
         timeline=timeline,
         resolved_at=ticket.resolved_at,

@@ -47,7 +47,7 @@ from ..models import (
 )
 from . import alerts, notifications, settings, sla, staff
 from .errors import Refusal
-from .text import amount_as_written, unstorable, uploaded_file_name
+from .text import amount_as_written, unstorable, uploaded_file_name, whole_number
 
 log = logging.getLogger("portal.tickets")
 TITLE_MAX = 200
@@ -144,6 +144,7 @@ class TicketInput:
     client_deadline: Optional[datetime]
     onsite_needed: bool
     safety_critical: bool
+    follows_ticket_id: Optional[int] = None
 
 
 def request_fingerprint(data: TicketInput) -> str:
@@ -156,6 +157,8 @@ def request_fingerprint(data: TicketInput) -> str:
     fields = [data.title, data.description, data.category, data.impact,
               str(Decimal(data.revenue_at_risk_per_hour).quantize(Decimal("0.01"))), deadline,
               bool(data.onsite_needed), bool(data.safety_critical)]
+    if data.follows_ticket_id is not None:  # only then: fingerprints kept before follow-ups stay the same
+        fields.append(data.follows_ticket_id)
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -187,6 +190,19 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise TicketError(name, "Answer yes or no.")
+
+
+def _ticket_number(data: Mapping[str, Any], name: str) -> Optional[int]:
+    """A ticket number as a client writes it (42 or #42), or None when not given."""
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TicketError(name, "Give the number of the ticket this one follows, e.g. 42.")
+    number = whole_number(str(value).strip().removeprefix("#"))
+    if number is None or number < 1:
+        raise TicketError(name, "Give the number of the ticket this one follows, e.g. 42.")
+    return number
 
 
 def _money(data: Mapping[str, Any], name: str) -> Decimal:
@@ -290,6 +306,7 @@ def parse_ticket_input(data: Mapping[str, Any], tz: str, now: datetime) -> Ticke
         client_deadline=parse_deadline(data.get("client_deadline"), tz, now),
         onsite_needed=_flag(data, "onsite_needed"),
         safety_critical=_flag(data, "safety_critical"),
+        follows_ticket_id=_ticket_number(data, "follows_ticket_id"),
     )
 
 
@@ -328,6 +345,21 @@ def key_for_changed_request(idempotency_key: str, data: TicketInput) -> str:
     return hashlib.sha256(f"{idempotency_key}\n{request_fingerprint(data)}".encode()).hexdigest()
 
 
+def followed_ticket(organisation_id: int, ticket_id: int) -> Ticket:
+    """The organisation's resolved or closed ticket that a new report follows up; TicketError otherwise.
+
+    An open ticket is not reported again: its comments reach the technician working on it. Another
+    organisation's ticket reads as no such ticket, as everywhere else.
+    """
+    ticket = ticket_for_organisation(organisation_id, ticket_id)
+    if ticket is None:
+        raise TicketError("follows_ticket_id", f"There is no ticket #{ticket_id} of yours to follow up.")
+    if ticket.status not in TicketStatus.DONE:
+        raise TicketError("follows_ticket_id", f"Ticket #{ticket_id} is still open: add a comment to it instead "
+                                               f"of reporting it again.")
+    return ticket
+
+
 def _existing(organisation_id: int, idempotency_key: str) -> Optional[Ticket]:
     return db.session.scalars(
         select(Ticket).where(Ticket.organisation_id == organisation_id, Ticket.idempotency_key == idempotency_key)
@@ -339,7 +371,7 @@ def _replay(existing: Ticket, fingerprint: str) -> OpenedTicket:
     stored = existing.request_fingerprint or request_fingerprint(TicketInput(
         existing.title, existing.description, existing.category, existing.impact,
         existing.revenue_at_risk_per_hour, existing.client_deadline, existing.onsite_needed,
-        existing.safety_critical))  # filed before fingerprints were kept: its fields as saved
+        existing.safety_critical, existing.follows_ticket_id))  # filed before fingerprints were kept: its fields as saved
     if stored != fingerprint:
         raise IdempotencyKeyReused()
     return OpenedTicket(existing, False, decide_after_hours(existing, existing.opened_at))
@@ -368,13 +400,14 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
     requester = db.session.get(User, requester_id) if requester_id is not None else None
     if requester is not None and requester.organisation_id != organisation_id:
         raise TicketError(None, "Only members of the organisation can open its tickets.")
+    followed = followed_ticket(organisation_id, data.follows_ticket_id) if data.follows_ticket_id else None
 
     ticket = Ticket(
         organisation_id=organisation_id, requester_id=requester_id, title=data.title, description=data.description,
         category=data.category, impact=data.impact, revenue_at_risk_per_hour=data.revenue_at_risk_per_hour,
         client_deadline=data.client_deadline, onsite_needed=data.onsite_needed, safety_critical=data.safety_critical,
         required_skill=CATEGORY_SKILL.get(data.category), status=TicketStatus.NEW, idempotency_key=key,
-        request_fingerprint=fingerprint, opened_at=now, updated_at=now,
+        request_fingerprint=fingerprint, follows_ticket_id=data.follows_ticket_id, opened_at=now, updated_at=now,
     )
     ticket.organisation = organisation
     sla.apply_plan(ticket, sla.current_plan(organisation_id), now, now)
@@ -382,7 +415,7 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
     who = (requester.full_name or requester.email) if requester is not None else "your monitoring system (API)"
     ticket.events.append(TicketEvent(
         at=now, kind="opened", public=True, actor_id=requester_id,
-        message=f"Ticket opened by {who}.",
+        message=f"Ticket opened by {who}" + (f", reporting #{followed.id} again." if followed else "."),
         detail={"plan": ticket.sla_plan.name if ticket.sla_plan else "Break/Fix", "after_hours": not decision.covered_now,
                 "after_hours_message": decision.message},
     ))
@@ -391,6 +424,10 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
     db.session.add(ticket)
     try:
         db.session.flush()
+        if followed is not None:
+            followed.events.append(TicketEvent(at=now, kind="followed_up", public=True, actor_id=requester_id,
+                                               message=f"Reported again as #{ticket.id}: the problem is back.",
+                                               detail={"ticket_id": ticket.id}))
         if decision.page_on_call:
             technician = staff.on_call_at(now)
             alerts.page_on_call(ticket, technician.user.email if technician else None, now)

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db, limiter
-from portal.models import Ticket
-from portal.services import api_tokens
+from portal.models import Ticket, TicketStatus
+from portal.services import api_tokens, tickets
 from tests.client.helpers import add_done_tickets, set_clock, two_organisations, with_technician
 from tests.conftest import login, make_user
 
@@ -201,6 +201,8 @@ def test_idempotency_key_replays_the_same_ticket_written_another_way(client, org
     ({"client_deadline": "0001-01-01T00:00:00"}, "client_deadline"),
     ({"client_deadline": "0001-01-01"}, "client_deadline"),
     ({"onsite_needed": "perhaps"}, "onsite_needed"),
+    ({"follows_ticket_id": "the last one"}, "follows_ticket_id"),
+    ({"follows_ticket_id": 1}, "follows_ticket_id"),
 ])
 def test_bad_input_answers_400_naming_the_field_and_opens_nothing(client, orgs, changes, field):
     acme, admin, _, _ = orgs
@@ -240,6 +242,31 @@ def test_another_organisations_ticket_is_404_and_never_listed(client, orgs):
     assert response.status_code == 404 and BODY["title"] not in response.get_data(as_text=True)
     assert response.get_json() == {"errors": {"ticket": "There is no such ticket."}}
     assert client.get("/api/v1/tickets", headers=theirs).get_json()["tickets"] == []
+
+
+def test_a_monitoring_alert_that_comes_back_follows_up_its_resolved_ticket_only(client, orgs):
+    """A follow-up names a resolved or closed ticket of the caller's organisation; an open one or
+    another organisation's answers 400 and opens nothing."""
+    acme, admin, other, other_admin = orgs
+    document = client.get("/api/v1/openapi.json").get_json()
+    first = client.post("/api/v1/tickets", json=BODY, headers=bearer(acme.id, admin)).get_json()
+    refused = client.post("/api/v1/tickets", json=dict(BODY, follows_ticket_id=first["id"]),
+                          headers=bearer(acme.id, admin))
+    assert refused.status_code == 400 and "still open" in refused.get_json()["errors"]["follows_ticket_id"]
+    check_response(document, "/tickets", "post", refused)
+    tickets.set_status(first["id"], TicketStatus.RESOLVED, admin, TUESDAY_10_NY)
+
+    theirs = client.post("/api/v1/tickets", json=dict(BODY, follows_ticket_id=first["id"]),
+                         headers=bearer(other.id, other_admin))
+    assert theirs.status_code == 400 and BODY["title"] not in theirs.get_data(as_text=True)
+    assert ticket_count() == 1
+    again = client.post("/api/v1/tickets", json=dict(BODY, follows_ticket_id=f"#{first['id']}"),
+                        headers=bearer(acme.id, admin))
+    assert again.status_code == 201
+    check_response(document, "/tickets", "post", again)
+    assert again.get_json()["follows_ticket_id"] == first["id"] and again.get_json()["id"] != first["id"]
+    listed = client.get("/api/v1/tickets", headers=bearer(acme.id, admin)).get_json()["tickets"]
+    assert {t["id"]: t["follows_ticket_id"] for t in listed} == {first["id"]: None, again.get_json()["id"]: first["id"]}
 
 
 def test_missing_bad_or_revoked_token_is_401(client, orgs):

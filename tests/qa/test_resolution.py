@@ -28,7 +28,7 @@ def test_resolution_note_and_email(app):
 
     email = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_resolved")).one()
     assert "reopen" not in email.body
-    assert "/client/tickets/new" in email.body and f"mention ticket #{ticket.id}" in email.body
+    assert f"/client/tickets/new?follows={ticket.id}" in email.body
 
 
 def test_a_note_without_full_stop_gets_one(app):
