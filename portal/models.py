@@ -154,6 +154,24 @@ class Invitation(db.Model):
     organisation: Mapped[Organisation] = relationship()
 
 
+class AccountEvent(db.Model):
+    """Who changed access to an organisation's portal, and when: invitations, removals, roles, API tokens.
+
+    Why: a client admin asked "who removed Bob?" or "who made that API token?" must have an answer;
+    the message is kept as written then, so it still names people who have since left or been renamed.
+    """
+
+    __tablename__ = "account_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user_account.id"), nullable=True)
+    subject_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user_account.id"), nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+
+
 class Plan(db.Model):
     """A service tier; `slug` is the stable lookup key (also Stripe's)."""
 

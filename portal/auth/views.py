@@ -213,7 +213,7 @@ def accept_invitation(token: str):
 @bp.route("/sessions/end-all", methods=["POST"])
 @login_required
 def end_all_sessions():
-    accounts.end_all_sessions(current_user)
+    accounts.end_all_sessions(current_user, clock.now())
     logout_user()
     session.clear()
     flash("Every session of your account is signed out.", "info")

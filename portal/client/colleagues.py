@@ -14,7 +14,7 @@ from ..auth import roles_required
 from ..auth.forms import InviteForm
 from ..extensions import db
 from ..models import Invitation, Role, User
-from ..services import accounts
+from ..services import account_log, accounts
 from .forms import ColleagueActionForm, RoleForm
 
 client_admin_only = roles_required(Role.CLIENT_ADMIN)
@@ -43,6 +43,7 @@ def _page(form: InviteForm, status: int = 200):
         colleagues=[u for u in people if u.active],
         removed=[u for u in people if not u.active],
         invitations=invitations,
+        activity=account_log.recent(org_id),
     ), status
 
 
@@ -89,7 +90,7 @@ def remove_colleague(user_id: int):
         return render_template("client/remove_colleague.html", user=user, form=form,
                                refusal=accounts.removal_refusal(current_user, user))
     try:
-        change = accounts.remove_colleague(current_user, user_id)
+        change = accounts.remove_colleague(current_user, user_id, clock.now())
     except accounts.AccountError as error:
         return _refused(error)
     if change is None:
@@ -101,7 +102,7 @@ def remove_colleague(user_id: int):
 
 @client_admin_only
 def restore_colleague(user_id: int):
-    change = accounts.restore_colleague(current_user, user_id)
+    change = accounts.restore_colleague(current_user, user_id, clock.now())
     if change is None:
         abort(404)
     name, role = accounts.named(change.user), Role.LABELS[change.user.role].lower()
@@ -113,7 +114,7 @@ def restore_colleague(user_id: int):
 def change_colleague_role(user_id: int):
     form = RoleForm()
     try:
-        change = accounts.change_role(current_user, user_id, form.role.data or "")
+        change = accounts.change_role(current_user, user_id, form.role.data or "", clock.now())
     except accounts.AccountError as error:
         return _refused(error)
     if change is None:

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth import burn_verification_time, hash_password, verify_password
 from ..extensions import db
-from ..models import ApiToken, Contract, Invitation, Organisation, OutboxMessage, Role, Ticket, User
-from . import outbox
+from ..models import AccountEvent, ApiToken, Contract, Invitation, Organisation, OutboxMessage, Role, Ticket, User
+from . import account_log, outbox
+from .account_log import named
 from .errors import Refusal
 from .plans import plan_by_slug
 
@@ -177,6 +178,7 @@ def _organisation_in_use(organisation_id: int, user_id: int) -> bool:
         select(Contract.id).where(Contract.organisation_id == organisation_id),
         select(Invitation.id).where((Invitation.organisation_id == organisation_id) | (Invitation.invited_by_id == user_id)),
         select(ApiToken.id).where(ApiToken.organisation_id == organisation_id),
+        select(AccountEvent.id).where(AccountEvent.organisation_id == organisation_id),
     ]
     return any(db.session.scalar(use.limit(1)) is not None for use in uses)
 
@@ -280,8 +282,10 @@ def _sign_out_everywhere(user: User) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
-def end_all_sessions(user: User) -> None:
+def end_all_sessions(user: User, now: datetime) -> None:
     _sign_out_everywhere(user)
+    account_log.record(user.organisation_id, "sessions_ended", f"{named(user)} signed out every session.", now,
+                       actor=user, subject=user)
     db.session.commit()
 
 
@@ -333,6 +337,9 @@ def reset_password(token: str, new_password: str, now: datetime) -> Optional[Use
     if user.email_confirmed_at is None:
         user.email_confirmed_at = now  # the reset link reached the inbox: the address is proved
     user.session_version = (user.session_version or 0) + 1
+    account_log.record(user.organisation_id, "password_reset",
+                       f"{named(user)} set a new password with a reset link; every session was signed out.", now,
+                       actor=user, subject=user)
     db.session.commit()
     return user
 
@@ -382,6 +389,9 @@ def invite_colleague(admin: User, email: str, role: str, now: datetime) -> Invit
         expires_at=now + INVITE_LIFETIME,
     )
     db.session.add(invitation)
+    account_log.record(admin.organisation_id, "invited",
+                       f"{named(admin)} invited {email} as {Role.LABELS[role].lower()}"
+                       + (" (the earlier link no longer works)." if replaced else "."), now, actor=admin)
     outbox.enqueue(
         email,
         f"{admin.full_name or admin.email} invites you to the {admin.organisation.name} IT portal",
@@ -419,6 +429,10 @@ def accept_invitation(token: str, full_name: str, password: str, now: datetime) 
     invitation.accepted_at = now
     _revoke_pending_invitations(invitation.email, now)
     db.session.add(user)
+    db.session.flush()
+    account_log.record(user.organisation_id, "joined",
+                       f"{named(user)} accepted the invitation and joined as {Role.LABELS[user.role].lower()}.", now,
+                       actor=user, subject=user)
     db.session.commit()
     return user
 
@@ -432,11 +446,6 @@ class ColleagueChange:
 
     user: User
     changed: bool
-
-
-def named(user: User) -> str:
-    """How the users page and its messages name a person."""
-    return f"{user.full_name} ({user.email})" if user.full_name else user.email
 
 
 def colleague(admin: User, user_id: int) -> Optional[User]:
@@ -476,7 +485,7 @@ def removal_refusal(admin: User, user: User) -> Optional[str]:
     return None
 
 
-def remove_colleague(admin: User, user_id: int) -> Optional[ColleagueChange]:
+def remove_colleague(admin: User, user_id: int, now: datetime) -> Optional[ColleagueChange]:
     """Close a colleague's account and sign out every session of it at once; None if no such colleague (404).
 
     Why: someone who left must lose access to the tickets and the emergency form now, not when their
@@ -494,11 +503,14 @@ def remove_colleague(admin: User, user_id: int) -> Optional[ColleagueChange]:
         return ColleagueChange(user, changed=False)
     user.active = False
     _sign_out_everywhere(user)  # so cookies copied before stay dead even if access is restored later
+    account_log.record(user.organisation_id, "removed",
+                       f"{named(admin)} removed the access of {named(user)}; every session was signed out.", now,
+                       actor=admin, subject=user)
     db.session.commit()
     return ColleagueChange(user, changed=True)
 
 
-def restore_colleague(admin: User, user_id: int) -> Optional[ColleagueChange]:
+def restore_colleague(admin: User, user_id: int, now: datetime) -> Optional[ColleagueChange]:
     """Open a removed colleague's account again, with the role and password it had; None if no such colleague.
 
     Why: undoing a removal made by mistake should not need a new invitation and a new password.
@@ -510,11 +522,14 @@ def restore_colleague(admin: User, user_id: int) -> Optional[ColleagueChange]:
     if user.active:
         return ColleagueChange(user, changed=False)
     user.active = True
+    account_log.record(user.organisation_id, "restored",
+                       f"{named(admin)} restored the access of {named(user)}, as {Role.LABELS[user.role].lower()}.",
+                       now, actor=admin, subject=user)
     db.session.commit()
     return ColleagueChange(user, changed=True)
 
 
-def change_role(admin: User, user_id: int, role: str) -> Optional[ColleagueChange]:
+def change_role(admin: User, user_id: int, role: str, now: datetime) -> Optional[ColleagueChange]:
     """Make a colleague member or admin; None if no such colleague. The organisation keeps one active admin."""
     user = colleague(admin, user_id)
     if user is None:
@@ -529,6 +544,8 @@ def change_role(admin: User, user_id: int, role: str) -> Optional[ColleagueChang
     if user.role == Role.CLIENT_ADMIN and _other_active_admins(user) == 0:
         raise AccountError(_last_admin_message(user), "role")
     user.role = role
+    account_log.record(user.organisation_id, "role_changed",
+                       f"{named(admin)} made {named(user)} {Role.LABELS[role].lower()}.", now, actor=admin, subject=user)
     db.session.commit()
     return ColleagueChange(user, changed=True)
 
@@ -549,5 +566,7 @@ def cancel_invitation(admin: User, invitation_id: int, now: datetime) -> Optiona
     if invitation.expires_at <= now:
         return InvitationCancelled(invitation, changed=False)
     invitation.expires_at = now
+    account_log.record(invitation.organisation_id, "invitation_cancelled",
+                       f"{named(admin)} cancelled the invitation to {invitation.email}.", now, actor=admin)
     db.session.commit()
     return InvitationCancelled(invitation, changed=True)

@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ApiToken, Role, User
+from . import account_log
+from .account_log import named
 from .errors import Refusal
 
 TOKEN_MARK = "nwp_"
@@ -64,6 +66,8 @@ def create(organisation_id: int, name: str, actor: User, now: datetime) -> Issue
         created_at=now,
     )
     db.session.add(token)
+    account_log.record(organisation_id, "token_created", f"{named(actor)} created the API token \u201c{label}\u201d.",
+                       now, actor=actor)
     db.session.commit()
     return IssuedToken(token=token, secret=secret)
 
@@ -76,6 +80,8 @@ def revoke(organisation_id: int, token_id: int, actor: User, now: datetime) -> O
         return None
     if token.revoked_at is None:
         token.revoked_at = now
+        account_log.record(organisation_id, "token_revoked",
+                           f"{named(actor)} revoked the API token \u201c{token.name}\u201d.", now, actor=actor)
         db.session.commit()
     return token
 

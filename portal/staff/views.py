@@ -18,7 +18,7 @@ from .. import clock
 from ..auth import roles_required
 from ..extensions import db
 from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Ticket, TicketStatus
-from ..services import contracts, tickets as ticket_service
+from ..services import account_log, contracts, tickets as ticket_service
 from ..services import queue as queue_service
 from ..services import staff as staff_service
 from ..services.text import whole_number
@@ -201,7 +201,8 @@ def organisation(organisation_id: int):
     org = db.session.get(Organisation, organisation_id)
     if org is None:
         abort(404)
-    return render_template("staff/organisation.html", organisation=org, contract=contracts.current_contract(org.id))
+    return render_template("staff/organisation.html", organisation=org, contract=contracts.current_contract(org.id),
+                           activity=account_log.recent(org.id))
 
 
 # --- ticket actions (dispatcher and owner) ----------------------------------------------------
