@@ -5,15 +5,17 @@ worker and every page agree on the same order.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Contract, ContractStatus, Plan, QueueEntry, Technician, Ticket, TicketStatus
+from ..models import Contract, ContractStatus, Plan, QueueEntry, QueueState, Technician, Ticket, TicketStatus
+from ..services.queue import STATE_ID
 from ..services.ticket_status import shown_sla_state
 
 SLA_STATES = (
@@ -25,6 +27,23 @@ SLA_STATES = (
 )
 SLA_LABELS = dict(SLA_STATES)
 BOARD_STATUSES = TicketStatus.WAITING | TicketStatus.ACTIVE | {TicketStatus.WAITING_ON_CLIENT}
+
+
+def board_tag() -> str:
+    """A fingerprint of what the board shows, in one small query, for the open board to poll.
+
+    Every change that moves the queue bumps the queue generation; a change to an open ticket
+    that does not (its SLA state refreshed, a title edited) moves its updated_at; a ticket leaving
+    the board lowers the count of open ones.
+    """
+    row = db.session.execute(
+        select(
+            select(QueueState.generation).where(QueueState.id == STATE_ID).scalar_subquery(),
+            func.count(Ticket.id), func.max(Ticket.updated_at),
+        ).where(Ticket.status.in_(BOARD_STATUSES))
+    ).one()
+    raw = "|".join(str(value) for value in row)
+    return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
 @dataclass

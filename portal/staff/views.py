@@ -9,7 +9,8 @@ from typing import Optional
 
 import os
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_from_directory, url_for)
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
@@ -24,7 +25,7 @@ from ..services import staff as staff_service
 from ..services.text import whole_number
 from ..services.ticket_status import shown_sla_state
 from . import rota, weights
-from .board import SLA_LABELS, SLA_STATES, Filters, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
+from .board import SLA_LABELS, SLA_STATES, Filters, board_tag, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
 from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CommentForm, DetailsForm, OverrideForm,
                     StatusForm, WhatIfForm)
 
@@ -60,15 +61,31 @@ def queue():
     form.plan.choices = [SelectChoice("", "All plans")] + [SelectChoice(v, label) for v, label in plans]
     form.state.choices = [SelectChoice("", "Any state")] + [SelectChoice(v, label) for v, label in SLA_STATES]
     form.technician.choices = [SelectChoice("", "Anyone")] + [SelectChoice(str(t.id), t.name) for t in techs]
+    tag = board_tag()  # read before the board: a change landing meanwhile shows as a change
     board = load_board(_filters(form, {v for v, _ in plans}))
     return render_template(
         "staff/board.html",
         board=board,
+        board_tag=tag,
         form=form,
         can_dispatch=_can_dispatch(),
         sla_labels=SLA_LABELS,
         computed_at=_computed_at(),
     )
+
+
+@bp.route("/board/tag.json")
+@staff_only
+def board_changes():
+    """What the open board polls: its fingerprint, 304 while unchanged."""
+    tag = board_tag()
+    if request.if_none_match.contains(tag):
+        response = current_app.response_class(status=304)
+    else:
+        response = jsonify({"tag": tag})
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = "no-cache, private"
+    return response
 
 
 def _computed_at():

@@ -80,6 +80,7 @@ ROUTES: dict[str, Access] = {
     "billing.staff_activate": Access.OWNER,
     # staff console
     "staff.queue": Access.STAFF,
+    "staff.board_changes": Access.STAFF,
     "staff.ticket": Access.STAFF,
     "staff.my_jobs": Access.STAFF,
     "staff.tap_status": Access.STAFF,

@@ -1,8 +1,11 @@
-"""The dispatch board reads the saved queue: its order, its filters, its role gates."""
+"""The dispatch board reads the saved queue: its order, its filters, its role gates, and the
+fingerprint the open board polls to say the queue has changed."""
+import re
 from datetime import datetime, timedelta, timezone
 
 from portal.extensions import db
 from portal.models import QueueEntry, Role, Ticket, TicketEvent, TicketStatus
+from portal.services import queue
 from tests.conftest import login, make_organisation, make_plan, make_user
 from tests.staff.helpers import make_technician, staff
 
@@ -185,3 +188,35 @@ def test_my_jobs_for_staff_who_are_not_technicians(client):
     staff(client, Role.DISPATCHER)
     html = client.get("/staff/my-jobs").get_data(as_text=True)
     assert "not set up as a technician" in html
+
+
+def test_the_board_carries_its_fingerprint_and_the_poll_answers_304_until_the_queue_changes(client):
+    setup_queue()
+    staff(client, Role.DISPATCHER)
+    page = client.get("/staff/").get_data(as_text=True)
+    drawn = re.search(r'id="board-changed"[^>]*data-tag="([0-9a-f]+)"', page).group(1)
+    assert 'src="/static/js/board-changes.js"' in page and "The queue has changed" in page
+
+    answer = client.get("/staff/board/tag.json")
+    assert answer.status_code == 200 and answer.get_json() == {"tag": drawn}
+    assert client.get("/staff/board/tag.json", headers={"If-None-Match": answer.headers["ETag"]}).status_code == 304
+
+    queue.recompute(NOW)
+    changed = client.get("/staff/board/tag.json", headers={"If-None-Match": answer.headers["ETag"]})
+    assert changed.status_code == 200 and changed.get_json()["tag"] != drawn
+
+
+def test_a_ticket_leaving_the_board_changes_the_fingerprint(client):
+    tickets = setup_queue()
+    staff(client, Role.TECHNICIAN)
+    before = client.get("/staff/board/tag.json").get_json()["tag"]
+    tickets["d"].status = TicketStatus.RESOLVED
+    db.session.commit()
+    assert client.get("/staff/board/tag.json").get_json()["tag"] != before
+
+
+def test_clients_cannot_poll_the_board(client):
+    setup_queue()
+    make_user("a@acme.example", organisation=make_organisation("Acme 2"))
+    login(client, "a@acme.example")
+    assert client.get("/staff/board/tag.json").status_code == 403
