@@ -52,6 +52,7 @@ def overview():
         organisation=organisation,
         contract=contract,
         pending=pending,
+        withdrawable=pending if pending is not None and contracts.can_withdraw(pending) else None,
         other_plans=other_plans,
         offers=plan_offers.offers(organisation, other_plans, now),
         cancel_refusal=billing.cancel_refusal(organisation, now) if card else None,
@@ -190,11 +191,13 @@ def upgrade_panel(ticket_id: int):
         quotes = [(plan, quote) for plan, quote in quotes if plan.monthly_price > contract.plan.monthly_price
                   and (now_at is None or now_at.eta_median is None or quote.eta_median is None
                        or quote.eta_median < now_at.eta_median)]
+    pending = contracts.pending_contract(ticket.organisation_id)
     return render_template(
         "billing/upgrade.html",
         ticket=ticket,
         contract=contract,
-        pending=contracts.pending_contract(ticket.organisation_id),
+        pending=pending,
+        withdrawable=pending if pending is not None and contracts.can_withdraw(pending) else None,
         current=queue.entry_for(ticket.id),
         quotes=quotes,
         offers=plan_offers.offers(ticket.organisation, [plan for plan, _ in quotes], now),

@@ -446,3 +446,38 @@ def test_a_pending_request_is_named_with_its_date_on_the_upgrade_panel(client, w
     sent = clock.now().astimezone(ZoneInfo("America/New_York"))
     assert f"You already have a plan request waiting for confirmation: Priority, sent {sent.day} {sent:%b %Y}." in page
     assert "Request, pay by invoice" not in page and "Upgrade and pay" not in page
+
+
+def test_a_card_checkout_left_without_paying_can_be_withdrawn_from_the_billing_page_and_the_panel(
+        client, recorder, world):
+    """An admin who closed Stripe's tab (never coming back to /billing/cancelled) read "waiting for Stripe
+    to confirm the payment" on the billing page and the upgrade panel with no way to take it back, and
+    the invoice path had vanished from every plan page."""
+    stripe_answers(recorder)
+    ticket = world["ticket"]
+    login(client, "admin@bolt.test")
+    assert client.post(f"/billing/tickets/{ticket.id}/upgrade/priority").status_code == 303
+
+    for path in ("/billing/", f"/billing/tickets/{ticket.id}/upgrade"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Your request for Priority is pending" in page
+        assert "If you left Stripe's page without paying, withdraw it" in page
+        assert "Withdraw the request for Priority" in page
+
+    page = client.post("/billing/request/withdraw", follow_redirects=True).get_data(as_text=True)
+    assert "Your request for Priority is withdrawn" in page
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == world["bolt"].id)).one()
+    assert contract.status == ContractStatus.CANCELED
+    assert "Request Priority, pay by invoice" in client.get("/client/plans/priority").get_data(as_text=True)
+
+
+def test_a_card_payment_stripe_is_confirming_cannot_be_withdrawn(client, world):
+    """Once Stripe holds a subscription for the request, money may have moved: no withdraw button."""
+    bolt = world["bolt"]
+    db.session.add(Contract(organisation_id=bolt.id, plan_id=world["priority"].id, status=ContractStatus.PENDING,
+                            payment_method="card", stripe_subscription_id="sub_incomplete", created_at=clock.now()))
+    db.session.commit()
+    login(client, "admin@bolt.test")
+    page = client.get("/billing/").get_data(as_text=True)
+    assert "waiting for Stripe to confirm the payment" in page
+    assert "Withdraw the request" not in page and "left Stripe's page" not in page
