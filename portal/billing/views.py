@@ -135,7 +135,8 @@ def cancel():
     except billing.BillingError as error:
         flash(str(error), "error")
         return redirect(url_for("billing.overview"))
-    when = f" on {contract.current_period_end:%d %B %Y}" if contract.current_period_end else " at the end of the paid period"
+    # the day in the firm's zone, as the billing page's "Paid until" reads it (not the UTC date)
+    when = f" on {contracts.firm_date(contract.current_period_end)}" if contract.current_period_end else " at the end of the paid period"
     flash(f"Your {contract.plan.name} contract will end{when}; until then nothing changes.", "success")
     return redirect(url_for("billing.overview"))
 

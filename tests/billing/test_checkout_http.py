@@ -291,3 +291,29 @@ def test_leaving_checkout_withdraws_the_request_and_a_late_payment_still_counts(
     db.session.expire_all()
     revived = db.session.get(Contract, contract.id)
     assert revived.status == ContractStatus.ACTIVE and revived.ends_at is None
+
+
+def test_cancelling_names_the_last_paid_day_as_the_billing_page_does(client, recorder, admin):
+    """A period ending at 02:00 UTC ends on the evening before in New York: the message said
+    "04 January 2027" while the billing page's "Paid until" read 03 Jan 2027."""
+    from datetime import datetime, timezone
+
+    _, priority = paid_plans()
+    period_end = datetime(2027, 1, 4, 2, 0, tzinfo=timezone.utc)  # Sun 3 Jan 2027 21:00 in New York
+    contract = Contract(organisation_id=admin.id, plan_id=priority.id, status=ContractStatus.ACTIVE,
+                        payment_method="card", stripe_subscription_id="sub_rec_1", current_period_end=period_end)
+    db.session.add(contract)
+    db.session.commit()
+
+    def answer(r: Recorded):
+        if r.method == "POST" and r.path == "/v1/subscriptions/sub_rec_1":
+            return 200, {"id": "sub_rec_1", "object": "subscription", "status": "active", "cancel_at_period_end": True,
+                         "current_period_end": int(period_end.timestamp())}
+        return None
+
+    recorder.answer(answer)
+    page = client.post("/billing/cancel", follow_redirects=True).get_data(as_text=True)
+
+    assert "Your Priority contract will end on 3 Jan 2027; until then nothing changes." in page
+    assert "Paid until</dt><dd>03 Jan 2027" in page
+    assert "04 January" not in page
