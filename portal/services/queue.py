@@ -391,16 +391,17 @@ def _lock_state() -> int:
     return int(db.session.scalar(select(QueueState.generation).where(QueueState.id == STATE_ID)))
 
 
-def recompute(now: datetime, pin_changed: Optional[int] = None) -> int:
+def recompute(now: datetime, pin_changed: Optional[int] = None, plan_changed: Optional[int] = None) -> int:
     """Re-run triage and dispatch over every open ticket and save the result; returns the generation.
 
     `pin_changed`: the ticket whose pin a dispatcher just set or lifted, which is then the reason
-    the timelines give for the moves."""
+    the timelines give for the moves. `plan_changed`: the organisation whose contract just changed,
+    whose own tickets then give that as the reason they moved (an emergency upgrade)."""
     db.session.commit()  # start from a fresh transaction: the lock must be the first thing it does
     for attempt in range(MAX_ATTEMPTS):
         try:
             generation = _lock_state()
-            _save(load(now), now, generation, pin_changed)
+            _save(load(now), now, generation, pin_changed, plan_changed)
             db.session.commit()
             return generation
         except DBAPIError as error:
@@ -413,7 +414,7 @@ def recompute(now: datetime, pin_changed: Optional[int] = None) -> int:
 
 
 def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_urgent: int, arrived_sooner: int,
-                 pin_changed: Optional[int], own_pin: Optional[str]) -> str:
+                 pin_changed: Optional[int], own_pin: Optional[str], own_plan_changed: bool = False) -> str:
     """Why a ticket moved, in the client's words.
 
     When a dispatcher set or lifted a pin (`pin_changed`, the ticket whose pin it was), that is the
@@ -422,6 +423,7 @@ def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ur
     force is not the reason for a move: what changed is (tickets ahead started or closed, newcomers).
     A newcomer ahead is "more urgent" only when triage ranks it higher; one ranked lower is ahead
     because a free technician can start it sooner (the place is the order of expected starts).
+    A ticket whose own organisation's contract just changed (`own_plan_changed`) moved because of it.
     """
     if pin_changed == ticket_id:
         if own_pin is None:
@@ -429,6 +431,9 @@ def _move_reason(ticket_id: int, old: int, new: int, left_ahead: int, arrived_ur
         return f"placed there by our dispatcher: {own_pin}" if own_pin else "placed there by our dispatcher"
     if pin_changed is not None:
         return "our dispatcher moved another ticket " + ("ahead of yours" if new > old else "behind yours")
+    if own_plan_changed:
+        # the client's own upgrade (or a contract that ended) moved it, not other tickets or technicians
+        return "your organisation's plan changed"
     # Every place of the move is accounted for: what left ahead, what came in ahead, and existing
     # tickets that crossed it (the rest), so "11th to 13th" is never explained by one ticket.
     crossed = (new - old) - (arrived_urgent + arrived_sooner - left_ahead)
@@ -515,7 +520,8 @@ ACTIVE_NOTES = {
 }
 
 
-def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[int] = None) -> None:
+def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[int] = None,
+          plan_changed: Optional[int] = None) -> None:
     placed = compute(loaded.inputs)
     old = {e.ticket_id: e for e in db.session.scalars(select(QueueEntry))}
     old_waiting = sorted(
@@ -584,7 +590,8 @@ def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[
             ahead = [rank for place, rank in newcomers if place < e.position]
             reason = _move_reason(p.facts.id, before.position, e.position, left_before.get(p.facts.id, 0),
                                   sum(1 for rank in ahead if rank < t.rank), sum(1 for rank in ahead if rank > t.rank),
-                                  pin_changed, own_pin)
+                                  pin_changed, own_pin,
+                                  own_plan_changed=plan_changed is not None and p.facts.organisation_id == plan_changed)
             events.append(dict(
                 ticket_id=p.facts.id, at=now, kind="re-ranked", public=True,
                 message=f"Moved from {notifications.ordinal(before.position)} to {notifications.ordinal(e.position)} "

@@ -228,7 +228,7 @@ def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
     db.session.commit()
     from . import queue
 
-    queue.recompute(now)
+    queue.recompute(now, plan_changed=organisation_id)
     return len(tickets)
 
 

@@ -45,6 +45,11 @@ def test_upgrade_rebases_open_tickets_from_the_moment_of_change(firm, now):
     assert event.public and "Upgraded to Priority" in event.message and event.detail["before"]["plan"] == "Break/Fix"
     assert queue.entry_for(mine.id).position == 1  # whole company now beats one mouse within the contract class
     assert queue.entry_for(other.id).position == 2
+    # The client's own upgrade is why its ticket moved: not "a technician became free sooner than planned".
+    moved = max(events(mine.id, "re-ranked"), key=lambda e: e.id)
+    assert moved.at == change and moved.message == "Moved from 2nd to 1st in line: your organisation's plan changed."
+    passed = max(events(other.id, "re-ranked"), key=lambda e: e.id)
+    assert passed.at == change and "plan changed" not in passed.message  # another client's contract is never named
 
 
 def test_lapse_rebases_to_best_effort(firm, now):
