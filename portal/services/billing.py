@@ -377,6 +377,12 @@ def change_refusal(organisation: Organisation, new_plan: Plan, now: datetime) ->
         return refusal
     if new_plan.id == contract.plan_id:
         return contracts.ChangeRefusal(f"You are already on {new_plan.name}.")
+    if not new_plan.is_contract:
+        # going back to break/fix is ending the contract, which the billing page's cancel does (or says why not)
+        blocked = cancel_refusal(organisation, now)
+        return contracts.ChangeRefusal(
+            f"You are on {contract.plan.name}: break/fix is what remains once that contract ends.",
+            blocked.reason if blocked else "To end it, cancel at the end of the paid period on your billing page.")
     if not new_plan.is_contract or not new_plan.stripe_price_id or new_plan.monthly_price <= 0:
         return contracts.ChangeRefusal(f"{new_plan.name} cannot be paid by card; choose another plan.")
     downgrade = new_plan.monthly_price < contract.plan.monthly_price

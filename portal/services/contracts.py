@@ -96,9 +96,13 @@ def can_withdraw(pending: Contract) -> bool:
 def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> Optional[ChangeRefusal]:
     """Why `plan` cannot be requested by invoice now, or None: what request_by_invoice refuses and
     the plan pages show instead of the button."""
-    if not plan.is_contract:
-        return ChangeRefusal("Break/fix needs no contract: just report a problem when you have one.")
     current = current_contract(organisation_id)
+    if not plan.is_contract:
+        if current is not None:
+            return ChangeRefusal(f"You are on {current.plan.name}: break/fix is what remains once that contract ends.",
+                                 "To end it, cancel at the end of the paid period on your billing page."
+                                 if current.stripe_subscription_id else "To end an invoiced contract, contact us.")
+        return ChangeRefusal("Break/fix needs no contract: just report a problem when you have one.")
     if current is not None and current.plan_id == plan.id:
         return ChangeRefusal(f"You are already on {plan.name}.")
     if current is not None and current.stripe_subscription_id:

@@ -481,3 +481,30 @@ def test_a_card_payment_stripe_is_confirming_cannot_be_withdrawn(client, world):
     page = client.get("/billing/").get_data(as_text=True)
     assert "waiting for Stripe to confirm the payment" in page
     assert "Withdraw the request" not in page and "left Stripe's page" not in page
+
+
+def test_break_fix_is_offered_to_a_contract_client_as_the_end_of_the_contract(client, world):
+    """A contract client read "Break/fix needs no contract: just report a problem when you have one."
+    (invoice) or "Break/Fix cannot be paid by card; choose another plan." (card) under Break/Fix."""
+    login(client, "admin@acme.test")
+    for path in ("/client/plans/break-fix", "/plans"):
+        page = client.get(path).get_data(as_text=True)
+        assert "You are on Priority: break/fix is what remains once that contract ends." in page
+        assert "To end an invoiced contract, contact us." in page
+        assert "needs no contract" not in page
+    refused = client.post("/client/plans/break-fix/invoice", follow_redirects=True).get_data(as_text=True)
+    assert "break/fix is what remains once that contract ends" in refused
+
+    current = _acme_in_its_term(world, card=True)
+    page = client.get("/client/plans/break-fix").get_data(as_text=True)
+    assert "You are on Priority: break/fix is what remains once that contract ends." in page
+    assert "cannot be cancelled or moved to a cheaper plan before then" in page  # the term says why not yet
+    assert "cannot be paid by card" not in page
+    current.minimum_term_ends_at = clock.now() - timedelta(days=1)
+    db.session.commit()
+    page = client.get("/client/plans/break-fix").get_data(as_text=True)
+    assert "To end it, cancel at the end of the paid period on your billing page." in page
+
+    client.post("/auth/logout")
+    login(client, "admin@bolt.test")  # a break/fix client is told as before
+    assert "Break/fix needs no contract" in client.get("/client/plans/break-fix").get_data(as_text=True)
