@@ -14,7 +14,7 @@ from flask_login import current_user
 from .. import clock
 from ..auth import roles_required, safe_next
 from ..extensions import csrf, db, limiter
-from ..models import Contract, Role, Ticket
+from ..models import Contract, Role, Ticket, TicketStatus
 from ..services import billing, contracts, plan_offers
 from ..services import plans as plan_service
 
@@ -185,7 +185,10 @@ def upgrade_panel(ticket_id: int):
     ticket = _own_open_ticket(ticket_id)
     contract = contracts.current_contract(ticket.organisation_id)
     now = clock.now()
-    quotes = queue.quote_upgrade(ticket.id, now) if ticket.is_open else []
+    # Only a ticket still waiting for a technician can be served sooner; one in hand or waiting on the
+    # client is not in the queue, and the panel says so instead of "no plan is on offer".
+    waiting = ticket.status in TicketStatus.WAITING
+    quotes = queue.quote_upgrade(ticket.id, now) if waiting else []
     if contract is not None:
         # A contract client in an emergency is offered the dearer plans that would serve this ticket sooner.
         now_at = queue.entry_for(ticket.id)
@@ -199,6 +202,7 @@ def upgrade_panel(ticket_id: int):
         contract=contract,
         pending=pending,
         withdrawable=pending if pending is not None and contracts.can_withdraw(pending) else None,
+        not_waiting=TicketStatus.LABELS.get(ticket.status, ticket.status) if ticket.is_open and not waiting else None,
         current=queue.entry_for(ticket.id),
         quotes=quotes,
         offers=plan_offers.offers(ticket.organisation, [plan for plan, _ in quotes], now),

@@ -202,6 +202,7 @@ def _page(ticket: Ticket, status: int = 200, comment_form: Optional[CommentForm]
         queue_length=ticket_status.queue_length(),
         notice=_notice_for(ticket.id),
         upgrade_url=upgrade_url(ticket.id),
+        offer_upgrade=ticket.status in TicketStatus.WAITING,  # in hand or waiting on the client: nothing to speed up
         comments=comments,
         attachments=attachments,
         comment_form=comment_form or CommentForm(formdata=None),

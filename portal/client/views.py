@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from .. import clock
 from ..auth import roles_required
-from ..models import Role
+from ..models import Role, TicketStatus
 from ..services import contracts, plan_offers
 from ..services import plans as plan_service
 from ..services import sla as sla_service
@@ -37,6 +37,7 @@ def dashboard():
     now = clock.now()
     listing = ticket_status.tickets_for(organisation.id)
     open_views = [v for v in listing.views if v.is_open]
+    waiting_views = [v for v in open_views if v.status in TicketStatus.WAITING]  # the ones an upgrade can speed up
     return render_template(
         "client/dashboard.html",
         organisation=organisation,
@@ -50,7 +51,7 @@ def dashboard():
         past_tickets=[v for v in listing.views if not v.is_open],
         past_limit=listing.done_limit if listing.more_done else None,
         queue_length=ticket_status.queue_length(),
-        upgrade_link=ticket_views.upgrade_url(open_views[0].id) if open_views and plan is None else None,
+        upgrade_link=ticket_views.upgrade_url(waiting_views[0].id) if waiting_views and plan is None else None,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.extensions import db
-from portal.models import Contract, ContractStatus, Plan, QueueEntry, Role, TicketEvent
+from portal.models import Contract, ContractStatus, Plan, QueueEntry, Role, TicketEvent, TicketStatus, User
 from portal.services import queue, tickets
 from portal.templating import ordinal
 from tests.conftest import login, make_organisation, make_plan
@@ -508,3 +508,21 @@ def test_break_fix_is_offered_to_a_contract_client_as_the_end_of_the_contract(cl
     client.post("/auth/logout")
     login(client, "admin@bolt.test")  # a break/fix client is told as before
     assert "Break/fix needs no contract" in client.get("/client/plans/break-fix").get_data(as_text=True)
+
+
+def test_a_ticket_a_technician_already_has_is_not_offered_an_upgrade_it_cannot_use(client, world):
+    """With a technician already working on it, the panel read "Waiting for a place in the queue." and "No paid plan
+    is on offer right now.", and the dashboard and ticket page still sent the client there."""
+    ticket = world["ticket"]
+    tom = db.session.scalars(select(User).where(User.email == "tom@firm.test")).one()
+    login(client, "admin@bolt.test")
+    assert f'href="/billing/tickets/{ticket.id}/upgrade"' in client.get("/client/").get_data(as_text=True)
+
+    tickets.set_status(ticket.id, TicketStatus.IN_PROGRESS, tom, clock.now())
+
+    page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
+    assert "This ticket is no longer waiting in the queue (being worked on remotely)" in page
+    assert "Waiting for a place in the queue." not in page and "No paid plan is on offer" not in page
+    assert "Upgrade and pay" not in page
+    assert f'/billing/tickets/{ticket.id}/upgrade"' not in client.get("/client/").get_data(as_text=True)
+    assert "upgrade-offer" not in client.get(f"/client/tickets/{ticket.id}").get_data(as_text=True)
