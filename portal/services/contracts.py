@@ -114,7 +114,14 @@ def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> 
 
 
 def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now: datetime) -> Contract:
-    """A pending contract that an owner activates by hand; no payment is claimed."""
+    """A pending contract that an owner activates by hand; no payment is claimed.
+
+    The same request again (a double click, or Back and send) is the one already waiting, not a
+    refusal: the first click recorded it, and the client should read that it did.
+    """
+    pending = pending_contract(organisation_id)
+    if pending is not None and pending.payment_method == "invoice" and pending.plan_id == plan.id:
+        return pending
     refusal = invoice_request_refusal(organisation_id, plan, now)
     if refusal is not None:
         raise ContractError(str(refusal))

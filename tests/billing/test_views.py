@@ -123,8 +123,10 @@ def test_a_pending_invoice_request_can_be_withdrawn_and_blocks_a_second_one(clie
     login(client, "admin@bolt.test")
     response = client.post("/client/plans/priority/invoice", data={"next": f"/client/tickets/{ticket.id}"})
     assert response.headers["Location"].endswith(f"/client/tickets/{ticket.id}")  # back to the emergency
-    assert client.post("/client/plans/priority/invoice", data={"next": "https://evil.example/"}).headers[
-        "Location"].endswith("/client/plans/priority")  # refused (one request at a time), never off-site
+    again = client.post("/client/plans/priority/invoice", data={"next": "https://evil.example/"})
+    assert again.headers["Location"].endswith("/client/")  # the same request is the one waiting; never off-site
+    assert client.post("/client/plans/premium/invoice").headers["Location"].endswith(
+        "/client/plans/premium")  # another plan is refused: one request at a time
     page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
     assert "Your request for Priority is pending" in page and "Withdraw the request for Priority" in page
     assert "Upgrade and pay" not in page and "Request, pay by invoice" not in page

@@ -121,6 +121,15 @@ def test_a_second_request_from_a_stale_page_is_refused_and_nothing_changes(clien
     assert contracts_of(bolt) == before == [("priority", ContractStatus.PENDING)]
 
 
+def test_the_same_request_sent_twice_is_the_one_waiting_and_reads_as_recorded(client, monkeypatch):
+    bolt = bolt_with_a_request_waiting(client, monkeypatch)
+
+    page = client.post("/client/plans/priority/invoice", follow_redirects=True).get_data(as_text=True)
+
+    assert "Your request for Priority is recorded." in page and "already have a plan request" not in page
+    assert contracts_of(bolt) == [("priority", ContractStatus.PENDING)]
+
+
 def test_after_withdrawing_the_plans_are_offered_again(client, monkeypatch):
     bolt_with_a_request_waiting(client, monkeypatch)
     client.post("/billing/request/withdraw", data={"next": "/client/plans/premium"})
