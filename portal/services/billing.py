@@ -862,10 +862,10 @@ def _note_upgraded_ticket(contract: Contract, now: datetime) -> None:
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None or ticket.organisation_id != contract.organisation_id or not ticket.is_open:
         return
-    already = db.session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "upgraded")
-    ).first()
-    if already is not None:
+    noted = db.session.scalars(
+        select(TicketEvent.detail).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "upgraded")
+    ).all()
+    if any((detail or {}).get("contract_id") == contract.id for detail in noted):  # Stripe sent the event again
         return
     entry = queue.entry_for(ticket.id)
     where = ""

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal import clock
 from portal.extensions import db
 from portal.models import Contract, ContractStatus, Plan, QueueEntry, Role, TicketEvent, TicketStatus, User
-from portal.services import queue, tickets
+from portal.services import queue, sla, tickets
 from portal.templating import ordinal
 from tests.conftest import login, make_organisation, make_plan
 from tests.services.conftest import add_technician, make_user, ticket_input
@@ -172,6 +172,36 @@ def test_paying_the_emergency_upgrade_moves_the_ticket_once_stripe_confirms(clie
     assert upgraded.public and f"now number {after.position} in the queue" in upgraded.message
     if after.eta_median is not None:  # in the firm's time, not UTC
         assert "UTC" not in upgraded.message and "technician expected around" in upgraded.message
+
+
+def test_a_second_emergency_upgrade_of_the_same_ticket_is_noted_once_too(client, recorder, world):
+    """The contract of the first upgrade lapsed and the client upgrades again while the ticket waits:
+    that upgrade gets its own line; Stripe sending its event again adds none."""
+    stripe_answers(recorder)
+    ticket = world["ticket"]
+    login(client, "admin@bolt.test")
+
+    def upgrade_and_pay(subscription: str) -> tuple:
+        client.post(f"/billing/tickets/{ticket.id}/upgrade/priority")
+        contract = db.session.scalars(select(Contract).where(Contract.organisation_id == world["bolt"].id,
+                                                             Contract.status == ContractStatus.PENDING)).one()
+        body, headers = signed(event("checkout.session.completed",
+                                     checkout_session(contract, sub_id=subscription, customer="cus_rec_1",
+                                                      ticket_id=ticket.id), int(clock.now().timestamp())))
+        assert client.post("/billing/webhook", data=body, headers=headers).status_code == 200
+        return contract, body, headers
+
+    first, body, headers = upgrade_and_pay("sub_test_1")
+    client.post("/billing/webhook", data=body, headers=headers)
+    db.session.expire_all()
+    db.session.get(Contract, first.id).status = ContractStatus.CANCELED
+    db.session.commit()
+    sla.rebase_organisation(world["bolt"].id, clock.now(), "contract ended")
+    second, *_ = upgrade_and_pay("sub_test_2")
+
+    notes = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                         TicketEvent.kind == "upgraded").order_by(TicketEvent.id)).all()
+    assert [note.detail["contract_id"] for note in notes] == [first.id, second.id]
 
 
 def test_without_stripe_keys_the_invoice_path_is_offered(make_app):
