@@ -145,6 +145,9 @@ def _render_ticket(ticket: Ticket, status: int = 200, **forms):
             form.version.data = str(ticket.version)
     context.update(forms)
     context.setdefault("comment_form", CommentForm(formdata=None))
+    # The action forms are drawn only for an open ticket: one closed meanwhile would hide the refusal.
+    refused = [form for form in forms.values() if form.errors or form.form_errors]
+    context["refused_closed"] = bool(refused) and not ticket.is_open
     entry = db.session.get(QueueEntry, ticket.id)
     return render_template(
         "staff/ticket.html",

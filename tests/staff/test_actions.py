@@ -219,3 +219,24 @@ def test_a_form_without_its_version_is_treated_as_out_of_date(client, monkeypatc
             "override-position": "1", "override-reason": "CEO", "override-version": version})
         assert response.status_code == 409 and "changed by someone else" in response.get_data(as_text=True)
     assert fresh(q["small"]).override_position is None and events(q["small"], "override") == []
+
+
+def test_an_action_on_a_ticket_resolved_meanwhile_says_nothing_was_saved(client, monkeypatch):
+    """The action forms are not drawn for a closed ticket; the refusal must still be read on the page."""
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    old_version = fresh(q["small"]).version
+    tickets.set_status(q["small"].id, "resolved", q["tom"].user, TUESDAY_10_NY, note="Replaced the mouse")
+    forms = {
+        "override": {"override-position": "1", "override-reason": "CEO", "override-version": str(old_version)},
+        "override/clear": {"clear-reason": "done", "clear-version": str(old_version)},
+        "assign": {"assign-technician_id": str(q["tara"].id), "assign-version": str(old_version)},
+        "details": {"details-effort_minutes": "20", "details-version": str(old_version)},
+    }
+    for action, data in forms.items():
+        response = client.post(f"/staff/tickets/{q['small'].id}/{action}", data=data)
+        assert response.status_code == 409, action
+        assert "Nothing was saved: this ticket is resolved now" in response.get_data(as_text=True), action
+    ticket = fresh(q["small"])
+    assert ticket.override_position is None and ticket.technician_id != q["tara"].id and ticket.effort_minutes != 20
+    assert "Nothing was saved" not in client.get(f"/staff/tickets/{q['small'].id}").get_data(as_text=True)
