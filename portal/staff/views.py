@@ -388,8 +388,13 @@ def tap_status(ticket_id: int):
                                            clock.now())
     if not outcome.ok:
         db.session.rollback()
+        ticket = _ticket_or_404(ticket_id)
+        if outcome.stale and ticket.status == form.status.data:
+            # A double tap (or Back and tap again): the first one went through, so nothing is wrong.
+            flash(f"#{ticket.id} is already marked '{TAP_LABELS[ticket.status]}': your tap went through.", "success")
+            return redirect(url_for("staff.my_jobs"), code=303)
         flash(f"#{ticket.id}: " + (STALE_MESSAGE if outcome.stale else outcome.message), "error")
-        return _my_jobs_page(form, _ticket_or_404(ticket_id), 409)
+        return _my_jobs_page(form, ticket, 409)
     flash(f"#{ticket.id}: {TAP_LABELS[form.status.data].lower()}. The client's page is updated.", "success")
     return redirect(url_for("staff.my_jobs"), code=303)
 

@@ -204,3 +204,24 @@ def test_a_remote_job_cannot_be_marked_on_site_or_en_route(client, monkeypatch):
         response = tap(client, remote, status)
         assert response.status_code == 409 and "handled remotely" in response.get_data(as_text=True)
         assert fresh(remote).status == TicketStatus.ASSIGNED and fresh(remote).arrived_at is None
+
+
+def test_a_double_tap_says_the_status_is_set_not_that_someone_else_changed_it(client, monkeypatch):
+    """The second of two taps (or Back and tap again) carries the version before the first: the job is
+    already where the technician wanted it, so the page must not say nothing was saved."""
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    before = fresh(job).version
+    assert tap(client, job, "en_route", version=before).status_code == 303
+    events = len(fresh(job).events)
+    response = tap(client, job, "en_route", version=before)
+    assert response.status_code == 303
+    page = client.get("/staff/my-jobs").get_data(as_text=True)
+    assert f"#{job.id} is already marked &#39;En route&#39;: your tap went through." in page
+    assert "changed by someone else" not in page
+    assert fresh(job).status == TicketStatus.EN_ROUTE and len(fresh(job).events) == events
+
+    # A stale tap asking for another status is still refused as before.
+    response = tap(client, job, "waiting_on_client", version=before)
+    assert response.status_code == 409 and "changed by someone else" in response.get_data(as_text=True)
+    assert fresh(job).status == TicketStatus.EN_ROUTE
