@@ -252,8 +252,12 @@ def override(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = OverrideForm(prefix="override")
     if _valid(form):
-        outcome = staff_service.override(ticket.id, form.position.data, form.reason.data.strip(),
-                                          _version(form), current_user, clock.now())
+        reason = form.reason.data.strip()
+        outcome = staff_service.override(ticket.id, form.position.data, reason, _version(form), current_user,
+                                          clock.now())
+        if outcome.stale and _already(ticket.id, lambda t: (t.override_position, t.override_reason)
+                                      == (form.position.data, reason)):
+            outcome = staff_service.Outcome(True)  # a double submit: the first one pinned it
         if outcome.ok:
             entry = db.session.get(QueueEntry, ticket.id, populate_existing=True)
             message = f"#{ticket.id} pinned at place {form.position.data} of the triage order; the reason is logged."
@@ -275,6 +279,8 @@ def clear_override(ticket_id: int):
     if _valid(form):
         outcome = staff_service.override(ticket.id, None, form.reason.data.strip(), _version(form),
                                           current_user, clock.now())
+        if outcome.stale and _already(ticket.id, lambda t: t.override_position is None):
+            outcome = staff_service.Outcome(True)  # a double submit: the first one lifted it
         if outcome.ok:
             flash(f"#{ticket.id} is back in the engine's order.", "success")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
@@ -313,6 +319,13 @@ def details(ticket_id: int):
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
         _refuse(form, outcome, "effort_minutes")
     return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), details_form=form)
+
+
+def _already(ticket_id: int, done) -> bool:
+    """Whether the ticket, as saved now, is already as a refused stale form asked (Back, or a second click)."""
+    db.session.rollback()
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    return ticket is not None and ticket.is_open and bool(done(ticket))
 
 
 def _refuse(form, outcome, default_field: str) -> None:

@@ -240,3 +240,28 @@ def test_an_action_on_a_ticket_resolved_meanwhile_says_nothing_was_saved(client,
     ticket = fresh(q["small"])
     assert ticket.override_position is None and ticket.technician_id != q["tara"].id and ticket.effort_minutes != 20
     assert "Nothing was saved" not in client.get(f"/staff/tickets/{q['small'].id}").get_data(as_text=True)
+
+
+def test_a_double_submitted_pin_or_lift_reads_as_done_not_as_someone_elses_change(client, monkeypatch):
+    """The second click of a double click (or Back and submit) carries the version before the first: the
+    ticket is already as asked, so the page must not say nothing was saved. Logged once."""
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    pin = {"override-position": "1", "override-reason": "CEO presenting", "override-version": str(fresh(q["small"]).version)}
+    assert client.post(f"/staff/tickets/{q['small'].id}/override", data=pin).status_code == 302
+    response = client.post(f"/staff/tickets/{q['small'].id}/override", data=pin, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "pinned at place 1" in page and "changed by someone else" not in page
+    assert len(events(q["small"], "override")) == 1 and fresh(q["small"]).override_position == 1
+
+    # A stale form asking for another place is still refused.
+    other = dict(pin, **{"override-position": "2"})
+    assert client.post(f"/staff/tickets/{q['small'].id}/override", data=other).status_code == 409
+    assert fresh(q["small"]).override_position == 1
+
+    lift = {"clear-reason": "Presentation over", "clear-version": str(fresh(q["small"]).version)}
+    assert client.post(f"/staff/tickets/{q['small'].id}/override/clear", data=lift).status_code == 302
+    response = client.post(f"/staff/tickets/{q['small'].id}/override/clear", data=lift, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "back in the engine&#39;s order" in page and "changed by someone else" not in page
+    assert len(events(q["small"], "override")) == 2 and fresh(q["small"]).override_position is None
