@@ -498,10 +498,18 @@ def assign(ticket_id: int, technician_id: Optional[int], expected_version: int, 
     outcome = _through_ticket_core(lambda: tickets.assign(ticket_id, technician_id, actor, now))
     ticket = db.session.get(Ticket, ticket_id)
     tech = ticket.technician if outcome.ok and ticket is not None else None
-    if tech is not None and ticket.required_skill and ticket.required_skill not in (tech.skills or []):
-        # The dispatcher may know better than the skills on record, so this is said, not refused.
-        return Outcome(True, f"{tech.name} has no {ticket.required_skill} skill on record: assigned all the same.")
-    return outcome
+    if tech is None:
+        return outcome
+    # The dispatcher may know better than the records, so these are said, not refused.
+    notes = []
+    if ticket.required_skill and ticket.required_skill not in (tech.skills or []):
+        notes.append(f"{tech.name} has no {ticket.required_skill} skill on record: assigned all the same.")
+    on_call_ahead = db.session.scalars(select(OnCallPeriod.id).where(
+        OnCallPeriod.technician_id == tech.id, OnCallPeriod.ends_at > now)).first()
+    if not tech.shifts and on_call_ahead is None:
+        notes.append(f"{tech.name} has no shifts and no on-call period to come, so the ticket has no estimate "
+                     "and waits for them: add their shifts, or assign someone else.")
+    return Outcome(True, " ".join(notes)) if notes else outcome
 
 
 def set_details(ticket_id: int, onsite_needed: bool, effort_minutes: Optional[int], required_skill: Optional[str],

@@ -265,3 +265,24 @@ def test_a_double_submitted_pin_or_lift_reads_as_done_not_as_someone_elses_chang
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "back in the engine&#39;s order" in page and "changed by someone else" not in page
     assert len(events(q["small"], "override")) == 2 and fresh(q["small"]).override_position is None
+
+
+def test_assigning_a_technician_who_is_never_on_duty_says_the_ticket_gets_no_estimate(client, monkeypatch):
+    """A new technician without shifts (or on-call periods) can be assigned, but the ticket then waits for
+    nobody: the client reads 'No estimate yet', so the dispatcher is told at once."""
+    q = queue_setup(monkeypatch)
+    nina = make_technician("nina@firm.example", "Nina New", skills=(), weekdays=())
+    staff(client, Role.DISPATCHER)
+    response = client.post(f"/staff/tickets/{q['mid'].id}/assign", follow_redirects=True, data={
+        "assign-technician_id": str(nina.id), "assign-version": str(fresh(q["mid"]).version)})
+    page = response.get_data(as_text=True)
+    assert "technician saved" in page
+    assert "Nina New has no shifts and no on-call period to come, so the ticket has no estimate" in page
+    assert fresh(q["mid"]).technician_id == nina.id
+    db.session.expire_all()
+    assert db.session.get(QueueEntry, q["mid"].id).eta_median is None
+
+    # Someone with shifts is assigned without a word more.
+    response = client.post(f"/staff/tickets/{q['mid'].id}/assign", follow_redirects=True, data={
+        "assign-technician_id": str(q["tara"].id), "assign-version": str(fresh(q["mid"]).version)})
+    assert "no shifts" not in response.get_data(as_text=True)
