@@ -14,7 +14,7 @@ from .. import clock
 from ..auth import roles_required
 from ..domain.calendar import local_instant
 from ..extensions import db
-from ..models import OnCallPeriod, Plan, Role, Technician
+from ..models import OnCallPeriod, Plan, Role, Shift, Technician
 from ..services import settings, staff as staff_service
 from ..services.staff import WEEKDAYS, PlanData, StaffError, TechnicianData
 from .forms import DeleteForm, OnCallForm, PlanForm, ShiftForm, TechnicianEditForm, TechnicianForm
@@ -146,15 +146,25 @@ def register(bp) -> None:
             else:
                 flash(f"Added the {WEEKDAYS[shift_form.weekday.data]} shift.", "success")
                 return redirect(url_for("staff.technician", technician_id=tech.id))
+        return _technician_page(tech, _edit_form(tech), shift_form, 400)
+
+    def _edit_form(tech: Technician) -> TechnicianEditForm:
         form = TechnicianEditForm(formdata=None, obj=tech)
         form.skills.data = ", ".join(tech.skills or [])
-        return _technician_page(tech, form, shift_form, 400)
+        return form
 
     @bp.route("/technicians/<int:technician_id>/shifts/<int:shift_id>/delete", methods=["POST"])
     @dispatch_roles
     def delete_shift(technician_id: int, shift_id: int):
         if not DeleteForm().validate_on_submit():
             abort(400)
+        tech = db.session.get(Technician, technician_id)
+        if tech is None:
+            abort(404)
+        if db.session.get(Shift, shift_id) is None:
+            # A second click on Remove (or Back and Remove): the first one removed it. Not found, in words.
+            flash("That shift is not on the list any more: it was already removed.", "info")
+            return _technician_page(tech, _edit_form(tech), ShiftForm(prefix="shift", formdata=None), 404)
         try:
             staff_service.delete_shift(technician_id, shift_id, clock.now())
         except StaffError:
@@ -183,6 +193,10 @@ def register(bp) -> None:
                 return redirect(url_for("staff.on_call"))
         elif form.is_submitted():
             status = 400
+        return _on_call_page(form, now, status)
+
+    def _on_call_page(form: OnCallForm, now: datetime, status: int):
+        form.technician_id.choices = [SelectChoice(t.id, t.name) for t in staff_service.technicians(include_inactive=False)]
         return render_template(
             "staff/on_call.html", form=form, periods=staff_service.on_call_periods(now),
             current=staff_service.on_call_at(now), delete_form=DeleteForm(), now=now,
@@ -194,7 +208,9 @@ def register(bp) -> None:
         if not DeleteForm().validate_on_submit():
             abort(400)
         if db.session.get(OnCallPeriod, period_id) is None:
-            abort(404)
+            # A second click on Remove (or Back and Remove): the first one removed it. Not found, in words.
+            flash("That on-call period is not on the rota any more: it was already removed.", "info")
+            return _on_call_page(OnCallForm(formdata=None), clock.now(), 404)
         staff_service.delete_on_call(period_id, clock.now())
         flash("On-call period removed.", "success")
         return redirect(url_for("staff.on_call"))

@@ -86,6 +86,12 @@ def test_add_and_remove_a_shift(client):
     assert (shift.weekday, shift.starts, shift.ends) == (5, time(9), time(13))
     assert client.post(f"/staff/technicians/{tech.id}/shifts/{shift.id}/delete").status_code == 302
     assert count(Shift) == 0
+    # A second click on Remove (or Back and Remove) says so, instead of a 'Not found' page.
+    response = client.post(f"/staff/technicians/{tech.id}/shifts/{shift.id}/delete")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404 and "That shift is not on the list any more: it was already removed." in page
+    assert "Add a shift" in page
+    assert client.post(f"/staff/technicians/{tech.id + 1000}/shifts/{shift.id}/delete").status_code == 404
 
 
 @pytest.mark.parametrize("starts, ends, message", [
@@ -256,6 +262,11 @@ def test_remove_on_call_period(client):
     period = db.session.scalars(select(OnCallPeriod)).one()
     assert client.post(f"/staff/on-call/{period.id}/delete").status_code == 302
     assert count(OnCallPeriod) == 0
+    # A second click on Remove (or Back and Remove) says so, instead of a 'Not found' page.
+    response = client.post(f"/staff/on-call/{period.id}/delete")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404 and "On call now" in page and 'action="/staff/on-call"' in page
+    assert "That on-call period is not on the rota any more: it was already removed." in page
 
 
 # --- plans -----------------------------------------------------------------------------------
