@@ -135,56 +135,72 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
 
 
-def product_id_for(plan: Plan) -> str:
+def product_id_for(slug: str) -> str:
     """A product id we choose ourselves, so the product is found again without a lookup table."""
-    return f"portal-plan-{plan.slug}"
+    return f"portal-plan-{slug}"
 
 
-def sync_plans() -> SyncReport:
-    """Create or update one product and one monthly price per paid plan; re-running creates nothing.
+@dataclass(frozen=True)
+class StripePrice:
+    product_id: str
+    price_id: str
+    created: tuple[str, ...]  # what had to be made, for the sync report
+    renamed: bool  # the product's name or active flag had to be brought up to date
+
+
+def stripe_price(client: stripe.StripeClient, slug: str, name: str, summary: str, monthly_price: Decimal,
+                 currency: str) -> StripePrice:
+    """The product and the active monthly price Stripe holds for a plan so described, made or brought
+    up to date where they differ; asked again, it creates nothing. Reads and writes no database row.
 
     Prices are found again by lookup_key = plan slug. A changed amount gets a new price that takes
     the lookup key over (Stripe prices are immutable), so running subscriptions keep their price.
     """
+    product_id, created, renamed = product_id_for(slug), [], False
+    try:
+        product = client.v1.products.retrieve(product_id)
+        if product.name != name or not product.active:
+            client.v1.products.update(product_id, {"name": name, "active": True})
+            renamed = True
+    except stripe.InvalidRequestError as error:
+        if error.http_status != 404:
+            raise
+        client.v1.products.create(
+            {"id": product_id, "name": name, "description": summary or name, "metadata": {"plan_slug": slug}},
+            {"idempotency_key": f"product-{slug}"},
+        )
+        created.append(f"product {product_id}")
+    amount = _cents(monthly_price)
+    found = client.v1.prices.list({"lookup_keys": [slug], "active": True, "limit": 1}).data
+    price = found[0] if found else None
+    if price is None or price.unit_amount != amount or price.currency != currency or price.product != product_id:
+        price = client.v1.prices.create(
+            {
+                "product": product_id,
+                "unit_amount": amount,
+                "currency": currency,
+                "recurring": {"interval": "month"},
+                "lookup_key": slug,
+                "transfer_lookup_key": True,
+                "metadata": {"plan_slug": slug},
+            },
+            # the replaced price is part of the key: going back to an earlier amount makes a new price
+            {"idempotency_key": f"price-{slug}-{amount}-{currency}-{price.id if price else 'first'}"},
+        )
+        created.append(f"price {price.id} ({slug}, {amount} {currency}/month)")
+    return StripePrice(product_id, price.id, tuple(created), renamed)
+
+
+def sync_plans() -> SyncReport:
+    """Create or update one product and one monthly price per paid plan; re-running creates nothing."""
     client = stripe_client()
     report = SyncReport()
     for plan in paid_plans():
-        product_id = product_id_for(plan)
-        changed = False
-        try:
-            product = client.v1.products.retrieve(product_id)
-            if product.name != plan.name or not product.active:
-                client.v1.products.update(product_id, {"name": plan.name, "active": True})
-                changed = True
-        except stripe.InvalidRequestError as error:
-            if error.http_status != 404:
-                raise
-            client.v1.products.create(
-                {"id": product_id, "name": plan.name, "description": plan.summary or plan.name,
-                 "metadata": {"plan_slug": plan.slug}},
-                {"idempotency_key": f"product-{plan.slug}"},
-            )
-            report.created.append(f"product {product_id}")
-        amount = _cents(plan.monthly_price)
-        found = client.v1.prices.list({"lookup_keys": [plan.slug], "active": True, "limit": 1}).data
-        price = found[0] if found else None
-        if price is None or price.unit_amount != amount or price.currency != plan.currency or price.product != product_id:
-            price = client.v1.prices.create(
-                {
-                    "product": product_id,
-                    "unit_amount": amount,
-                    "currency": plan.currency,
-                    "recurring": {"interval": "month"},
-                    "lookup_key": plan.slug,
-                    "transfer_lookup_key": True,
-                    "metadata": {"plan_slug": plan.slug},
-                },
-                # the replaced price is part of the key: going back to an earlier amount makes a new price
-                {"idempotency_key": f"price-{plan.slug}-{amount}-{plan.currency}-{price.id if price else 'first'}"},
-            )
-            report.created.append(f"price {price.id} ({plan.slug}, {amount} {plan.currency}/month)")
-        if plan.stripe_product_id != product_id or plan.stripe_price_id != price.id:
-            plan.stripe_product_id, plan.stripe_price_id = product_id, price.id
+        found = stripe_price(client, plan.slug, plan.name, plan.summary, plan.monthly_price, plan.currency)
+        report.created.extend(found.created)
+        changed = found.renamed
+        if plan.stripe_product_id != found.product_id or plan.stripe_price_id != found.price_id:
+            plan.stripe_product_id, plan.stripe_price_id = found.product_id, found.price_id
             changed = True
         (report.updated if changed else report.unchanged).append(plan.slug)
     db.session.commit()

@@ -7,6 +7,7 @@ Ticket changes themselves (override, assign, status) belong to `services.tickets
 """
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
+import stripe
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,8 +24,10 @@ from ..auth import hash_password
 from ..domain.calendar import day_span_minutes
 from ..extensions import db
 from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, User
-from . import accounts, queue, settings, sla
+from . import accounts, billing, queue, settings, sla
 from .errors import Refusal
+
+log = logging.getLogger("portal.staff")
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -381,6 +385,29 @@ def _apply_plan(plan: Plan, data: PlanData) -> None:
     plan.active = data.active
 
 
+STRIPE_UNREACHED = ("Stripe could not be reached, so nothing was saved: card clients must be charged the price the "
+                    "plans page shows. Try again in a moment.")
+
+
+def _price_in_stripe(plan: Plan, data: PlanData) -> None:
+    """A plan sold by card gets its Stripe price before the new price is saved, so Checkout and plan
+    changes never charge another amount than the plans page shows; if Stripe cannot be reached,
+    nothing is saved. Runs before anything is written: no database lock is held while Stripe answers.
+    """
+    if not billing.stripe_enabled() or not (data.active and data.is_contract and data.monthly_price > 0):
+        return
+    described = {"slug": data.slug, "name": data.name.strip(), "monthly_price": data.monthly_price,
+                 "currency": data.currency}
+    if plan.stripe_price_id and all(getattr(plan, name) == value for name, value in described.items()):
+        return
+    try:
+        found = billing.stripe_price(billing.stripe_client(), summary=data.summary.strip(), **described)
+    except stripe.StripeError as error:
+        log.warning("plan %s not priced in Stripe: %s", data.slug, error)
+        raise StaffError(STRIPE_UNREACHED, "monthly_price") from error
+    plan.stripe_product_id, plan.stripe_price_id = found.product_id, found.price_id
+
+
 def all_plans() -> list[Plan]:
     return list(db.session.scalars(select(Plan).order_by(Plan.display_order, Plan.id)))
 
@@ -420,6 +447,7 @@ def update_plan(plan_id: int, data: PlanData, now: datetime) -> Plan:
     if plan is None:
         raise StaffError("No such plan.")
     _check_plan(data, plan.id)
+    _price_in_stripe(plan, data)
     before = {name: getattr(plan, name) for name in SLA_TERMS}
     _apply_plan(plan, data)
     if any(getattr(plan, name) != value for name, value in before.items()):
@@ -432,6 +460,7 @@ def update_plan(plan_id: int, data: PlanData, now: datetime) -> Plan:
 def create_plan(data: PlanData, now: datetime) -> Plan:
     _check_plan(data, None)
     plan = Plan()
+    _price_in_stripe(plan, data)
     _apply_plan(plan, data)
     db.session.add(plan)
     db.session.commit()

@@ -5,12 +5,16 @@ server on loopback; the tests assert what the portal sent and give Stripe's docu
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Contract, ContractStatus, Organisation, Plan, Role
-from tests.conftest import login, make_organisation, make_user
+from tests.conftest import login, make_organisation, make_plan, make_user
+from tests.staff.helpers import staff
+from tests.staff.test_rota import plan_form
 
 from .conftest import stripe_config
 from .helpers import paid_plans, open_ticket
@@ -257,6 +261,46 @@ def test_sync_plans_after_a_price_change_moves_the_lookup_key_to_a_new_price(app
     assert created.headers["idempotency-key"] == "price-priority-139000-usd-price_rec_1"
     db.session.expire_all()
     assert db.session.get(Plan, plan.id).stripe_price_id == "price_rec_2"
+
+
+def test_a_card_plans_new_price_is_priced_in_stripe_as_the_owner_saves_it(client, recorder):
+    """Checkout and plan changes charge the plan's Stripe price: a price saved on the plan form gets
+    its Stripe price in the same step, so card clients are never charged another amount than the
+    plans page shows. Changing what Stripe does not hold (the order on the page) asks Stripe nothing."""
+    catalogue = FakeCatalogue()
+    recorder.answer(catalogue)
+    plan = make_plan("priority", name="Priority")
+    assert client.application.test_cli_runner().invoke(args=["stripe", "sync-plans"]).exit_code == 0
+    staff(client, Role.OWNER)
+    recorder.requests.clear()
+
+    saved = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, monthly_price="1,390"))
+
+    assert saved.status_code == 302
+    [created] = [r for r in recorder.requests if r.method == "POST"]
+    assert created.path == "/v1/prices" and created.form["unit_amount"] == "139000"
+    db.session.expire_all()
+    plan = db.session.get(Plan, plan.id)
+    assert (plan.monthly_price, plan.stripe_price_id) == (Decimal("1390.00"), "price_rec_2")
+
+    recorder.requests.clear()
+    assert client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, display_order="7")).status_code == 302
+    assert recorder.requests == []
+
+
+def test_a_price_stripe_could_not_take_is_not_saved(client, recorder):
+    recorder.answer(lambda r: (500, {"error": {"type": "api_error", "message": "Stripe is down"}}))
+    plan = make_plan("priority", name="Priority", stripe_price_id="price_old")
+    staff(client, Role.OWNER)
+
+    refused = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, monthly_price="1390"))
+
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "Stripe could not be reached, so nothing was saved" in page and 'value="1390"' in page
+    db.session.expire_all()
+    plan = db.session.get(Plan, plan.id)
+    assert (plan.monthly_price, plan.stripe_price_id) == (Decimal("1290.00"), "price_old")
 
 
 def test_sync_plans_without_a_key_says_so(make_app):
