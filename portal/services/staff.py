@@ -126,8 +126,12 @@ def create_technician(
             raise StaffError("Choose an existing staff account or give the new technician's email.", "email")
         if not (full_name or "").strip():
             raise StaffError("Give the new technician's name.", "full_name")
-        if accounts.find_user(email) is not None:
-            raise StaffError("That address already has an account: choose it in the list instead.", "email")
+        existing = accounts.find_user(email)
+        if existing is not None and existing.is_staff:
+            raise StaffError("That address already has a staff account: choose it in the list instead.", "email")
+        if existing is not None:
+            raise StaffError("That address belongs to a client's account, which cannot be a technician: "
+                             "give the technician's work address.", "email")
         user = User(
             email=email,
             full_name=full_name.strip(),

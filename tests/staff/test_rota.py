@@ -51,7 +51,8 @@ def test_owner_makes_a_technician_of_an_existing_staff_account(client):
     ({"user_id": "0", "email": "x@firm.example", "full_name": "X", "skills": "net work!"}, "Skills are single words"),
     ({"user_id": "0", "email": "x@firm.example", "full_name": "X", "home_latitude": "40"}, "both the home latitude"),
     ({"user_id": "0", "email": "x@firm.example", "full_name": "X", "home_latitude": "95", "home_longitude": "1"}, "between -90"),
-    ({"user_id": "0", "email": "taken@acme.example", "full_name": "X"}, "already has an account"),
+    ({"user_id": "0", "email": "taken@acme.example", "full_name": "X"}, "belongs to a client"),
+    ({"user_id": "0", "email": "dispatcher@firm.example", "full_name": "X"}, "already has a staff account: choose it"),
 ])
 def test_bad_technician_input_saves_nothing(client, data, message):
     make_user("taken@acme.example", organisation=make_organisation("Acme"))
