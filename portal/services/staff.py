@@ -235,13 +235,34 @@ def add_shift(technician_id: int, weekday: int, starts: time, ends: time, now: d
     return shift
 
 
-def delete_shift(technician_id: int, shift_id: int, now: datetime) -> None:
+def delete_shift(technician_id: int, shift_id: int, now: datetime) -> Optional[str]:
+    """Remove the shift; returns what the dispatcher must know when it was the technician's last
+    hours while open tickets are assigned to them (they get no estimate and wait)."""
     shift = db.session.get(Shift, shift_id)
     if shift is None or shift.technician_id != technician_id:
         raise StaffError("No such shift.")
     db.session.delete(shift)
     db.session.commit()
     _requeue(now)
+    tech = db.session.get(Technician, technician_id)
+    if tech is None or not never_on_duty(tech, now):
+        return None
+    held = db.session.scalars(select(Ticket.id).where(Ticket.technician_id == tech.id,
+                                                      Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.id)).all()
+    if not held:
+        return None
+    return (f"{tech.name} has no shifts left and no on-call period to come, so "
+            f"{', '.join(f'#{number}' for number in held)} assigned to them "
+            f"{'has' if len(held) == 1 else 'have'} no estimate and wait{'s' if len(held) == 1 else ''} for them: "
+            "add their shifts, or assign someone else.")
+
+
+def never_on_duty(tech: Technician, now: datetime) -> bool:
+    """No weekly shift and no on-call period to come: the engine can plan nothing for them."""
+    if tech.shifts:
+        return False
+    return db.session.scalars(select(OnCallPeriod.id).where(
+        OnCallPeriod.technician_id == tech.id, OnCallPeriod.ends_at > now)).first() is None
 
 
 # --- after-hours on-call rota -----------------------------------------------------------------
@@ -537,9 +558,7 @@ def assign(ticket_id: int, technician_id: Optional[int], expected_version: int, 
     notes = []
     if ticket.required_skill and ticket.required_skill not in (tech.skills or []):
         notes.append(f"{tech.name} has no {ticket.required_skill} skill on record: assigned all the same.")
-    on_call_ahead = db.session.scalars(select(OnCallPeriod.id).where(
-        OnCallPeriod.technician_id == tech.id, OnCallPeriod.ends_at > now)).first()
-    if not tech.shifts and on_call_ahead is None:
+    if never_on_duty(tech, now):
         notes.append(f"{tech.name} has no shifts and no on-call period to come, so the ticket has no estimate "
                      "and waits for them: add their shifts, or assign someone else.")
     return Outcome(True, " ".join(notes)) if notes else outcome

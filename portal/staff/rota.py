@@ -166,10 +166,12 @@ def register(bp) -> None:
             flash("That shift is not on the list any more: it was already removed.", "info")
             return _technician_page(tech, _edit_form(tech), ShiftForm(prefix="shift", formdata=None), 404)
         try:
-            staff_service.delete_shift(technician_id, shift_id, clock.now())
+            warning = staff_service.delete_shift(technician_id, shift_id, clock.now())
         except StaffError:
             abort(404)
         flash("Shift removed.", "success")
+        if warning:
+            flash(warning, "error")
         return redirect(url_for("staff.technician", technician_id=technician_id))
 
     @bp.route("/on-call", methods=["GET", "POST"])

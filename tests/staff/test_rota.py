@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import OnCallPeriod, OutboxMessage, Plan, Role, Shift, Technician, User
+from portal.models import OnCallPeriod, OutboxMessage, Plan, Role, Shift, Technician, Ticket, TicketStatus, User
 from tests.conftest import make_organisation, make_plan, make_user
 from tests.staff.helpers import make_technician, staff
 
@@ -93,6 +93,24 @@ def test_add_and_remove_a_shift(client):
     assert response.status_code == 404 and "That shift is not on the list any more: it was already removed." in page
     assert "Add a shift" in page
     assert client.post(f"/staff/technicians/{tech.id + 1000}/shifts/{shift.id}/delete").status_code == 404
+
+
+def test_removing_the_last_shift_of_a_technician_who_holds_tickets_says_they_now_wait(client):
+    tech = make_technician(weekdays=[0])
+    org = make_organisation("Acme")
+    held = Ticket(organisation_id=org.id, title="Printer", status=TicketStatus.ASSIGNED, technician_id=tech.id,
+                  opened_at=datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc))
+    db.session.add(held)
+    db.session.commit()
+    staff(client, Role.DISPATCHER)
+    [shift] = db.session.scalars(select(Shift)).all()
+
+    page = client.post(f"/staff/technicians/{tech.id}/shifts/{shift.id}/delete",
+                       follow_redirects=True).get_data(as_text=True)
+
+    assert "Shift removed." in page
+    assert (f"Tom Tech has no shifts left and no on-call period to come, so #{held.id} assigned to them has no "
+            "estimate and waits for them: add their shifts, or assign someone else.") in page
 
 
 @pytest.mark.parametrize("starts, ends, message", [
