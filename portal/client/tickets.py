@@ -36,7 +36,12 @@ STATUS_DONE_MESSAGES = {
     TicketStatus.WAITING_ON_CLIENT: "Noted: the ticket waits on you, and its deadline clock is paused.",
     TicketStatus.NEW: "Back in the queue: the deadline clock runs again.",
 }
-
+# The same button pressed twice (a double click, or a second tab): the first press did it.
+STATUS_ALREADY_MESSAGES = {
+    TicketStatus.RESOLVED: "This ticket is already marked as resolved.",
+    TicketStatus.WAITING_ON_CLIENT: "This ticket already waits on you; its deadline clock is paused.",
+    TicketStatus.NEW: "This ticket is already back in the queue.",
+}
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/tickets/new", "new_ticket", new_ticket, methods=["GET", "POST"])
@@ -260,8 +265,11 @@ def change_status(ticket_id: int):
         flash(f"Note: {form.note.errors[0]} Nothing was changed." if form.note.errors
               else "That change is not available here.", "error")
         return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
+    if tickets.already_in(ticket, form.status.data):
+        flash(STATUS_ALREADY_MESSAGES[form.status.data], "info")
+        return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
     if not ticket.is_open:
-        flash("This ticket is already closed.", "error")
+        flash(f"This ticket is already {TicketStatus.LABELS[ticket.status].lower()}.", "error")
         return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
     try:
         tickets.set_status(ticket.id, form.status.data, current_user, clock.now(), note=form.note.data or "")

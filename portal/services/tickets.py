@@ -112,6 +112,13 @@ def allowed_statuses(ticket: Ticket) -> frozenset[str]:
     targets = TRANSITIONS.get(ticket.status, frozenset())
     return targets if ticket.onsite_needed else targets - ONSITE_ONLY
 
+
+def already_in(ticket: Ticket, status: str) -> bool:
+    """The ticket is already where `status` would put it: a repeated request, not a refused one.
+    "Back in the queue" (new) is where an assigned ticket waits too (`set_status` maps it)."""
+    return ticket.status in TicketStatus.WAITING if status == TicketStatus.NEW else ticket.status == status
+
+
 STATUS_MESSAGES = {
     TicketStatus.NEW: "Back in the queue",
     TicketStatus.ASSIGNED: "Back with the assigned technician",

@@ -266,6 +266,33 @@ def test_status_buttons_pause_and_resolve(client, acme):
     assert "Why this place" not in page and "waiting in total" not in page
 
 
+@pytest.mark.parametrize("status, already", [
+    (TicketStatus.WAITING_ON_CLIENT, "This ticket already waits on you; its deadline clock is paused."),
+    (TicketStatus.RESOLVED, "This ticket is already marked as resolved."),
+])
+def test_a_status_button_pressed_twice_says_it_is_done_not_an_error(client, acme, status, already):
+    """A double click sends the button twice: the second answer is what the client sees, and it read
+    "The ticket is already 'Waiting on you'." or "This ticket is already closed." as errors."""
+    ticket_id, _ = file_ticket(client)
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": status})
+    db.session.expire_all()
+    version = db.session.get(Ticket, ticket_id).version
+    second = client.post(f"/client/tickets/{ticket_id}/status", data={"status": status}, follow_redirects=True)
+    page = second.get_data(as_text=True)
+    assert f'<p class="flash flash-info" role="status">{already}</p>' in page
+    assert "flash-error" not in page and "closed" not in page.split("<main")[1].split("Timeline")[0]
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket_id).version == version
+
+
+def test_a_resolved_ticket_is_not_called_closed(client, acme):
+    ticket_id, _ = file_ticket(client)
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.RESOLVED})
+    page = client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.WAITING_ON_CLIENT},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "This ticket is already resolved." in page and "already closed" not in page
+
+
 def test_a_note_too_long_is_named_and_changes_nothing(client, acme):
     ticket_id, _ = file_ticket(client)
     response = client.post(f"/client/tickets/{ticket_id}/status", follow_redirects=True,
