@@ -291,7 +291,12 @@ def add_comment(ticket_id: int):
     except tickets.TicketError as error:
         form.body.errors = list(form.body.errors) + [error.message]
         return _page(ticket, status=400, comment_form=form)
-    flash("Comment added.", "success")
+    if ticket.is_open:
+        flash("Comment added.", "success")
+    else:
+        # Nobody works a resolved ticket: "Comment added." alone let "still broken" go unread.
+        flash(f"Comment added. The ticket stays {TicketStatus.LABELS[ticket.status].lower()}: if the problem is back, "
+              f"report it again and mention #{ticket.id}.", "info")
     return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
 
 

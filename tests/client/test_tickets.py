@@ -319,6 +319,25 @@ def test_comment_is_saved_and_shown_and_empty_comment_names_the_field(client, ac
     assert "&lt;b&gt;Line 3&lt;/b&gt; too" in page and "<b>Line 3</b>" not in page
 
 
+def test_a_comment_on_a_resolved_ticket_says_it_reopens_nothing(client, acme):
+    """Nobody works a resolved ticket, and the resolution email says to report it again: the page
+    took "still broken" with a bare "Comment added." and the comment went unread."""
+    ticket_id, _ = file_ticket(client)
+    open_page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert 'id="done-comment-hint"' not in open_page
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.RESOLVED})
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    hint = page.split('id="done-comment-hint">')[1].split("</p>")[0]
+    assert "a comment is kept with it but does not reopen it" in " ".join(hint.split())
+    assert 'href="/client/tickets/new"' in hint and f"#{ticket_id}" in hint
+    after = client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "Still broken"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert (f"Comment added. The ticket stays resolved: if the problem is back, report it again and mention "
+            f"#{ticket_id}.") in after
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket_id).status == TicketStatus.RESOLVED
+
+
 def test_a_nul_character_is_refused_under_its_field_on_every_database(client, acme):
     """PostgreSQL cannot store NUL; the refusal is the same on SQLite, and the rest of the text comes back."""
     ticket_id, _ = file_ticket(client)
