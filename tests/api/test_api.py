@@ -226,7 +226,10 @@ def test_a_lone_surrogate_is_refused_with_the_surrogate_message(client, orgs):
 
 
 @pytest.mark.parametrize("raw, content_type", [("not json", "application/json"), ("[1, 2]", "application/json"),
-                                               ("title=x", "application/x-www-form-urlencoded")])
+                                               ("title=x", "application/x-www-form-urlencoded"),
+                                               ("[" * 100_000 + "]" * 100_000, "application/json"),
+                                               ('{"title": ' + "[" * 50_000 + "]" * 50_000 + ', "impact": "person"}',
+                                                "application/json")])
 def test_a_body_that_is_not_a_json_object_is_refused(client, orgs, raw, content_type):
     acme, admin, _, _ = orgs
     response = client.post("/api/v1/tickets", data=raw, content_type=content_type, headers=bearer(acme.id, admin))
