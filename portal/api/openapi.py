@@ -85,6 +85,14 @@ def _error_response(text: str) -> dict[str, Any]:
     return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
 
 
+# Every operation can answer these: a staff session (the API is for client organisations) and the
+# per-token and per-address rate limits apply to the whole API, reads of one ticket included.
+COMMON_ERRORS = {
+    "403": _error_response("Logged in as staff: the API serves client organisations"),
+    "429": _error_response("Too many requests with this token (or from this address); retry in a minute"),
+}
+
+
 def openapi_document() -> dict[str, Any]:
     ticket_ref = {"$ref": "#/components/schemas/Ticket"}
     return {
@@ -120,7 +128,7 @@ def openapi_document() -> dict[str, Any]:
                         "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
                         "400": _error_response("Bad query parameter"),
                         "401": _error_response("Not authenticated"),
-                        "429": _error_response("Too many requests with this token"),
+                        **COMMON_ERRORS,
                     },
                 },
                 "post": {
@@ -136,8 +144,9 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "Already opened with this Idempotency-Key", "content": {"application/json": {"schema": ticket_ref}}},
                         "400": _error_response("A field is wrong; nothing was opened"),
                         "401": _error_response("Not authenticated"),
+                        "413": _error_response("The body is larger than the portal accepts; nothing was opened"),
                         "422": _error_response("The Idempotency-Key was already used for a different ticket; nothing was opened"),
-                        "429": _error_response("Too many requests with this token"),
+                        **COMMON_ERRORS,
                     },
                 },
             },
@@ -150,6 +159,7 @@ def openapi_document() -> dict[str, Any]:
                         "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
                         "401": _error_response("Not authenticated"),
                         "404": _error_response("No such ticket for your organisation"),
+                        **COMMON_ERRORS,
                     },
                 },
             },

@@ -300,6 +300,12 @@ def test_session_reads_and_staff_are_refused(client, orgs):
     make_user("d@firm.example", role="dispatcher")
     login(client, "d@firm.example")
     assert client.get("/api/v1/tickets").status_code == 403
+    document = client.get("/api/v1/openapi.json").get_json()
+    for method, path, documented in (("get", "/api/v1/tickets", "/tickets"), ("post", "/api/v1/tickets", "/tickets"),
+                                     ("get", "/api/v1/tickets/1", "/tickets/{ticket_id}")):
+        response = client.open(path, method=method.upper(), json=BODY if method == "post" else None)
+        assert response.status_code == 403
+        check_response(document, documented, method, response)  # the document says it may answer so
 
 
 def test_session_writes_need_the_csrf_header_but_token_writes_do_not(make_app, monkeypatch):
@@ -342,6 +348,14 @@ def test_token_requests_are_rate_limited(make_app, monkeypatch):
         assert codes[:120] == [200] * 120 and codes[-1] == 429
         limited = client.get("/api/v1/tickets", headers=headers)
         assert limited.get_json()["errors"]["request"].startswith("Too many requests")
+        document = client.get("/api/v1/openapi.json").get_json()
+        check_response(document, "/tickets", "get", limited)
+        for path, method in (("/tickets/{ticket_id}", "get"), ("/tickets", "post")):
+            for _ in range(121):  # each operation has its own allowance
+                response = client.open("/api/v1" + path.format(ticket_id=1), method=method.upper(), headers=headers,
+                                       json=BODY if method == "post" else None)
+            assert response.status_code == 429
+            check_response(document, path, method, response)  # every operation is limited, and says so
         other_token = bearer(acme.id, admin)
         assert client.get("/api/v1/tickets", headers=other_token).status_code == 200
         limiter.reset()
@@ -448,6 +462,7 @@ def test_a_body_over_the_size_limit_answers_413_in_json(make_app, monkeypatch):
         response = client.post("/api/v1/tickets", json=dict(BODY, description="x" * 4000), headers=headers)
         assert response.status_code == 413
         json_error(response)
+        check_response(client.get("/api/v1/openapi.json").get_json(), "/tickets", "post", response)
         assert ticket_count() == 0
 
 
