@@ -3,11 +3,12 @@
 Why by content: a file name or the browser's Content-Type is whatever the uploader says. An
 HTML page renamed 'screenshot.png' or a program renamed 'invoice.pdf' must be refused, so the
 first bytes are read with the `filetype` package (magic numbers) and must agree with the name's
-extension; text files must really be text (UTF-8, no NUL bytes). Files are then always served
-as downloads with `nosniff`, never rendered by the browser.
+extension; text files must really be text (UTF-8 without NUL bytes, or UTF-16 with its byte
+order mark). Files are then always served as downloads with `nosniff`, never rendered by the browser.
 """
 from __future__ import annotations
 
+import codecs
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -55,7 +56,22 @@ def _head(file_storage: FileStorage) -> bytes:
     return head
 
 
+UTF16_BOMS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
+
+
 def _is_text(head: bytes) -> bool:
+    """UTF-8 without NUL, or UTF-16 that says so with its byte order mark.
+
+    Why UTF-16: Windows writes it for "Unicode" text, Event Viewer's exports and Windows
+    PowerShell's `>`, so a client's event log was refused as "not plain text"; its zero bytes
+    are half of each character, not NULs, and a NUL character is still refused.
+    """
+    encoding = UTF16_BOMS.get(head[:2])
+    if encoding is not None:
+        body = head[2:]
+        text = body[: len(body) // 2 * 2].decode(encoding, errors="replace")
+        # A pair cut at the end of the sample is still text: only the last character may be broken.
+        return "\x00" not in text and "\ufffd" not in text[:-1]
     if b"\x00" in head:
         return False
     try:

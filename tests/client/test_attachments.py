@@ -2,6 +2,7 @@
 served as downloads to their organisation only."""
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import zlib
@@ -119,6 +120,35 @@ def test_plain_text_log_is_accepted(setup):
     assert stored.content_type != "text/html"
     download = client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}")
     assert download.headers["Content-Disposition"].startswith("attachment")
+
+
+EVENT_LOG = "Level\tDate and Time\tSource\nError\t03/12/2026 04:31:02\tDisk — ünïcode 📀\n" * 400
+
+
+@pytest.mark.parametrize("content", [
+    EVENT_LOG.encode("utf-16"),  # byte order mark, little-endian: Event Viewer's and Windows PowerShell's text
+    codecs.BOM_UTF16_BE + EVENT_LOG.encode("utf-16-be"),
+])
+def test_a_utf16_text_file_with_its_byte_order_mark_is_accepted(setup, content):
+    """Windows writes "Unicode" text as UTF-16: a client's exported event log was refused as
+    "not plain text" (its zero bytes are half of each character, not NULs)."""
+    _, client, ticket_id, _, _ = setup
+    response = upload(client, ticket_id, content, "System events.txt")
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    stored = db.session.scalars(select(Attachment)).one()
+    download = client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}")
+    assert download.data == content and download.headers["Content-Disposition"].startswith("attachment")
+
+
+@pytest.mark.parametrize("content", [
+    "a NUL\x00 in UTF-16".encode("utf-16"),
+    codecs.BOM_UTF16_LE + b"\x00\xd8\x00\xd8" + "text".encode("utf-16-le"),  # lone surrogates: not text
+])
+def test_utf16_that_is_not_text_is_still_refused(setup, content):
+    _, client, ticket_id, _, _ = setup
+    response = upload(client, ticket_id, content, "events.log")
+    assert response.status_code == 400 and "not plain text" in response.get_data(as_text=True)
+    assert count() == 0
 
 
 def test_a_file_of_exactly_the_stated_limit_is_accepted(setup):
