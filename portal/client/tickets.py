@@ -295,8 +295,8 @@ def add_comment(ticket_id: int):
         flash("Comment added.", "success")
     else:
         # Nobody works a resolved ticket: "Comment added." alone let "still broken" go unread.
-        flash(f"Comment added. The ticket stays {TicketStatus.LABELS[ticket.status].lower()}: if the problem is back, "
-              f"report it again and mention #{ticket.id}.", "info")
+        flash(f"Comment added. The ticket stays {ticket.status_label.lower()}: if the problem is back, "
+              "use “Report it again” on this page.", "info")
     return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
 
 

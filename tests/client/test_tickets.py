@@ -329,11 +329,11 @@ def test_a_comment_on_a_resolved_ticket_says_it_reopens_nothing(client, acme):
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
     hint = page.split('id="done-comment-hint">')[1].split("</p>")[0]
     assert "a comment is kept with it but does not reopen it" in " ".join(hint.split())
-    assert 'href="/client/tickets/new"' in hint and f"#{ticket_id}" in hint
+    assert f'href="/client/tickets/new?follows={ticket_id}"' in hint
     after = client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "Still broken"},
                         follow_redirects=True).get_data(as_text=True)
-    assert (f"Comment added. The ticket stays resolved: if the problem is back, report it again and mention "
-            f"#{ticket_id}.") in after
+    assert ("Comment added. The ticket stays resolved: if the problem is back, use “Report it again” on this "
+            "page.") in after
     db.session.expire_all()
     assert db.session.get(Ticket, ticket_id).status == TicketStatus.RESOLVED
 
