@@ -139,4 +139,6 @@ def display(view: TicketStatusView) -> dict[str, Any]:
         "reasons": list(view.reasons),
         "timeline": [{"at": local_time(item.at), "message": item.message} for item in view.timeline],
         "is_open": view.is_open,
+        # What the live page says when the ticket is done under its eyes (resolved is not closed).
+        "done_note": "" if view.is_open else f"This ticket is {view.status_label.lower()}; reload to see the final state.",
     }

@@ -293,6 +293,17 @@ def test_a_resolved_ticket_is_not_called_closed(client, acme):
     assert "This ticket is already resolved." in page and "already closed" not in page
 
 
+def test_a_ticket_resolved_under_the_live_page_is_called_resolved_not_closed(client, acme, app):
+    """The live script wrote "This ticket is closed" whatever the ticket became: the words are the server's."""
+    ticket_id, _ = file_ticket(client)
+    assert client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["display"]["done_note"] == ""
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.RESOLVED})
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["display"]["done_note"] == "This ticket is resolved; reload to see the final state."
+    script = (Path(app.static_folder) / "js" / "ticket-live.js").read_text()
+    assert "is closed" not in script and "shown.done_note" in script
+
+
 def test_a_note_too_long_is_named_and_changes_nothing(client, acme):
     ticket_id, _ = file_ticket(client)
     response = client.post(f"/client/tickets/{ticket_id}/status", follow_redirects=True,

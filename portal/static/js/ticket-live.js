@@ -46,7 +46,7 @@
     });
     if (shown.is_open === false) {
       var note = document.querySelector("[data-live-note]");
-      if (note) { note.textContent = "This ticket is closed; reload to see the final state."; }
+      if (note) { note.textContent = shown.done_note || ""; }
       finish();
     }
   }
