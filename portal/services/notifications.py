@@ -1,5 +1,5 @@
 """Emails a client wants to hear about its ticket: received (with place and estimate), technician
-assigned, en route (with arrival time), resolved.
+assigned, en route (with arrival time), waiting on the client, resolved.
 
 Each function only adds outbox rows to the caller's transaction, so an email exists if and
 only if the change that caused it was committed. Staff alerts (after-hours pages, SLA at risk
@@ -23,6 +23,7 @@ KIND_RECEIVED = "ticket_received"
 KIND_ASSIGNED = "ticket_assigned"
 KIND_EN_ROUTE = "ticket_en_route"
 KIND_RESOLVED = "ticket_resolved"
+KIND_WAITING = "ticket_waiting_on_client"
 KIND_UPGRADED = "ticket_upgraded"
 
 
@@ -162,6 +163,18 @@ def technician_en_route(ticket: Ticket, technician: Optional[Technician], arriva
         body += f"Expected arrival around {local_time(arrival_median, tz)}"
         body += f" (9 times out of 10 by {local_time(arrival_p90, tz)}).\n" if arrival_p90 else ".\n"
     return _send(ticket, f"{name} is on the way", body, KIND_EN_ROUTE, now)
+
+
+def ticket_waiting_on_client(ticket: Ticket, note: str, now: datetime) -> int:
+    """Our technician needs something from the client: work stops and the deadline clock is paused
+    until the client answers, so the client must hear of it, not find it on the page by chance."""
+    body = (f"Your ticket \"{ticket.title}\" is waiting on you since {local_time(now, ticket.organisation.timezone)}: "
+            "our technician needs something from you before they can carry on.\n")
+    if note:
+        body += f"\nTheir note: {note}\n"
+    body += ("\nWhile it waits on you, its deadline clock is paused. When you are ready, press "
+             "\"We are ready: carry on\" on the ticket's page, or reply there with a comment.\n")
+    return _send(ticket, f"Waiting on you: {ticket.title}", body, KIND_WAITING, now)
 
 
 def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:

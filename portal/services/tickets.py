@@ -603,6 +603,8 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             notifications.technician_en_route(ticket, ticket.technician, median, p90, now)
         elif target == TicketStatus.RESOLVED:
             notifications.ticket_resolved(ticket, note, now)
+        elif target == TicketStatus.WAITING_ON_CLIENT and staff_action:
+            notifications.ticket_waiting_on_client(ticket, note, now)
         if note:
             message += f" — {note}"
             detail["note"] = note

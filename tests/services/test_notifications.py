@@ -54,6 +54,24 @@ def test_assigned_en_route_and_resolved_emails(firm, now):
     assert {m.recipient for m in mails("ticket_resolved")} == {"admin@acme.test"}
 
 
+def test_a_ticket_our_technician_sets_waiting_on_the_client_emails_the_client(firm, now):
+    """Work stops and the deadline clock is paused until the client acts: nothing told them so."""
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)
+    tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.tech_user, now + timedelta(minutes=5),
+                       note="Please send the VPN error message")
+    [mail] = mails("ticket_waiting_on_client")
+    assert mail.recipient == "admin@acme.test" and mail.subject == f"#{ticket.id} Waiting on you: {ticket.title}"
+    assert "Their note: Please send the VPN error message" in mail.body and "deadline clock is paused" in mail.body
+    assert f"/client/tickets/{ticket.id}" in mail.body
+
+
+def test_a_client_who_says_the_ticket_waits_on_them_gets_no_email_about_it(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.acme_admin, now + timedelta(minutes=5))
+    assert mails("ticket_waiting_on_client") == []
+
+
 def test_a_refused_change_writes_no_email(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     count = db.session.scalar(select(func.count()).select_from(OutboxMessage))
