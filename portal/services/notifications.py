@@ -1,5 +1,5 @@
 """Emails a client wants to hear about its ticket: received (with place and estimate), technician
-assigned, en route (with arrival time), waiting on the client, resolved.
+assigned, en route (with arrival time), waiting on the client, our reply to them, resolved.
 
 Each function only adds outbox rows to the caller's transaction, so an email exists if and
 only if the change that caused it was committed. Staff alerts (after-hours pages, SLA at risk
@@ -24,6 +24,7 @@ KIND_ASSIGNED = "ticket_assigned"
 KIND_EN_ROUTE = "ticket_en_route"
 KIND_RESOLVED = "ticket_resolved"
 KIND_WAITING = "ticket_waiting_on_client"
+KIND_REPLY = "ticket_staff_reply"
 KIND_UPGRADED = "ticket_upgraded"
 
 
@@ -175,6 +176,14 @@ def ticket_waiting_on_client(ticket: Ticket, note: str, now: datetime) -> int:
     body += ("\nWhile it waits on you, its deadline clock is paused. When you are ready, press "
              "\"We are ready: carry on\" on the ticket's page, or reply there with a comment.\n")
     return _send(ticket, f"Waiting on you: {ticket.title}", body, KIND_WAITING, now)
+
+
+def staff_reply(ticket: Ticket, author: User, body: str, now: datetime) -> int:
+    """Our reply on the ticket's timeline: the client is not watching the page, and a question left
+    there unseen holds the ticket up."""
+    text = (f"{author.first_name} from our team replied on your ticket \"{ticket.title}\":\n\n{body}\n\n"
+            "Answer with a comment on the ticket's page.\n")
+    return _send(ticket, f"Reply from {author.first_name}: {ticket.title}", text, KIND_REPLY, now)
 
 
 def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:

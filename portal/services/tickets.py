@@ -745,7 +745,8 @@ def set_details(ticket_id: int, onsite_needed: bool, effort_minutes: Optional[in
 
 
 def add_comment(ticket_id: int, author: User, body: str, now: datetime) -> Comment:
-    """A message on the ticket's timeline; no place moves, so the queue is not re-run."""
+    """A message on the ticket's timeline (staff's reply is emailed to the client); no place moves,
+    so the queue is not re-run."""
     body = (body or "").strip()
     if not body:
         raise TicketError("body", "Write a comment first.")
@@ -760,6 +761,8 @@ def add_comment(ticket_id: int, author: User, body: str, now: datetime) -> Comme
         holder["comment"] = comment
         ticket.events.append(TicketEvent(at=now, kind="comment", public=True, actor_id=author.id,
                                          message=f"Comment from {author.first_name}."))
+        if author.is_staff:
+            notifications.staff_reply(ticket, author, body, now)
 
     _change(ticket_id, apply, now, recompute=False)
     return holder["comment"]

@@ -72,6 +72,17 @@ def test_a_client_who_says_the_ticket_waits_on_them_gets_no_email_about_it(firm,
     assert mails("ticket_waiting_on_client") == []
 
 
+def test_our_reply_on_the_timeline_is_emailed_to_the_client_and_theirs_is_not(firm, now):
+    """A technician's question left on the page unseen held the ticket up: the client is not watching it."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="VPN fails").ticket
+    tickets.add_comment(ticket.id, firm.acme_admin, "It fails with error 809.", now)
+    assert mails("ticket_staff_reply") == []
+    tickets.add_comment(ticket.id, firm.tech_user, "Which office are you in?\nAnd since when?", now)
+    [mail] = mails("ticket_staff_reply")
+    assert mail.recipient == "admin@acme.test" and mail.subject == f"#{ticket.id} Reply from Tom: VPN fails"
+    assert "Which office are you in?\nAnd since when?" in mail.body and f"/client/tickets/{ticket.id}" in mail.body
+
+
 def test_a_refused_change_writes_no_email(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     count = db.session.scalar(select(func.count()).select_from(OutboxMessage))
