@@ -756,6 +756,10 @@ def add_comment(ticket_id: int, author: User, body: str, now: datetime) -> Comme
 
     def apply(ticket: Ticket) -> None:
         _check_actor(ticket, author)
+        repeated = _repeated_comment(ticket.id, author, body, now)
+        if repeated is not None:  # lost a race with the first send: it is already there
+            holder["comment"] = repeated
+            return
         comment = Comment(ticket_id=ticket.id, author_id=author.id, body=body, created_at=now)
         db.session.add(comment)
         holder["comment"] = comment
@@ -764,8 +768,24 @@ def add_comment(ticket_id: int, author: User, body: str, now: datetime) -> Comme
         if author.is_staff:
             notifications.staff_reply(ticket, author, body, now)
 
+    repeated = _repeated_comment(ticket_id, author, body, now)  # only ever the author's own comment
+    if repeated is not None:
+        return repeated
     _change(ticket_id, apply, now, recompute=False)
     return holder["comment"]
+
+
+COMMENT_REPEAT_WINDOW = timedelta(minutes=5)
+
+
+def _repeated_comment(ticket_id: int, author: User, body: str, now: datetime) -> Optional[Comment]:
+    """The author's last comment on the ticket when it says the same and is minutes old: a double
+    click, a resent form or Back then send again posted it (and staff's reply was emailed) twice."""
+    last = db.session.scalars(select(Comment).where(Comment.ticket_id == ticket_id, Comment.author_id == author.id)
+                              .order_by(Comment.id.desc()).limit(1)).first()
+    if last is not None and last.body == body and timedelta(0) <= now - last.created_at <= COMMENT_REPEAT_WINDOW:
+        return last
+    return None
 
 
 def attachment_limit() -> int:

@@ -349,6 +349,16 @@ def test_a_comment_on_a_resolved_ticket_says_it_reopens_nothing(client, acme):
     assert db.session.get(Ticket, ticket_id).status == TicketStatus.RESOLVED
 
 
+def test_a_comment_sent_twice_by_a_double_click_is_posted_once(client, acme):
+    ticket_id, _ = file_ticket(client)
+    for _ in range(2):
+        response = client.post(f"/client/tickets/{ticket_id}/comments", data={"body": "Line 3 is down too"})
+        assert response.status_code == 303
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert page.count("Line 3 is down too") == 1
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 1
+
+
 def test_a_nul_character_is_refused_under_its_field_on_every_database(client, acme):
     """PostgreSQL cannot store NUL; the refusal is the same on SQLite, and the rest of the text comes back."""
     ticket_id, _ = file_ticket(client)

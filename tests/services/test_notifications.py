@@ -83,6 +83,26 @@ def test_our_reply_on_the_timeline_is_emailed_to_the_client_and_theirs_is_not(fi
     assert "Which office are you in?\nAnd since when?" in mail.body and f"/client/tickets/{ticket.id}" in mail.body
 
 
+def test_a_comment_sent_twice_is_posted_and_emailed_once(firm, now):
+    """A double click (or the form sent again after Back) posted the same comment twice, and our reply
+    reached the client twice; the same words later on are a new comment."""
+    from portal.models import Comment, TicketEvent
+
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="VPN fails").ticket
+    first = tickets.add_comment(ticket.id, firm.tech_user, "Which office are you in?", now)
+    again = tickets.add_comment(ticket.id, firm.tech_user, " Which office are you in? ", now + timedelta(seconds=2))
+    assert again.id == first.id
+    tickets.add_comment(ticket.id, firm.acme_admin, "Which office are you in?", now + timedelta(seconds=3))
+    later = tickets.add_comment(ticket.id, firm.tech_user, "Which office are you in?", now + timedelta(minutes=30))
+    assert later.id != first.id
+    comments = db.session.scalars(select(Comment).where(Comment.ticket_id == ticket.id)).all()
+    assert len(comments) == 3, "the client's own words are theirs, and a question asked again later stands"
+    assert len(mails("ticket_staff_reply")) == 2
+    events = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                          TicketEvent.kind == "comment")).all()
+    assert len(events) == 3
+
+
 def test_a_refused_change_writes_no_email(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     count = db.session.scalar(select(func.count()).select_from(OutboxMessage))
