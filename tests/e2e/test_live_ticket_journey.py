@@ -4,7 +4,7 @@ technician taps "en route" in their own browsers."""
 from __future__ import annotations
 
 from tests.e2e.browsing import Journey
-from tests.e2e.steps import (DEMO_PASSWORD, assign_technician, board_order, live, move_ticket, place_number,
+from tests.e2e.steps import (DEMO_PASSWORD, LIVE_WAIT_MS, assign_technician, board_order, live, move_ticket, place_number,
                              report_problem, tap, wait_live_change, wait_live_match)
 
 
@@ -56,3 +56,21 @@ def test_contract_client_watches_the_place_change_live(people) -> None:
     timeline = page.inner_text('[data-live-list="timeline"]')
     assert "route" in timeline.lower(), timeline
     client.check("status page with the technician en route")
+
+
+def test_a_client_signed_out_is_told_the_page_is_no_longer_live(people) -> None:
+    """Signed out (elsewhere, or the session ended), every poll got the log-in page: the script failed
+    quietly and the page went on saying "This page updates by itself." over figures frozen in time."""
+    client: Journey = people("client")
+    client.login("admin@acme.demo.test", DEMO_PASSWORD)
+    report_problem(client, "Scanner on the second floor offline", impact="person", revenue=None, onsite=False,
+                   category="hardware", description="It shows an IP conflict.")
+    page = client.page
+    wait_live_match(page, "place", r"in line")
+    assert page.inner_text("[data-live-note]").strip() == "This page updates by itself."
+    client.context.clear_cookies()  # the session is gone, as after "Sign out on every device"
+    page.wait_for_function(
+        "() => document.querySelector('[data-live-note]').textContent.startsWith('Live updates have stopped')",
+        timeout=LIVE_WAIT_MS)
+    assert "Reload the page" in page.inner_text("[data-live-note]")
+    client.check("status page after the session ended", allow_console="log-in|not the ticket")

@@ -11,6 +11,16 @@
   var failures = 0;
   var timer = null;
   var stopped = false;
+  var note = document.querySelector("[data-live-note]");
+  var liveWords = note ? note.textContent : "";
+  // After this many failed polls in a row the page says its figures are no longer live.
+  var STALE_AFTER = 2;
+
+  function stale(on) {
+    if (!note || stopped) { return; }
+    var words = on ? (note.getAttribute("data-stale-note") || liveWords) : liveWords;
+    if (note.textContent !== words) { note.textContent = words; }
+  }
 
   function setText(name, value) {
     var nodes = document.querySelectorAll('[data-live="' + name + '"]');
@@ -45,7 +55,6 @@
       return li;
     });
     if (shown.is_open === false) {
-      var note = document.querySelector("[data-live-note]");
       if (note) { note.textContent = shown.done_note || ""; }
       finish();
     }
@@ -68,13 +77,20 @@
     if (etag) { headers["If-None-Match"] = etag; }
     fetch(url, { headers: headers, credentials: "same-origin", cache: "no-cache" })
       .then(function (response) {
-        if (response.status === 304) { failures = 0; return null; }
+        if (response.status === 304) { failures = 0; stale(false); return null; }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
+        // Signed out (here or "on every device"): the answer is the log-in page, not the ticket.
+        var type = response.headers.get("Content-Type") || "";
+        if (response.redirected || type.indexOf("json") === -1) { throw new Error("not the ticket's data"); }
         etag = response.headers.get("ETag");
         return response.json();
       })
-      .then(function (data) { if (data) { apply(data); } failures = 0; schedule(); })
-      .catch(function () { failures = Math.min(failures + 1, 4); schedule(); });
+      .then(function (data) { if (data) { apply(data); } failures = 0; stale(false); schedule(); })
+      .catch(function () {
+        failures = Math.min(failures + 1, 4);
+        if (failures >= STALE_AFTER) { stale(true); }
+        schedule();
+      });
   }
 
   document.addEventListener("visibilitychange", function () { if (!document.hidden && !stopped) { poll(); } });
