@@ -60,6 +60,8 @@ def load_config(instance_path: str) -> dict:
         # Redis down must not turn log-in into a 500: count in the worker's memory until it is back.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "portal",
+        # X-RateLimit-Limit/Remaining/Reset on limited routes, and Retry-After on a 429: a tool knows when to retry.
+        "RATELIMIT_HEADERS_ENABLED": True,
         "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         "WTF_CSRF_TIME_LIMIT": None,
     }

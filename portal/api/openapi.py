@@ -89,7 +89,9 @@ def _error_response(text: str) -> dict[str, Any]:
 # per-token and per-address rate limits apply to the whole API, reads of one ticket included.
 COMMON_ERRORS = {
     "403": _error_response("Logged in as staff: the API serves client organisations"),
-    "429": _error_response("Too many requests with this token (or from this address); retry in a minute"),
+    "429": {**_error_response("Too many requests with this token (or from this address)"),
+            "headers": {"Retry-After": {"description": "Seconds until a request is allowed again.",
+                                        "schema": {"type": "integer", "minimum": 0}}}},
 }
 
 

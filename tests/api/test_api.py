@@ -348,6 +348,7 @@ def test_token_requests_are_rate_limited(make_app, monkeypatch):
         assert codes[:120] == [200] * 120 and codes[-1] == 429
         limited = client.get("/api/v1/tickets", headers=headers)
         assert limited.get_json()["errors"]["request"].startswith("Too many requests")
+        assert 0 < int(limited.headers["Retry-After"]) <= 60 and limited.headers["X-RateLimit-Remaining"] == "0"
         document = client.get("/api/v1/openapi.json").get_json()
         check_response(document, "/tickets", "get", limited)
         for path, method in (("/tickets/{ticket_id}", "get"), ("/tickets", "post")):
