@@ -58,6 +58,7 @@ TICKET = {
 TICKET_INPUT = {
     "type": "object",
     "required": ["title", "impact"],
+    "additionalProperties": False,  # an unknown field (a typo) answers 400 naming it
     "properties": {
         "title": {"type": "string", "maxLength": 200, "description": "What is broken, in a line."},
         "description": {"type": "string"},

@@ -5,6 +5,7 @@ the status page's read model (`ticket_status`), so the API, the page and live.js
 """
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -17,7 +18,7 @@ from ..models import Organisation
 from ..services import ticket_status, tickets
 from ..services.text import unstorable
 from . import auth
-from .openapi import openapi_document
+from .openapi import TICKET_INPUT, openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # session writes are checked in auth.identify(); token requests need no CSRF
@@ -80,6 +81,20 @@ def http_error(error: HTTPException):
     return response
 
 
+TICKET_FIELDS = tuple(TICKET_INPUT["properties"])
+
+
+def _unknown_field(payload: dict) -> dict[str, str]:
+    """A field the API does not know, named with the one it is likely a typo of: ignored, "on_site_needed"
+    opened a remote ticket with no arrival deadline while the caller believed it asked for a visit."""
+    for name in payload:
+        if name not in TICKET_FIELDS:
+            guess = difflib.get_close_matches(str(name), TICKET_FIELDS, n=1)
+            hint = f"did you mean {guess[0]}?" if guess else "the fields are " + ", ".join(TICKET_FIELDS) + "."
+            return {str(name)[:100]: f"Unknown field; {hint} Nothing was opened."}
+    return {}
+
+
 def _conditional(response):
     """ETag on reads: a tool polling an unchanged ticket gets 304 and no body."""
     response.headers["Cache-Control"] = "no-cache, private"
@@ -140,6 +155,9 @@ def create_ticket():
     payload: Any = _json_body()
     if not isinstance(payload, dict):
         return _error(400, {"body": "Send a JSON object with the ticket's fields (Content-Type: application/json)."})
+    unknown = _unknown_field(payload)
+    if unknown:
+        return _error(400, unknown)
     who = auth.caller()
     organisation = db.session.get(Organisation, who.organisation_id)
     now = clock.now()

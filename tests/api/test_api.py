@@ -215,6 +215,18 @@ def test_bad_input_answers_400_naming_the_field_and_opens_nothing(client, orgs, 
     assert ticket_count() == 0
 
 
+@pytest.mark.parametrize("field, words", [("on_site_needed", "did you mean onsite_needed?"),
+                                          ("priority", "the fields are title, description")])
+def test_an_unknown_field_is_refused_by_name_and_opens_nothing(client, orgs, field, words):
+    """Ignored, a typo of onsite_needed opened a remote ticket with no arrival deadline."""
+    acme, admin, _, _ = orgs
+    response = client.post("/api/v1/tickets", json=dict(BODY, **{field: True}), headers=bearer(acme.id, admin))
+    assert response.status_code == 400
+    check_response(client.get("/api/v1/openapi.json").get_json(), "/tickets", "post", response)
+    assert words in response.get_json()["errors"][field] and "Nothing was opened" in response.get_json()["errors"][field]
+    assert ticket_count() == 0
+
+
 def test_a_lone_surrogate_is_refused_with_the_surrogate_message(client, orgs):
     """JSON can escape half of a UTF-16 pair; no database can store it (a 500 on save before)."""
     acme, admin, _, _ = orgs
