@@ -103,6 +103,9 @@ CLIENT_TARGETS = frozenset({TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVE
 RESPONSE_STATUSES = frozenset({TicketStatus.EN_ROUTE, TicketStatus.ON_SITE, TicketStatus.IN_PROGRESS})
 NEEDS_TECHNICIAN = frozenset({TicketStatus.ASSIGNED, TicketStatus.EN_ROUTE, TicketStatus.ON_SITE})
 TECHNICIAN_WORK = frozenset({TicketStatus.WAITING_ON_CLIENT, TicketStatus.RESOLVED})
+# A client stopping the job (fixed, or waiting on them) while a technician has it: the technician is told.
+HELD_BY_TECHNICIAN = frozenset({TicketStatus.ASSIGNED}) | TicketStatus.ACTIVE
+CLIENT_STOPS = frozenset({TicketStatus.RESOLVED, TicketStatus.WAITING_ON_CLIENT})
 # Only a job someone must come to can have a technician on the way or on site.
 ONSITE_ONLY = frozenset({TicketStatus.EN_ROUTE, TicketStatus.ON_SITE})
 
@@ -603,6 +606,8 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             notifications.technician_en_route(ticket, ticket.technician, median, p90, now)
         elif target == TicketStatus.RESOLVED:
             notifications.ticket_resolved(ticket, note, now)
+        if not staff_action and previous in HELD_BY_TECHNICIAN and target in CLIENT_STOPS:
+            alerts.tell_technician_client_stopped(ticket, previous, now, note)
         elif target == TicketStatus.WAITING_ON_CLIENT and staff_action:
             notifications.ticket_waiting_on_client(ticket, note, now)
         if note:

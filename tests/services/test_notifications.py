@@ -72,6 +72,29 @@ def test_a_client_who_says_the_ticket_waits_on_them_gets_no_email_about_it(firm,
     assert mails("ticket_waiting_on_client") == []
 
 
+@pytest.mark.parametrize("status, words", [(TicketStatus.RESOLVED, "marked it resolved: you need not go on with it"),
+                                           (TicketStatus.WAITING_ON_CLIENT, "said it waits on them")])
+def test_a_client_stopping_a_job_its_technician_is_on_the_way_to_tells_the_technician(firm, now, status, words):
+    """The technician may be driving there: the client's 'It is resolved' reached nobody but the timeline."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Printer jammed", onsite_needed=True).ticket
+    tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)
+    tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now + timedelta(minutes=2))
+    tickets.set_status(ticket.id, status, firm.acme_admin, now + timedelta(minutes=5), note="Found the paper jam")
+    [mail] = mails(alerts.CALLED_OFF_KIND)
+    assert mail.recipient == firm.tech_user.email and mail.subject.startswith(f"#{ticket.id} Acme")
+    assert words in mail.body and "'Technician en route'" in mail.body and "Their note: Found the paper jam" in mail.body
+    assert f"/staff/tickets/{ticket.id}" in mail.body
+
+
+def test_nobody_is_told_when_no_technician_has_the_job_or_staff_stop_it(firm, now):
+    waiting = open_for(firm.acme, firm.acme_admin, now).ticket
+    tickets.set_status(waiting.id, TicketStatus.RESOLVED, firm.acme_admin, now + timedelta(minutes=5))
+    held = open_for(firm.acme, firm.acme_admin, now, title="VPN").ticket
+    tickets.assign(held.id, firm.technician.id, firm.dispatcher, now)
+    tickets.set_status(held.id, TicketStatus.RESOLVED, firm.tech_user, now + timedelta(minutes=5))
+    assert mails(alerts.CALLED_OFF_KIND) == []
+
+
 def test_our_reply_on_the_timeline_is_emailed_to_the_client_and_theirs_is_not(firm, now):
     """A technician's question left on the page unseen held the ticket up: the client is not watching it."""
     ticket = open_for(firm.acme, firm.acme_admin, now, title="VPN fails").ticket
