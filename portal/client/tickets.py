@@ -40,8 +40,9 @@ STATUS_DONE_MESSAGES = {
 STATUS_ALREADY_MESSAGES = {
     TicketStatus.RESOLVED: "This ticket is already marked as resolved.",
     TicketStatus.WAITING_ON_CLIENT: "This ticket already waits on you; its deadline clock is paused.",
-    TicketStatus.NEW: "This ticket is already back in the queue.",
+    TicketStatus.NEW: "This ticket no longer waits on you: work on it goes on.",
 }
+RESUMED_MESSAGE = "Noted: the technician carries on where they stopped, and the deadline clock runs again."
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/tickets/new", "new_ticket", new_ticket, methods=["GET", "POST"])
@@ -272,11 +273,12 @@ def change_status(ticket_id: int):
         flash(f"This ticket is already {TicketStatus.LABELS[ticket.status].lower()}.", "error")
         return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
     try:
-        tickets.set_status(ticket.id, form.status.data, current_user, clock.now(), note=form.note.data or "")
+        changed = tickets.set_status(ticket.id, form.status.data, current_user, clock.now(), note=form.note.data or "")
     except tickets.TicketError as error:
         flash(error.message, "error")
     else:
-        flash(STATUS_DONE_MESSAGES[form.status.data], "success")
+        flash(RESUMED_MESSAGE if changed.status in TicketStatus.ACTIVE else STATUS_DONE_MESSAGES[form.status.data],
+              "success")
     return redirect(url_for("client.ticket", ticket_id=ticket.id), 303)
 
 

@@ -118,8 +118,11 @@ def allowed_statuses(ticket: Ticket) -> frozenset[str]:
 
 def already_in(ticket: Ticket, status: str) -> bool:
     """The ticket is already where `status` would put it: a repeated request, not a refused one.
-    "Back in the queue" (new) is where an assigned ticket waits too (`set_status` maps it)."""
-    return ticket.status in TicketStatus.WAITING if status == TicketStatus.NEW else ticket.status == status
+    "Carry on" (new) is done once the ticket waits in the queue or with its technician, or its work
+    in hand resumed (`set_status` maps it there)."""
+    if status == TicketStatus.NEW:
+        return ticket.status in TicketStatus.WAITING | TicketStatus.ACTIVE
+    return ticket.status == status
 
 
 STATUS_MESSAGES = {
@@ -550,7 +553,7 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             if target not in CLIENT_TARGETS:
                 raise TicketError("status", "Only our technicians can set that status.")
         if target == TicketStatus.NEW and ticket.technician_id is not None:
-            target = TicketStatus.ASSIGNED
+            target = _resumed(ticket) if ticket.status == TicketStatus.WAITING_ON_CLIENT else TicketStatus.ASSIGNED
         if target == ticket.status:
             raise TicketError("status", f"The ticket is already '{TicketStatus.LABELS[target]}'.")
         if target not in TRANSITIONS[ticket.status]:
@@ -617,6 +620,20 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
                                          public=True, message=message + _full_stop(message), detail=detail))
 
     return _change(ticket_id, apply, now)
+
+
+RESUMABLE = frozenset({TicketStatus.ON_SITE, TicketStatus.IN_PROGRESS})
+
+
+def _resumed(ticket: Ticket) -> str:
+    """Where a job paused on the client goes back to when they are ready: the work in hand it was
+    (the technician on site, or working remotely), else its technician's queue. "Carry on" had sent
+    a job the technician was on site for back to 'Technician assigned' with a new drive estimate."""
+    for event in reversed(ticket.events):
+        detail = event.detail or {}
+        if event.kind == "status" and detail.get("to") == TicketStatus.WAITING_ON_CLIENT:
+            return detail.get("from") if detail.get("from") in RESUMABLE else TicketStatus.ASSIGNED
+    return TicketStatus.ASSIGNED
 
 
 def _full_stop(message: str) -> str:

@@ -443,6 +443,36 @@ def test_client_can_hand_a_waiting_ticket_back_to_the_queue(client, acme):
     assert client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["position"] == 1
 
 
+@pytest.mark.parametrize("reached, resumed", [(TicketStatus.ON_SITE, TicketStatus.ON_SITE),
+                                              (TicketStatus.EN_ROUTE, TicketStatus.ASSIGNED)])
+def test_carry_on_resumes_the_work_in_hand_the_client_paused(client, acme, reached, resumed):
+    """On site, the client needs a password first, then says they are ready: the technician is still
+    there. It went back to 'Technician assigned' with place 1 and a new drive estimate."""
+    from portal.models import Technician
+    from portal.services import tickets as ticket_service
+
+    ticket_id, _ = file_ticket(client)
+    technician = db.session.scalars(select(Technician)).one()
+    ticket_service.assign(ticket_id, technician.id, make_user("d@firm.example", role=Role.DISPATCHER), TUESDAY_10_NY)
+    ticket_service.set_status(ticket_id, reached, technician.user, TUESDAY_10_NY)
+    client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.WAITING_ON_CLIENT})
+
+    done = client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.NEW}, follow_redirects=True)
+    again = client.post(f"/client/tickets/{ticket_id}/status", data={"status": TicketStatus.NEW},
+                        follow_redirects=True)
+
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket_id)
+    assert ticket.status == resumed and all(p.ended_at is not None for p in ticket.pauses)
+    page = done.get_data(as_text=True)
+    if resumed == TicketStatus.ON_SITE:
+        assert "the technician carries on where they stopped" in page
+        assert client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["position"] is None
+    else:
+        assert "Back in the queue: the deadline clock runs again." in page
+    assert "This ticket no longer waits on you: work on it goes on." in again.get_data(as_text=True)
+
+
 def test_staff_progress_reaches_the_client_page_technician_en_route_and_timeline(client, acme):
     from portal.models import Technician, User
     from portal.services import tickets as ticket_service
