@@ -24,7 +24,6 @@ from ..extensions import db
 from ..models import Attachment, Comment, Role, Ticket, TicketStatus
 from ..page_cache import cached_page
 from ..services import attachments, ticket_status, tickets
-from ..services.text import whole_number
 from .forms import IMPACTS, AttachmentForm, CommentForm, StatusForm, TicketForm, new_idempotency_key
 from .presenting import display
 
@@ -144,7 +143,7 @@ def new_ticket():
 
 
 def _followed_or_404(raw: str) -> Ticket:
-    number = whole_number(raw.strip().removeprefix("#"))
+    number = tickets.ticket_number(raw)
     if number is None:
         abort(404)
     return _own_ticket(number)
@@ -165,7 +164,7 @@ def _report_again(form: TicketForm, followed: Ticket) -> None:
 
 def _new_ticket_page(form: TicketForm, status: int = 200):
     """The form, with the ticket it reports again when there is one (read again after a refusal)."""
-    number = whole_number(form.follows_ticket_id.data)
+    number = tickets.ticket_number(form.follows_ticket_id.data)
     followed = tickets.ticket_for_organisation(current_user.organisation_id, number) if number else None
     return render_template("client/ticket_new.html", form=form, followed=followed), status
 

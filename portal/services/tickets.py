@@ -205,15 +205,21 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
     raise TicketError(name, "Answer yes or no.")
 
 
+def ticket_number(value: Any) -> Optional[int]:
+    """A ticket number as a client writes it (42 or #42), or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    number = whole_number(str(value).strip().removeprefix("#"))
+    return number if number is not None and number >= 1 else None
+
+
 def _ticket_number(data: Mapping[str, Any], name: str) -> Optional[int]:
-    """A ticket number as a client writes it (42 or #42), or None when not given."""
+    """The ticket number given under `name`, None when not given; anything else is refused."""
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TicketError(name, "Give the number of the ticket this one follows, e.g. 42.")
-    number = whole_number(str(value).strip().removeprefix("#"))
-    if number is None or number < 1:
+    number = ticket_number(value)
+    if number is None:
         raise TicketError(name, "Give the number of the ticket this one follows, e.g. 42.")
     return number
 
