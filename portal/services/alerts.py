@@ -169,17 +169,16 @@ def tell_technician_client_stopped(ticket: Ticket, previous: str, now: datetime,
     technician = ticket.technician
     if technician is None or technician.user is None:
         return
-    what = ("marked it resolved: you need not go on with it" if ticket.status == TicketStatus.RESOLVED
-            else "said it waits on them: hold it until they say they are ready")
-    body = (f"{ticket.organisation.name} {what}.\nTicket #{ticket.id}: {ticket.title}\n"
+    what, instruction = (("marked it resolved", "you need not go on with it") if ticket.status == TicketStatus.RESOLVED
+                         else ("said it waits on them", "hold it until they say they are ready"))
+    body = (f"{ticket.organisation.name} {what}: {instruction}.\nTicket #{ticket.id}: {ticket.title}\n"
             f"It was '{TicketStatus.LABELS.get(previous, previous)}' when they did, at {firm_time(now)}.\n")
     if note:
         body += f"Their note: {note}\n"
     body += f"Open it: {_ticket_link(ticket.id)}\n"
-    outbox.enqueue(technician.user.email, f"#{ticket.id} {ticket.organisation.name}: {what.split(':')[0]}", body,
-                   CALLED_OFF_KIND, now)
+    outbox.enqueue(technician.user.email, f"#{ticket.id} {ticket.organisation.name}: {what}", body, CALLED_OFF_KIND, now)
     ticket.events.append(TicketEvent(at=now, kind=CALLED_OFF_KIND, public=False,
-                                     message=f"{technician.name} told by email that the client {what.split(':')[0]}.",
+                                     message=f"{technician.name} told by email that the client {what}.",
                                      detail={"recipient": technician.user.email}))
 
 
