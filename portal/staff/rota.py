@@ -177,8 +177,7 @@ def register(bp) -> None:
     @bp.route("/on-call", methods=["GET", "POST"])
     @dispatch_roles
     def on_call():
-        form = OnCallForm()
-        form.technician_id.choices = [SelectChoice(t.id, t.name) for t in staff_service.technicians(include_inactive=False)]
+        form = _on_call_form()
         now = clock.now()
         status = 200
         if form.validate_on_submit():
@@ -197,8 +196,12 @@ def register(bp) -> None:
             status = 400
         return _on_call_page(form, now, status)
 
-    def _on_call_page(form: OnCallForm, now: datetime, status: int):
+    def _on_call_form(**kwargs) -> OnCallForm:
+        form = OnCallForm(**kwargs)
         form.technician_id.choices = [SelectChoice(t.id, t.name) for t in staff_service.technicians(include_inactive=False)]
+        return form
+
+    def _on_call_page(form: OnCallForm, now: datetime, status: int):
         return render_template(
             "staff/on_call.html", form=form, periods=staff_service.on_call_periods(now),
             current=staff_service.on_call_at(now), delete_form=DeleteForm(), now=now,
@@ -212,7 +215,7 @@ def register(bp) -> None:
         if db.session.get(OnCallPeriod, period_id) is None:
             # A second click on Remove (or Back and Remove): the first one removed it. Not found, in words.
             flash("That on-call period is not on the rota any more: it was already removed.", "info")
-            return _on_call_page(OnCallForm(formdata=None), clock.now(), 404)
+            return _on_call_page(_on_call_form(formdata=None), clock.now(), 404)
         staff_service.delete_on_call(period_id, clock.now())
         flash("On-call period removed.", "success")
         return redirect(url_for("staff.on_call"))
