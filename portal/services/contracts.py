@@ -93,6 +93,11 @@ def can_withdraw(pending: Contract) -> bool:
     return pending.payment_method == "invoice" or (pending.payment_method == "card" and not pending.stripe_subscription_id)
 
 
+def withdrawable(pending: Optional[Contract]) -> Optional[Contract]:
+    """The pending request when it can still be taken back, for the pages that offer the button."""
+    return pending if pending is not None and can_withdraw(pending) else None
+
+
 def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> Optional[ChangeRefusal]:
     """Why `plan` cannot be requested by invoice now, or None: what request_by_invoice refuses and
     the plan pages show instead of the button."""
