@@ -425,6 +425,23 @@ class Shift(db.Model):
         return "24:00" if self.ends == time(0) else f"{self.ends:%H:%M}"
 
 
+class TimeOff(db.Model):
+    """A stretch when a technician works no shift and takes no call (holiday, sickness, training)."""
+
+    __tablename__ = "time_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technician.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user_account.id"), nullable=True)
+
+    technician: Mapped[Technician] = relationship()
+    created_by: Mapped[Optional[User]] = relationship()
+
+
 class OnCallPeriod(db.Model):
     """The after-hours rota: who answers emergencies between two instants."""
 

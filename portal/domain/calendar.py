@@ -3,7 +3,8 @@
 SLA targets are promised in *covered* time: a four-hour response under a business-hours plan
 opened Friday 17:00 is due Monday 11:00, not Friday 21:00. A calendar is either 24x7 or weekly
 local business hours in the firm's time zone, minus public holidays (from the `holidays`
-library, never a hand-written list), plus explicit extra intervals (on-call periods).
+library, never a hand-written list), plus explicit extra intervals (on-call periods), minus
+explicit excluded intervals (a technician's time off).
 Daylight-saving changes are handled by converting every local interval to UTC through zoneinfo,
 so a business day that contains a DST change is simply one hour shorter or longer in UTC.
 
@@ -165,10 +166,23 @@ def parse_weekly_hours(spec: str) -> dict[int, list[tuple[time, time]]]:
     return {day: _check_day_ranges(day, ranges) for day, ranges in sorted(collected.items())}
 
 
+def _merged(intervals: Iterator[Interval]) -> tuple[Interval, ...]:
+    """Sorted intervals with overlapping or touching ones joined; each must end after it starts."""
+    result: list[Interval] = []
+    for start, end in sorted(intervals):
+        if end <= start:
+            raise ValueError(f"excluded interval {start.isoformat()} must end after it starts")
+        if result and start <= result[-1][1]:
+            result[-1] = (result[-1][0], max(result[-1][1], end))
+        else:
+            result.append((start, end))
+    return tuple(result)
+
+
 class CoverageCalendar:
     """When a plan's SLA clock runs. Immutable; accepts aware datetimes, returns aware UTC."""
 
-    __slots__ = ("_tz_name", "_zone", "_weekly", "_holidays", "_extra", "_day_cache")
+    __slots__ = ("_tz_name", "_zone", "_weekly", "_holidays", "_extra", "_excluded", "_day_cache")
 
     def __init__(
         self,
@@ -176,6 +190,7 @@ class CoverageCalendar:
         weekly: Optional[Mapping[int, Sequence[tuple[time, time]]]],
         holidays: Container[date] = frozenset(),
         extra: Sequence[tuple[datetime, datetime]] = (),
+        excluded: Sequence[tuple[datetime, datetime]] = (),
     ) -> None:
         self._tz_name = tz
         self._zone = load_zone(tz)
@@ -201,6 +216,10 @@ class CoverageCalendar:
                 raise ValueError(f"extra[{index}] must end after it starts")
             extras.append((s, e))
         self._extra: tuple[Interval, ...] = tuple(sorted(extras))
+        if excluded and weekly is None:
+            raise ValueError("A 24x7 calendar has no excluded time")
+        self._excluded: tuple[Interval, ...] = _merged(
+            (as_utc(s, f"excluded[{i}] start"), as_utc(e, f"excluded[{i}] end")) for i, (s, e) in enumerate(excluded))
         # Memo of local day -> UTC intervals; an optimisation only, the calendar never changes.
         self._day_cache: dict[date, tuple[Interval, ...]] = {}
 
@@ -211,7 +230,7 @@ class CoverageCalendar:
 
     def __repr__(self) -> str:
         kind = "24x7" if self._weekly is None else f"weekly {self._weekly}"
-        return f"CoverageCalendar({self._tz_name!r}, {kind}, extra={len(self._extra)})"
+        return f"CoverageCalendar({self._tz_name!r}, {kind}, extra={len(self._extra)}, excluded={len(self._excluded)})"
 
     # -- constructors -------------------------------------------------------------------------
 
@@ -308,6 +327,7 @@ class CoverageCalendar:
         extras = (iv for iv in self._extra if iv[1] > at)
         merged = heapq.merge(self._weekly_stream(at), extras)
         reached: Optional[datetime] = None
+        excluded = [iv for iv in self._excluded if iv[1] > at]
         for start, end in merged:
             if reached is not None and start < reached:
                 start = reached
@@ -316,7 +336,16 @@ class CoverageCalendar:
             reached = end
             if end <= at:
                 continue
-            yield start, end
+            while excluded and excluded[0][1] <= start:
+                excluded.pop(0)
+            for off_start, off_end in excluded:
+                if off_start >= end:
+                    break
+                if off_start > start and off_start > at:
+                    yield start, off_start
+                start = max(start, off_end)
+            if start < end:
+                yield start, end
 
     # -- public arithmetic --------------------------------------------------------------------
 

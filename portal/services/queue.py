@@ -47,6 +47,7 @@ from ..models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    TimeOff,
 )
 from . import notifications, settings, sla
 
@@ -231,7 +232,7 @@ def _remaining(effort: EffortEstimate, started: Optional[datetime], now: datetim
 def _technicians(now: datetime, tz: str, active_jobs: Sequence[tuple[Ticket, TicketFacts]],
                  travel: TravelModel) -> tuple[list[TechnicianInput], dict[int, str]]:
     """Active technicians with their shifts (weekly, firm time zone, no public holidays) plus on-call periods,
-    free when their current jobs' remaining work (and drive, if en route) is done."""
+    minus their time off, free when their current jobs' remaining work (and drive, if en route) is done."""
     techs = list(
         db.session.scalars(
             select(Technician)
@@ -246,6 +247,9 @@ def _technicians(now: datetime, tz: str, active_jobs: Sequence[tuple[Ticket, Tic
     on_call: dict[int, list[tuple[datetime, datetime]]] = {}
     for period in periods:
         on_call.setdefault(period.technician_id, []).append((period.starts_at, period.ends_at))
+    away: dict[int, list[tuple[datetime, datetime]]] = {}
+    for off in db.session.scalars(select(TimeOff).where(TimeOff.ends_at > now)):
+        away.setdefault(off.technician_id, []).append((off.starts_at, off.ends_at))
     jobs: dict[int, list[tuple[Ticket, TicketFacts]]] = {}
     for ticket, facts in active_jobs:
         if ticket.technician_id is not None:
@@ -260,7 +264,8 @@ def _technicians(now: datetime, tz: str, active_jobs: Sequence[tuple[Ticket, Tic
             if last > first:
                 weekly.setdefault(shift.weekday, []).append((shift.starts, shift.ends))
         try:
-            availability = CoverageCalendar(tz, weekly, holidays=holidays, extra=on_call.get(tech.id, ()))
+            availability = CoverageCalendar(tz, weekly, holidays=holidays, extra=on_call.get(tech.id, ()),
+                                            excluded=away.get(tech.id, ()))
         except ValueError as error:  # overlapping shifts typed by hand: skip the technician, say why
             log.warning("technician %s has unusable shifts: %s", tech.id, error)
             continue

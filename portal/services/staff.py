@@ -23,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..auth import hash_password
 from ..domain.calendar import day_span_minutes
 from ..extensions import db
-from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, User
+from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, TimeOff, User
 from . import accounts, billing, queue, settings, sla
 from .errors import Refusal
 
@@ -33,6 +33,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 SKILL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_ON_CALL = timedelta(days=31)
+MAX_TIME_OFF = timedelta(days=366)
 
 
 class StaffError(Refusal):
@@ -265,6 +266,96 @@ def never_on_duty(tech: Technician, now: datetime) -> bool:
         OnCallPeriod.technician_id == tech.id, OnCallPeriod.ends_at > now)).first() is None
 
 
+# --- time off ---------------------------------------------------------------------------------
+
+
+def time_off_ahead(technician_id: int, now: datetime) -> list[TimeOff]:
+    """The technician's time off that has not ended yet, soonest first."""
+    return list(db.session.scalars(select(TimeOff).where(
+        TimeOff.technician_id == technician_id, TimeOff.ends_at > now).order_by(TimeOff.starts_at)))
+
+
+def off_now(now: datetime) -> dict[int, TimeOff]:
+    """Technician id -> the time off they are in at `now`, for the pages that list technicians."""
+    periods = db.session.scalars(select(TimeOff).where(TimeOff.starts_at <= now, TimeOff.ends_at > now)
+                                 .order_by(TimeOff.ends_at))
+    return {period.technician_id: period for period in periods}
+
+
+@dataclass(frozen=True)
+class TimeOffAdded:
+    """The period saved, and what it changed at once when it has already begun."""
+
+    period: TimeOff
+    tickets_returned: int = 0  # assigned to them, not started: given back to the engine
+    jobs_in_hand: tuple[int, ...] = ()  # tickets they are working on: the dispatcher decides
+
+
+def add_time_off(technician_id: int, starts_at: datetime, ends_at: datetime, reason: str,
+                 actor: Optional[User], now: datetime) -> TimeOffAdded:
+    """Take a technician off every shift and call between two instants (holiday, sickness, training).
+
+    Why the on-call rota is checked: a period the technician would spend on call while away pages
+    someone who does not answer, so it must go to a colleague first. Time off that has begun
+    gives their tickets not yet started back to the engine, as a deactivation does; jobs in hand
+    stay theirs until the dispatcher reassigns them.
+    """
+    tech = db.session.get(Technician, technician_id)
+    if tech is None or not tech.active:
+        raise StaffError("No such active technician.")
+    reason = " ".join((reason or "").split())
+    if ends_at <= starts_at:
+        raise StaffError("The time off must end after it starts.", "ends_at")
+    if ends_at <= now:
+        raise StaffError("That time off is already over.", "ends_at")
+    if ends_at - starts_at > MAX_TIME_OFF:
+        raise StaffError("Time off may last at most a year; for longer, make the technician inactive.", "ends_at")
+    if len(reason) > 200:
+        raise StaffError("Keep the reason under 200 characters.", "reason")
+    overlapping = TimeOff.starts_at < ends_at, TimeOff.ends_at > starts_at
+    clash = db.session.scalars(select(TimeOff).where(TimeOff.technician_id == tech.id, *overlapping)).first()
+    if clash is not None:
+        raise StaffError(f"Overlaps {tech.name}'s time off from {settings.firm_clock(clash.starts_at)} to "
+                         f"{settings.firm_clock(clash.ends_at)} (firm time): remove or change that one first.",
+                         "starts_at")
+    on_call = db.session.scalars(select(OnCallPeriod).where(
+        OnCallPeriod.technician_id == tech.id, OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at,
+        OnCallPeriod.ends_at > now).order_by(OnCallPeriod.starts_at)).first()
+    if on_call is not None:
+        raise StaffError(f"{tech.name} is on call from {settings.firm_clock(on_call.starts_at)} to "
+                         f"{settings.firm_clock(on_call.ends_at)} (firm time): give that period to someone else on "
+                         "the on-call rota first.", "starts_at")
+    period = TimeOff(technician=tech, starts_at=starts_at, ends_at=ends_at, reason=reason, created_at=now,
+                     created_by_id=actor.id if actor is not None else None)
+    db.session.add(period)
+    returned = 0
+    in_hand: tuple[int, ...] = ()
+    if starts_at <= now:
+        from . import tickets
+
+        theirs = db.session.scalars(select(Ticket).where(
+            Ticket.technician_id == tech.id, Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.id)).all()
+        why = f"{tech.name} is off until {settings.firm_clock(ends_at)}"
+        for ticket in theirs:
+            if ticket.status in TicketStatus.WAITING:
+                tickets.release_technician(ticket, actor, now, why)
+                returned += 1
+        in_hand = tuple(t.id for t in theirs if t.status not in TicketStatus.WAITING)
+    db.session.commit()
+    _requeue(now)
+    return TimeOffAdded(period, returned, in_hand)
+
+
+def delete_time_off(technician_id: int, period_id: int, now: datetime) -> None:
+    """Remove a period (back early, or entered by mistake): the technician's shifts count again at once."""
+    period = db.session.get(TimeOff, period_id)
+    if period is None or period.technician_id != technician_id:
+        raise StaffError("No such time off.")
+    db.session.delete(period)
+    db.session.commit()
+    _requeue(now)
+
+
 # --- after-hours on-call rota -----------------------------------------------------------------
 
 
@@ -304,6 +395,11 @@ def add_on_call(technician_id: int, starts_at: datetime, ends_at: datetime, now:
     clash = db.session.scalars(
         _periods_of_active_technicians().where(OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at)
     ).first()
+    away = db.session.scalars(select(TimeOff).where(
+        TimeOff.technician_id == tech.id, TimeOff.starts_at < ends_at, TimeOff.ends_at > starts_at)).first()
+    if away is not None:
+        raise StaffError(f"{tech.name} is off from {settings.firm_clock(away.starts_at)} to "
+                         f"{settings.firm_clock(away.ends_at)} (firm time): choose someone else.", "technician_id")
     if clash is not None:
         raise StaffError(
             f"Overlaps {clash.technician.name}'s on-call period "

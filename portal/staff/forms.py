@@ -95,6 +95,12 @@ class OnCallForm(PortalForm):
     ends_at = DateTimeLocalField("Ends (firm time)", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Give the end.")])
 
 
+class TimeOffForm(PortalForm):
+    starts_at = DateTimeLocalField("From (firm time)", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Give the start.")])
+    ends_at = DateTimeLocalField("Until (firm time)", format="%Y-%m-%dT%H:%M", validators=[InputRequired("Give the end.")])
+    reason = StringField("Reason (staff only)", validators=[Optional(), Length(max=200)])
+
+
 class DeleteForm(PortalForm):
     """An empty form: only its CSRF token matters."""
 

@@ -14,10 +14,11 @@ from .. import clock
 from ..auth import roles_required
 from ..domain.calendar import local_instant
 from ..extensions import db
-from ..models import OnCallPeriod, Plan, Role, Shift, Technician
+from flask_login import current_user
+from ..models import OnCallPeriod, Plan, Role, Shift, Technician, TimeOff
 from ..services import settings, staff as staff_service
 from ..services.staff import WEEKDAYS, PlanData, StaffError, TechnicianData
-from .forms import DeleteForm, OnCallForm, PlanForm, ShiftForm, TechnicianEditForm, TechnicianForm
+from .forms import DeleteForm, OnCallForm, PlanForm, ShiftForm, TechnicianEditForm, TechnicianForm, TimeOffForm
 
 dispatch_roles = roles_required(Role.DISPATCHER, Role.OWNER)
 owner_only = roles_required(Role.OWNER)
@@ -51,6 +52,20 @@ def _deactivation_notes(name: str, saved: staff_service.TechnicianSaved) -> list
     if saved.jobs_in_hand:
         notes.append(f"{name} still has {count(saved.jobs_in_hand, 'job')} in hand: reassign "
                      f"{'them' if saved.jobs_in_hand != 1 else 'it'} from the board.")
+    return notes
+
+
+def _time_off_notes(name: str, added: staff_service.TimeOffAdded) -> list[tuple[str, str]]:
+    period = added.period
+    notes = [(f"{name} is off from {settings.firm_clock(period.starts_at)} to {settings.firm_clock(period.ends_at)} "
+              "(firm time): no job is planned for them then.", "success")]
+    if added.tickets_returned:
+        count = added.tickets_returned
+        notes.append((f"{count} ticket{'s' if count != 1 else ''} assigned to {name} went back to the queue for "
+                      "another technician.", "info"))
+    if added.jobs_in_hand:
+        numbers = ", ".join(f"#{number}" for number in added.jobs_in_hand)
+        notes.append((f"{name} still has {numbers} in hand: reassign from the board, or it waits for them.", "error"))
     return notes
 
 
@@ -93,7 +108,8 @@ def register(bp) -> None:
         elif form.is_submitted():
             status = 400
         return render_template(
-            "staff/technicians.html", form=form, technicians=staff_service.technicians(), weekdays=WEEKDAYS
+            "staff/technicians.html", form=form, technicians=staff_service.technicians(), weekdays=WEEKDAYS,
+            away=staff_service.off_now(clock.now()),
         ), status
 
     @bp.route("/technicians/<int:technician_id>", methods=["GET", "POST"])
@@ -123,10 +139,12 @@ def register(bp) -> None:
             status = 400
         return _technician_page(tech, form, shift_form, status)
 
-    def _technician_page(tech: Technician, form, shift_form, status: int):
+    def _technician_page(tech: Technician, form, shift_form, status: int, time_off_form=None):
+        now = clock.now()
         return render_template(
             "staff/technician.html", tech=tech, form=form, shift_form=shift_form, delete_form=DeleteForm(),
-            weekdays=WEEKDAYS,
+            weekdays=WEEKDAYS, time_off=staff_service.time_off_ahead(tech.id, now), now=now,
+            time_off_form=time_off_form or TimeOffForm(prefix="off", formdata=None),
         ), status
 
     @bp.route("/technicians/<int:technician_id>/shifts", methods=["POST"])
@@ -172,6 +190,45 @@ def register(bp) -> None:
         flash("Shift removed.", "success")
         if warning:
             flash(warning, "error")
+        return redirect(url_for("staff.technician", technician_id=technician_id))
+
+    @bp.route("/technicians/<int:technician_id>/time-off", methods=["POST"])
+    @dispatch_roles
+    def add_time_off(technician_id: int):
+        tech = db.session.get(Technician, technician_id)
+        if tech is None:
+            abort(404)
+        form = TimeOffForm(prefix="off")
+        if form.validate_on_submit():
+            now = clock.now()
+            try:
+                added = staff_service.add_time_off(tech.id, _firm_instant(form.starts_at), _firm_instant(form.ends_at),
+                                                   form.reason.data or "", current_user, now)
+            except StaffError as error:
+                db.session.rollback()
+                _attach(form, error, "starts_at")
+            else:
+                for message, category in _time_off_notes(tech.name, added):
+                    flash(message, category)
+                return redirect(url_for("staff.technician", technician_id=tech.id))
+        return _technician_page(tech, _edit_form(tech), ShiftForm(prefix="shift", formdata=None), 400, form)
+
+    @bp.route("/technicians/<int:technician_id>/time-off/<int:period_id>/delete", methods=["POST"])
+    @dispatch_roles
+    def delete_time_off(technician_id: int, period_id: int):
+        if not DeleteForm().validate_on_submit():
+            abort(400)
+        tech = db.session.get(Technician, technician_id)
+        if tech is None:
+            abort(404)
+        if db.session.get(TimeOff, period_id) is None:
+            flash("That time off is not on the list any more: it was already removed.", "info")
+            return _technician_page(tech, _edit_form(tech), ShiftForm(prefix="shift", formdata=None), 404)
+        try:
+            staff_service.delete_time_off(technician_id, period_id, clock.now())
+        except StaffError:
+            abort(404)
+        flash(f"Time off removed: {tech.name}'s shifts count again.", "success")
         return redirect(url_for("staff.technician", technician_id=technician_id))
 
     @bp.route("/on-call", methods=["GET", "POST"])

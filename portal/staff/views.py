@@ -18,8 +18,8 @@ from wtforms.fields.choices import SelectChoice
 from .. import clock
 from ..auth import roles_required
 from ..extensions import db
-from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Ticket, TicketStatus
-from ..services import account_log, contracts, tickets as ticket_service
+from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Technician, Ticket, TicketStatus
+from ..services import account_log, contracts, settings, tickets as ticket_service
 from ..services import queue as queue_service
 from ..services import staff as staff_service
 from ..services.text import whole_number
@@ -101,9 +101,17 @@ def _ticket_or_404(ticket_id: int) -> Ticket:
 
 def _assign_form(ticket: Ticket, formdata=None) -> AssignForm:
     form = AssignForm(formdata=formdata, prefix="assign")
+    away = staff_service.off_now(clock.now())
+
+    def label(tech: Technician) -> str:
+        if not tech.active:
+            return f"{tech.name} (inactive)"
+        if tech.id in away:
+            return f"{tech.name} (away until {settings.firm_clock(away[tech.id].ends_at)})"
+        return tech.name
+
     form.technician_id.choices = [SelectChoice(0, "— nobody (let the engine choose) —")] + [
-        SelectChoice(t.id, t.name + ("" if t.active else " (inactive)")) for t in staff_service.technicians()
-        if t.active or t.id == ticket.technician_id
+        SelectChoice(t.id, label(t)) for t in staff_service.technicians() if t.active or t.id == ticket.technician_id
     ]
     if formdata is None:
         form.technician_id.data = ticket.technician_id or 0

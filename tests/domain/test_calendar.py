@@ -282,14 +282,56 @@ def test_next_covered_and_next_business_start_are_covered(name: str, at: datetim
     assert business.astimezone(cal.zone).date() > at.astimezone(cal.zone).date()
 
 
+# --- excluded time (a technician's time off) ------------------------------------------------------
+
+
+def test_time_off_takes_shift_days_and_on_call_away():
+    sick = (ny(2026, 11, 24, 0, 0), ny(2026, 11, 25, 12, 0))  # Tuesday and Wednesday morning
+    on_call = (ny(2026, 11, 24, 18, 0), ny(2026, 11, 24, 22, 0))
+    cal = CoverageCalendar(NY_TZ, parse_weekly_hours("Mon-Fri 08:00-18:00"), frozenset(), [on_call], [sick])
+    assert cal.is_covered(ny(2026, 11, 23, 17, 0))
+    assert not cal.is_covered(ny(2026, 11, 24, 10, 0)) and not cal.is_covered(ny(2026, 11, 24, 19, 0))
+    assert cal.next_covered(ny(2026, 11, 24, 9, 0)) == ny(2026, 11, 25, 12, 0)
+    assert cal.add(ny(2026, 11, 23, 17, 0), 120) == ny(2026, 11, 25, 13, 0)
+    assert cal.covered_minutes(ny(2026, 11, 23, 0, 0), ny(2026, 11, 26, 0, 0)) == (10 + 6) * 60
+
+
+def test_counting_from_inside_time_off_that_began_mid_shift():
+    """Off at 09:00 until 12:00: from 10:00, the day still holds 12:00-18:00 and nothing before."""
+    cal = CoverageCalendar(NY_TZ, parse_weekly_hours("Mon-Fri 08:00-18:00"), frozenset(), (),
+                           [(ny(2026, 11, 24, 9, 0), ny(2026, 11, 24, 12, 0))])
+    assert cal.covered_minutes(ny(2026, 11, 24, 10, 0), ny(2026, 11, 24, 18, 0)) == 6 * 60
+    assert list(cal.covered_periods(ny(2026, 11, 24, 10, 0), ny(2026, 11, 24, 20, 0))) == [
+        (ny(2026, 11, 24, 12, 0), ny(2026, 11, 24, 18, 0))]
+    assert cal.next_covered(ny(2026, 11, 24, 10, 0)) == ny(2026, 11, 24, 12, 0)
+
+
+def test_overlapping_and_touching_time_off_is_joined():
+    weekly = parse_weekly_hours("Mon-Fri 08:00-18:00")
+    cal = CoverageCalendar(NY_TZ, weekly, frozenset(), (), [
+        (ny(2026, 11, 24, 9, 0), ny(2026, 11, 24, 11, 0)),
+        (ny(2026, 11, 24, 10, 0), ny(2026, 11, 24, 12, 0)),
+        (ny(2026, 11, 24, 12, 0), ny(2026, 11, 24, 13, 0)),
+    ])
+    assert list(cal.covered_periods(ny(2026, 11, 24, 0, 0), ny(2026, 11, 25, 0, 0))) == [
+        (ny(2026, 11, 24, 8, 0), ny(2026, 11, 24, 9, 0)), (ny(2026, 11, 24, 13, 0), ny(2026, 11, 24, 18, 0))]
+
+
+def test_excluded_time_is_refused_when_it_makes_no_sense():
+    with pytest.raises(ValueError, match="must end after it starts"):
+        CoverageCalendar(NY_TZ, {}, excluded=[(ny(2026, 1, 1, 10), ny(2026, 1, 1, 9))])
+    with pytest.raises(ValueError, match="24x7"):
+        CoverageCalendar(NY_TZ, None, excluded=[(ny(2026, 1, 1, 9), ny(2026, 1, 1, 10))])
+
+
 # --- properties over randomly built calendars -------------------------------------------------------
 
 ZONES = ["America/New_York", "Europe/London", "Australia/Sydney", "Asia/Kolkata", "Australia/Lord_Howe"]
 
 
 @st.composite
-def random_calendars(draw) -> CoverageCalendar:
-    """Any weekly hours (with at least one range), holidays and on-call extras, in zones with odd DST."""
+def calendar_parts(draw) -> dict:
+    """Any weekly hours (with at least one range), holidays, on-call extras and time off, in zones with odd DST."""
     weekly: dict[int, list[tuple[time, time]]] = {}
     for weekday in range(7):
         marks = sorted(draw(st.sets(st.integers(0, 48), max_size=4)))
@@ -307,11 +349,18 @@ def random_calendars(draw) -> CoverageCalendar:
     for _ in range(draw(st.integers(0, 3))):
         begin = draw(instants)
         extras.append((begin, begin + timedelta(minutes=draw(st.integers(1, 60 * 48)))))
-    return CoverageCalendar(draw(st.sampled_from(ZONES)), weekly, days_off, extras)
+    excluded = []
+    for _ in range(draw(st.integers(0, 2))):
+        begin = draw(instants)
+        excluded.append((begin, begin + timedelta(minutes=draw(st.integers(1, 60 * 48)))))
+    return dict(tz=draw(st.sampled_from(ZONES)), weekly=weekly, holidays=days_off, extra=extras, excluded=excluded)
+
+
+random_calendars = calendar_parts().map(lambda parts: CoverageCalendar(**parts))
 
 
 @settings(max_examples=100, deadline=None)
-@given(cal=random_calendars(), start=instants, a=minute_amounts, b=minute_amounts)
+@given(cal=random_calendars, start=instants, a=minute_amounts, b=minute_amounts)
 def test_random_calendars_keep_the_algebra(cal: CoverageCalendar, start: datetime, a: int, b: int):
     due = cal.add(start, a + b)
     assert cal.add(cal.add(start, a), b) == due
@@ -339,7 +388,7 @@ def test_covered_periods_lists_clipped_joined_stretches():
 
 
 @settings(max_examples=100, deadline=None)
-@given(cal=random_calendars(), start=instants, days=st.integers(0, 40))
+@given(cal=random_calendars, start=instants, days=st.integers(0, 40))
 def test_covered_periods_agree_with_covered_minutes(cal: CoverageCalendar, start: datetime, days: int):
     end = start + timedelta(days=days, hours=5)
     periods = list(cal.covered_periods(start, end))
@@ -357,3 +406,26 @@ def test_changing_the_holiday_set_afterwards_does_not_change_the_calendar():
     days_off.add(date(2026, 11, 25))
     assert not cal.is_covered(ny(2026, 11, 24, 10, 0))
     assert cal.is_covered(ny(2026, 11, 25, 10, 0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(parts=calendar_parts(), start=instants, off=st.lists(
+    st.tuples(st.integers(-60 * 48, 60 * 24 * 10), st.integers(1, 60 * 72)), max_size=3))
+def test_time_off_removes_exactly_its_own_covered_minutes(parts: dict, start: datetime, off):
+    """With time off, a calendar covers what it covered before minus what fell inside the time off
+    (time off drawn around `start`, so it often begins before it and ends inside a shift)."""
+    excluded = [(start + timedelta(minutes=offset), start + timedelta(minutes=offset + minutes))
+                for offset, minutes in off]
+    without = CoverageCalendar(**{**parts, "excluded": ()})
+    with_off = CoverageCalendar(**{**parts, "excluded": excluded})
+    end = start + timedelta(days=10)
+    joined = [(max(a, start), min(b, end)) for a, b in sorted(excluded) if b > start and a < end]
+    lost, reached = 0.0, start
+    for a, b in joined:
+        a = max(a, reached)
+        if b > a:
+            lost += without.covered_minutes(a, b)
+            reached = b
+    assert with_off.covered_minutes(start, end) == pytest.approx(without.covered_minutes(start, end) - lost, abs=1e-6)
+    for piece_start, piece_end in with_off.covered_periods(start, end):
+        assert all(b <= piece_start or a >= piece_end for a, b in excluded)

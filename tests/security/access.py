@@ -94,6 +94,8 @@ ROUTES: dict[str, Access] = {
     "staff.technician": Access.DISPATCH,
     "staff.add_shift": Access.DISPATCH,
     "staff.delete_shift": Access.DISPATCH,
+    "staff.add_time_off": Access.DISPATCH,
+    "staff.delete_time_off": Access.DISPATCH,
     "staff.on_call": Access.DISPATCH,
     "staff.delete_on_call": Access.DISPATCH,
     "staff.plans": Access.OWNER,

@@ -35,6 +35,7 @@ from portal.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    TimeOff,
     User,
 )
 from tests.conftest import PASSWORD
@@ -65,6 +66,7 @@ class World:
     technician: int
     shift: int
     on_call: int
+    time_off: int
     ticket_a: int
     ticket_a_title: str
     ticket_b: int
@@ -125,6 +127,8 @@ def build_world() -> World:
     shift = Shift(technician=technician, weekday=1, starts=time(8), ends=time(18))
     upcoming = clock.now().replace(microsecond=0) + timedelta(hours=5)  # listed on the rota page (and deletable)
     on_call = OnCallPeriod(technician=technician, starts_at=upcoming, ends_at=upcoming + timedelta(hours=12))
+    time_off = TimeOff(technician=technician, starts_at=upcoming + timedelta(days=30),
+                       ends_at=upcoming + timedelta(days=31), reason="Holiday", created_at=NOW)
     ticket_a = Ticket(organisation=org_a, requester=users["client_member"], title="Front desk PC will not boot",
                       description="Blue screen", category="desktop", impact="person", status=TicketStatus.ASSIGNED,
                       technician=technician, opened_at=NOW - timedelta(hours=1), sla_clock_start=NOW - timedelta(hours=1),
@@ -135,7 +139,7 @@ def build_world() -> World:
     prospect = User(email="prospect@harbor.example", full_name="Hana Prospect", role=Role.CLIENT_ADMIN,
                     organisation=Organisation(name="Harbor Clinic", site_address="5 Harbor Rd", timezone="America/New_York"),
                     password_hash=password_hash(), email_confirmed_at=None)
-    db.session.add_all([technician, shift, on_call, ticket_a, ticket_b, prospect])
+    db.session.add_all([technician, shift, on_call, time_off, ticket_a, ticket_b, prospect])
     db.session.flush()
     db.session.add(TicketEvent(ticket=ticket_a, at=NOW - timedelta(hours=1), kind="opened", message="Ticket opened"))
     comment_a = Comment(ticket_id=ticket_a.id, author_id=users["client_member"].id, body="It beeps three times",
@@ -151,7 +155,7 @@ def build_world() -> World:
         session_ids={role: user.get_id() for role, user in users.items()},
         user_ids={role: user.id for role, user in users.items()},
         org_a=org_a.id, org_b=org_b.id, plan=plan.id, plan_slug=plan.slug, break_fix=break_fix.id,
-        technician=technician.id, shift=shift.id, on_call=on_call.id, ticket_a=ticket_a.id,
+        technician=technician.id, shift=shift.id, on_call=on_call.id, time_off=time_off.id, ticket_a=ticket_a.id,
         ticket_a_title=ticket_a.title, ticket_b=ticket_b.id, comment_a=comment_a.id, api_token_a=api_token_a.id,
         api_secret_a=issued.secret, reset_token=_token_in_last("password_reset"),
         invitation_token=_token_in_last("invitation"), invitation_a=invited.invitation.id, attachment_a=attachment_a.id, contract_a=contract_a.id,
@@ -237,6 +241,7 @@ ENDPOINT_PARAMETERS: dict[tuple[str, str], Callable[[World], object]] = {
     ("auth.reset_password", "token"): lambda w: w.reset_token,
     ("auth.accept_invitation", "token"): lambda w: w.invitation_token,
     ("auth.confirm_email", "token"): lambda w: w.confirmation_token,
+    ("staff.delete_time_off", "period_id"): lambda w: w.time_off,
 }
 
 
