@@ -96,6 +96,10 @@ def remove_colleague(user_id: int):
     if change is None:
         abort(404)
     name = accounts.named(change.user)
+    if change.invitations_cancelled:
+        flash(f"The invitation{'s' if len(change.invitations_cancelled) != 1 else ''} {name} had sent to "
+              f"{', '.join(change.invitations_cancelled)} no longer work: invite again if they should still join.",
+              "info")
     return _done(f"{name} no longer has access: every session is signed out." if change.changed
                  else f"{name} already had no access.", change.changed)
 

@@ -446,6 +446,7 @@ class ColleagueChange:
 
     user: User
     changed: bool
+    invitations_cancelled: tuple[str, ...] = ()  # addresses a removed person had invited, whose links now end
 
 
 def colleague(admin: User, user_id: int) -> Optional[User]:
@@ -490,7 +491,8 @@ def remove_colleague(admin: User, user_id: int, now: datetime) -> Optional[Colle
 
     Why: someone who left must lose access to the tickets and the emergency form now, not when their
     cookie expires. Their tickets stay with the organisation (emails about them go to the admins).
-    API tokens belong to the organisation, not to a person, so they keep working.
+    API tokens belong to the organisation, not to a person, so they keep working. Invitations they
+    sent and nobody accepted yet end too: a link they handed out must not let someone in after them.
     """
     user = colleague(admin, user_id)
     if user is None:
@@ -506,8 +508,16 @@ def remove_colleague(admin: User, user_id: int, now: datetime) -> Optional[Colle
     account_log.record(user.organisation_id, "removed",
                        f"{named(admin)} removed the access of {named(user)}; every session was signed out.", now,
                        actor=admin, subject=user)
+    sent = db.session.scalars(select(Invitation).where(
+        Invitation.invited_by_id == user.id, Invitation.organisation_id == user.organisation_id,
+        Invitation.accepted_at.is_(None), Invitation.expires_at > now).order_by(Invitation.email)).all()
+    for invitation in sent:
+        invitation.expires_at = now
+        account_log.record(user.organisation_id, "invitation_cancelled",
+                           f"{named(admin)} cancelled the invitation {named(user)} had sent to {invitation.email}, "
+                           "with their access.", now, actor=admin, subject=user)
     db.session.commit()
-    return ColleagueChange(user, changed=True)
+    return ColleagueChange(user, changed=True, invitations_cancelled=tuple(i.email for i in sent))
 
 
 def restore_colleague(admin: User, user_id: int, now: datetime) -> Optional[ColleagueChange]:

@@ -250,6 +250,33 @@ def test_cancelling_an_invitation_stops_its_link_at_once(client):
     assert accounts.find_user("carol@acme.example") is None
 
 
+def test_removing_an_admin_ends_the_invitations_they_sent_and_no_one_elses(client):
+    """A link a departing admin handed out must not let someone in after them."""
+    _, admin, *_ = _people()
+    leaving = make_user("leo@acme.example", organisation=admin.organisation, name="Leo Leaving")
+    _, theirs = _invite(leaving, "friend@elsewhere.example")
+    _, also_theirs = _invite(leaving, "carol@acme.example")
+    kept, ours = _invite(admin, "dan@acme.example")
+    login(client, "admin@acme.example")
+    assert "Invitations they sent that nobody has accepted yet stop working too" in client.get(
+        f"/client/users/{leaving.id}/remove").get_data(as_text=True)
+    page = client.post(f"/client/users/{leaving.id}/remove", follow_redirects=True).get_data(as_text=True)
+    assert ("info", "The invitations Leo Leaving (leo@acme.example) had sent to carol@acme.example, "
+                    "friend@elsewhere.example no longer "
+                    "work: invite again if they should still join.") in _flash(page)
+    assert ("cancelled the invitation Leo Leaving (leo@acme.example) had sent to friend@elsewhere.example, "
+            "with their access.") in page
+    pending = page.split("Invitations not yet accepted")[1].split("</ul>")[0]
+    assert "dan@acme.example" in pending and "friend@elsewhere.example" not in pending
+    client.post("/auth/logout")
+    for link in (theirs, also_theirs):
+        client.post(link, data={"full_name": "Someone", "password": PASSWORD, "confirm": PASSWORD})
+    assert accounts.find_user("friend@elsewhere.example") is None and accounts.find_user("carol@acme.example") is None
+    assert "Join Acme" in client.get(ours, follow_redirects=True).get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Invitation, kept.id).expires_at > clock.now()
+
+
 def test_an_accepted_invitation_cannot_be_cancelled(client):
     _, admin, *_ = _people()
     invitation, link = _invite(admin, "carol@acme.example")
