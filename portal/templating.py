@@ -1,7 +1,7 @@
 """Template filters: times in the firm's zone, money, and role labels."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -34,10 +34,23 @@ def ordinal(n: Optional[int]) -> str:
     return f"{n}{suffix}"
 
 
+def span(value: timedelta) -> str:
+    """A length of time as a dispatcher says it: "45 min", "3 h 20 min", "2 days 4 h" (rounded to the minute)."""
+    minutes = max(0, round(value.total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min"
+
+
 def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(money, "money")
     app.add_template_filter(ordinal, "ordinal")
+    app.add_template_filter(span, "span")
 
     @app.context_processor
     def firm() -> dict:

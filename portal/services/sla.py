@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..domain.sla import Compliance, DueTimes, Pause, SlaOutcome, SlaState, SlaTerms, compliance, due_times, sla_state
+from ..domain.sla import (Compliance, DueTimes, MissedPromise, Pause, SlaOutcome, SlaState, SlaTerms, compliance,
+                          due_times, missed_promises, sla_state)
 from ..extensions import db
 from ..models import Contract, ContractStatus, Plan, Ticket, TicketEvent, TicketStatus
 from . import settings
@@ -232,19 +233,20 @@ def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
     return len(tickets)
 
 
-def outcomes_for(tickets: Iterable[Ticket]) -> list[SlaOutcome]:
-    """Each ticket's targets as `ticket_state` and `record_breaches` judge them: a ticket resolved or
+def _outcome(t: Ticket) -> SlaOutcome:
+    """The ticket's targets as `ticket_state` and `record_breaches` judge them: a ticket resolved or
     closed (by the client too) before a target was due did not miss it."""
-    return [
-        SlaOutcome(
-            response_due=t.response_due_at,
-            responded_at=t.first_response_at or t.resolved_at,
-            arrival_due=t.arrival_due_at if t.onsite_needed else None,
-            arrived_at=(t.arrived_at or t.resolved_at) if t.onsite_needed else None,
-        )
-        for t in tickets
-        if not t.sla_best_effort
-    ]
+    return SlaOutcome(
+        response_due=t.response_due_at,
+        responded_at=t.first_response_at or t.resolved_at,
+        arrival_due=t.arrival_due_at if t.onsite_needed else None,
+        arrived_at=(t.arrived_at or t.resolved_at) if t.onsite_needed else None,
+    )
+
+
+def outcomes_for(tickets: Iterable[Ticket]) -> list[SlaOutcome]:
+    """The guaranteed tickets' outcomes (best effort promises nothing to judge)."""
+    return [_outcome(t) for t in tickets if not t.sla_best_effort]
 
 
 def compliance_for(organisation_id: int, since: datetime, now: datetime) -> Compliance:
@@ -258,3 +260,44 @@ def compliance_for(organisation_id: int, since: datetime, now: datetime) -> Comp
         )
     ).all()
     return compliance(outcomes_for(tickets), now)
+
+
+@dataclass(frozen=True)
+class PromiseReport:
+    """How the firm kept its guaranteed deadlines over a period: in all, per plan, per client, and each miss."""
+
+    total: Compliance
+    by_plan: list[tuple[str, Compliance]]
+    by_organisation: list[tuple[str, int, Compliance]]  # name, id, figures; most misses first
+    missed: list[tuple[Ticket, MissedPromise]]  # latest due first
+
+
+def _missed_count(figures: Compliance) -> int:
+    return (figures.responses_total - figures.responses_on_time) + (figures.arrivals_total - figures.arrivals_on_time)
+
+
+def promise_report(since: datetime, now: datetime) -> PromiseReport:
+    """Every organisation's guaranteed tickets opened since `since`, judged as each client's own
+    dashboard judges them (`compliance_for`), so the firm and its clients never read two figures."""
+    tickets = db.session.scalars(
+        select(Ticket).options(selectinload(Ticket.organisation), selectinload(Ticket.sla_plan)).where(
+            Ticket.opened_at >= since, Ticket.opened_at <= now, Ticket.sla_best_effort.is_(False))
+        .order_by(Ticket.id)
+    ).all()
+    judged = [(ticket, _outcome(ticket)) for ticket in tickets]
+    plans: dict[str, list[SlaOutcome]] = {}
+    organisations: dict[tuple[str, int], list[SlaOutcome]] = {}
+    missed: list[tuple[Ticket, MissedPromise]] = []
+    for ticket, outcome in judged:
+        plans.setdefault(ticket.sla_plan.name if ticket.sla_plan else "No plan", []).append(outcome)
+        organisations.setdefault((ticket.organisation.name, ticket.organisation_id), []).append(outcome)
+        missed.extend((ticket, miss) for miss in missed_promises(outcome, now))
+    by_organisation = [(name, org_id, compliance(outcomes, now)) for (name, org_id), outcomes in organisations.items()]
+    by_organisation.sort(key=lambda row: (-_missed_count(row[2]), row[0]))
+    missed.sort(key=lambda row: row[1].due, reverse=True)
+    return PromiseReport(
+        total=compliance([outcome for _, outcome in judged], now),
+        by_plan=sorted(((name, compliance(outcomes, now)) for name, outcomes in plans.items()), key=lambda r: r[0]),
+        by_organisation=by_organisation,
+        missed=missed,
+    )

@@ -31,6 +31,17 @@ class BoardFilterForm(PortalForm):
     at_risk = BooleanField("At risk only")
 
 
+class PromisePeriodForm(PortalForm):
+    """GET choice of the promises report's period: no state change, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    days = SelectField("Tickets opened in the last", coerce=int, default=90,
+                       choices=[SelectChoice(7, "7 days"), SelectChoice(30, "30 days"), SelectChoice(90, "90 days"),
+                                SelectChoice(365, "365 days")])
+
+
 class OverrideForm(PortalForm):
     version = HiddenField(validators=[InputRequired()])
     position = WholeNumberField("New place", validators=[InputRequired("Give the new place (1 = next)."), NumberRange(1, 10_000)])

@@ -5,9 +5,9 @@ the engines and logs the change. Technicians read; dispatchers and owners act.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import os
+from datetime import timedelta
+from typing import Optional
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_from_directory, url_for)
@@ -21,13 +21,14 @@ from ..extensions import db
 from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Technician, Ticket, TicketStatus
 from ..services import account_log, contracts, settings, tickets as ticket_service
 from ..services import queue as queue_service
+from ..services import sla as sla_service
 from ..services import staff as staff_service
 from ..services.text import whole_number
 from ..services.ticket_status import shown_sla_state
 from . import rota, weights
 from .board import SLA_LABELS, SLA_STATES, Filters, board_tag, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
 from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CommentForm, DetailsForm, OverrideForm,
-                    StatusForm, WhatIfForm)
+                    PromisePeriodForm, StatusForm, WhatIfForm)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -211,6 +212,20 @@ def download_attachment(ticket_id: int, attachment_id: int):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.route("/promises")
+@dispatch_roles
+def promises():
+    """Guaranteed deadlines kept: in all, per plan, per client, and each one missed (dispatchers and owner)."""
+    form = PromisePeriodForm(request.args)
+    status = 200
+    if request.args and not form.validate():
+        status = 400
+    days = form.days.data if status == 200 else form.days.default
+    now = clock.now()
+    return render_template("staff/promises.html", form=form, days=days,
+                           report=sla_service.promise_report(now - timedelta(days=days), now)), status
 
 
 @bp.route("/organisations")

@@ -11,12 +11,14 @@ from portal.domain.calendar import CoverageCalendar
 from portal.domain.sla import (
     Compliance,
     DueTimes,
+    MissedPromise,
     Pause,
     SlaOutcome,
     SlaState,
     SlaTerms,
     compliance,
     due_times,
+    missed_promises,
     sla_state,
 )
 
@@ -171,6 +173,38 @@ def test_compliance_counts_on_time_late_and_open_breaches():
     assert result == Compliance(responses_total=3, responses_on_time=1, arrivals_total=2, arrivals_on_time=1)
     assert result.response_share == pytest.approx(1 / 3)
     assert result.arrival_share == 0.5
+
+
+def test_missed_promises_name_each_miss_and_how_late():
+    now = ny(2026, 11, 30, 12, 0)
+    late_response = SlaOutcome(ny(2026, 11, 24, 11, 0), ny(2026, 11, 24, 12, 30), ny(2026, 11, 24, 17, 0),
+                               ny(2026, 11, 24, 16, 0))
+    assert missed_promises(late_response, now) == [
+        MissedPromise("response", ny(2026, 11, 24, 11, 0), ny(2026, 11, 24, 12, 30), timedelta(minutes=90))]
+    still_open = SlaOutcome(ny(2026, 11, 30, 11, 0), None, ny(2026, 11, 30, 14, 0), None)
+    assert missed_promises(still_open, now) == [
+        MissedPromise("response", ny(2026, 11, 30, 11, 0), None, timedelta(hours=1))]
+    assert missed_promises(SlaOutcome(None, None, None, None), now) == []
+
+
+outcomes = st.builds(
+    SlaOutcome,
+    st.one_of(st.none(), st.datetimes(datetime(2026, 11, 1), datetime(2026, 12, 31), timezones=st.just(UTC))),
+    st.one_of(st.none(), st.datetimes(datetime(2026, 11, 1), datetime(2026, 12, 31), timezones=st.just(UTC))),
+    st.one_of(st.none(), st.datetimes(datetime(2026, 11, 1), datetime(2026, 12, 31), timezones=st.just(UTC))),
+    st.one_of(st.none(), st.datetimes(datetime(2026, 11, 1), datetime(2026, 12, 31), timezones=st.just(UTC))),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.lists(outcomes, max_size=20),
+       now=st.datetimes(datetime(2026, 11, 1), datetime(2026, 12, 31), timezones=st.just(UTC)))
+def test_the_misses_listed_are_exactly_the_ones_the_shares_count(batch, now):
+    result = compliance(batch, now)
+    misses = [miss for outcome in batch for miss in missed_promises(outcome, now)]
+    assert sum(m.which == "response" for m in misses) == result.responses_total - result.responses_on_time
+    assert sum(m.which == "arrival" for m in misses) == result.arrivals_total - result.arrivals_on_time
+    assert all(m.late_by > timedelta(0) for m in misses)
 
 
 def test_compliance_with_nothing_judged_has_no_share():

@@ -95,6 +95,7 @@ ROUTES: dict[str, Access] = {
     "staff.add_shift": Access.DISPATCH,
     "staff.delete_shift": Access.DISPATCH,
     "staff.add_time_off": Access.DISPATCH,
+    "staff.promises": Access.DISPATCH,
     "staff.delete_time_off": Access.DISPATCH,
     "staff.on_call": Access.DISPATCH,
     "staff.delete_on_call": Access.DISPATCH,
