@@ -3,8 +3,8 @@
 Why by content: a file name or the browser's Content-Type is whatever the uploader says. An
 HTML page renamed 'screenshot.png' or a program renamed 'invoice.pdf' must be refused, so the
 first bytes are read with the `filetype` package (magic numbers) and must agree with the name's
-extension; text files must really be text (UTF-8 without NUL bytes, or UTF-16 with its byte
-order mark). Files are then always served as downloads with `nosniff`, never rendered by the browser.
+extension; text files must really be text (UTF-8 without NUL bytes, UTF-16 with its byte order
+mark, or a Windows/Latin code page without control bytes). Files are then always served as downloads with `nosniff`, never rendered by the browser.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ UTF16_BOMS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"
 
 
 def _is_text(head: bytes) -> bool:
-    """UTF-8 without NUL, or UTF-16 that says so with its byte order mark.
+    """UTF-8 without NUL, UTF-16 that says so with its byte order mark, or a Windows/Latin code page.
 
     Why UTF-16: Windows writes it for "Unicode" text, Event Viewer's exports and Windows
     PowerShell's `>`, so a client's event log was refused as "not plain text"; its zero bytes
@@ -78,8 +78,24 @@ def _is_text(head: bytes) -> bool:
         head.decode("utf-8")
     except UnicodeDecodeError as error:
         # A multi-byte character cut at the end of the sample is still text.
-        return error.start >= len(head) - 3
+        if error.start >= len(head) - 3:
+            return True
+        return _is_single_byte_text(head)
     return True
+
+
+# Control bytes a text file may hold: tab, line breaks, form feed, ESC (colours in logs), DOS's end-of-file mark.
+TEXT_CONTROLS = frozenset(b"\t\n\r\f\x1a\x1b")
+
+
+def _is_single_byte_text(head: bytes) -> bool:
+    """Text in a Windows or Latin code page: every byte printable or a line-break kind of control.
+
+    Why: Excel's "CSV (Comma delimited)" and many older programs' logs are written in the
+    Windows code page, not UTF-8, so a client list with "Müller" or "São Paulo" in it was
+    refused as "not plain text". A program's bytes are full of other control bytes.
+    """
+    return not any(byte < 0x20 and byte not in TEXT_CONTROLS or byte == 0x7F for byte in head)
 
 
 def inspect(file_storage: Optional[FileStorage]) -> InspectedFile:

@@ -151,6 +151,32 @@ def test_utf16_that_is_not_text_is_still_refused(setup, content):
     assert count() == 0
 
 
+CLIENT_LIST = "Name;Stadt;Umsatz\r\nMüller GmbH;Köln;1.250 €\r\nJosé Ñúñez;São Paulo;980 €\r\n" * 50
+
+
+@pytest.mark.parametrize("content, name", [
+    (CLIENT_LIST.encode("cp1252"), "Kunden Müller.csv"),  # Excel's "CSV (Comma delimited)" on Windows
+    ("2026-12-03 08:00:01 Fehler: Drucker nicht erreichbar — Zeitüberschreitung\r\n".encode("cp1252") * 20,
+     "drucker.log"),
+])
+def test_text_in_the_windows_code_page_is_accepted(setup, content, name):
+    """Found filing a ticket: Excel's CSV export and older programs' logs are not UTF-8, and a client
+    list with "Müller" in it was refused as "not plain text"."""
+    _, client, ticket_id, _, _ = setup
+    response = upload(client, ticket_id, content, name)
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    stored = db.session.scalars(select(Attachment)).one()
+    assert client.get(f"/client/tickets/{ticket_id}/attachments/{stored.id}").data == content
+
+
+def test_a_program_named_as_text_is_still_refused_without_nul_bytes(setup):
+    _, client, ticket_id, _, folder = setup
+    program = bytes(range(1, 256)) * 4  # every byte but NUL: control bytes no text holds
+    response = upload(client, ticket_id, program, "readme.txt")
+    assert response.status_code == 400 and "not plain text" in response.get_data(as_text=True)
+    assert count() == 0
+
+
 def test_a_file_of_exactly_the_stated_limit_is_accepted(setup):
     _, client, ticket_id, _, _ = setup
     page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
