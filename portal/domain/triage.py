@@ -393,30 +393,33 @@ class AfterHoursDecision:
     message: str
 
 
+PAGED_MESSAGE = "After hours: your contract covers emergencies, so the on-call technician has been paged."
+NOBODY_ON_CALL_MESSAGE = ("After hours: your contract covers emergencies. No technician is on call right now, "
+                          "so our dispatchers have been alerted to find one.")
+
+
 def after_hours_decision(
     now: datetime,
     is_contract: bool,
     after_hours_emergencies: bool,
     plan_calendar: CoverageCalendar,
     business_calendar: CoverageCalendar,
+    on_call: bool = True,
 ) -> AfterHoursDecision:
     """What happens to a ticket opened at `now`.
 
     In business hours: queued as usual. Outside them, a contract with after-hours emergencies
     (or a plan whose own calendar covers this moment, e.g. 24x7) pages the on-call technician;
     everyone else is told plainly when work starts: the next covered moment of their plan.
+    `on_call` False: the rota has nobody at `now`, so the page goes to the dispatchers and the
+    client is told that, not that a technician was paged.
     """
     now = as_utc(now, "now")
     if business_calendar.is_covered(now):
         return AfterHoursDecision(True, False, None, "Within business hours: your ticket is in the queue now.")
     plan_covered = plan_calendar.is_covered(now)
     if is_contract and (after_hours_emergencies or plan_covered):
-        return AfterHoursDecision(
-            True,
-            True,
-            None,
-            "After hours: your contract covers emergencies, so the on-call technician has been paged.",
-        )
+        return AfterHoursDecision(True, True, None, PAGED_MESSAGE if on_call else NOBODY_ON_CALL_MESSAGE)
     if plan_covered:
         return AfterHoursDecision(True, False, None, "Your plan covers this time: your ticket is in the queue now.")
     next_at = plan_calendar.next_covered(now)

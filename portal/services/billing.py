@@ -843,16 +843,15 @@ def _serve_waiting_tickets_under(contract: Contract, now: datetime) -> None:
                              Ticket.status.in_(TicketStatus.WAITING)).order_by(Ticket.id)
     ).all()
     for ticket in waiting:
-        paged = False
-        if tickets.decide_after_hours(ticket, now).page_on_call:
+        paged = ""
+        decision = tickets.decide_after_hours(ticket, now)
+        if decision.page_on_call:
             on_call = staff.on_call_at(now)
             why = (f"{ticket.organisation.name} upgraded to {contract.plan.name} at {alerts.firm_time(now)}: "
                    "their waiting ticket is now an after-hours emergency.")
-            paged = alerts.page_on_call(ticket, on_call.user.email if on_call else None, now, why)
-            if paged:
-                ticket.events.append(TicketEvent(
-                    at=now, kind="after_hours", public=True,
-                    message="After hours: your contract covers emergencies, so the on-call technician has been paged."))
+            if alerts.page_on_call(ticket, on_call.user.email if on_call else None, now, why):
+                paged = decision.message  # who was paged: the on-call technician, or the dispatchers
+                ticket.events.append(TicketEvent(at=now, kind="after_hours", public=True, message=paged))
         notifications.ticket_upgraded(ticket, queue.entry_for(ticket.id), contract.plan.name, paged, now)
     db.session.commit()
 

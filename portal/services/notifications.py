@@ -135,15 +135,16 @@ def ticket_received(ticket: Ticket, entry: QueueEntry, now: datetime, after_hour
                  KIND_RECEIVED, now)
 
 
-def ticket_upgraded(ticket: Ticket, entry: Optional[QueueEntry], plan_name: str, paged: bool, now: datetime) -> int:
-    """The client upgraded while this ticket waited: its new place, estimate and guarantee, and the page."""
+def ticket_upgraded(ticket: Ticket, entry: Optional[QueueEntry], plan_name: str, paged: str, now: datetime) -> int:
+    """The client upgraded while this ticket waited: its new place, estimate and guarantee, and who was
+    paged (`paged`: the after-hours words, empty when nobody was)."""
     tz = ticket.organisation.timezone
     lines = [f"Your {plan_name} contract is active: your ticket \"{ticket.title}\" is now served under it.", ""]
     if entry is not None and entry.position:
         lines += [place_words(entry.position, entry.ahead), _estimate_words(entry, tz, ticket.onsite_needed)]
     lines.append(_due_words(ticket, tz))
     if paged:
-        lines += ["", "After hours: your contract covers emergencies, so our on-call technician has been paged."]
+        lines += ["", paged]
     return _send(ticket, f"Now under {plan_name}: {ticket.title}", "\n".join(lines) + "\n", KIND_UPGRADED, now)
 
 

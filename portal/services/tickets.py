@@ -342,13 +342,18 @@ class OpenedTicket:
 def decide_after_hours(ticket: Ticket, at: datetime) -> AfterHoursDecision:
     """Is the ticket's plan covered at `at`, and must the on-call technician be paged?"""
     plan = ticket.sla_plan
-    return after_hours_decision(
-        at,
+    terms = dict(
         is_contract=plan is not None and plan.is_contract,
         after_hours_emergencies=bool(plan is not None and plan.after_hours_emergencies),
         plan_calendar=settings.plan_calendar(plan),
         business_calendar=settings.business_calendar(),
     )
+    decision = after_hours_decision(at, **terms)
+    if decision.page_on_call and staff.on_call_at(at) is None:
+        # The page goes to the dispatchers: "the on-call technician has been paged" told a client
+        # in an emergency that someone was coming when nobody was on the rota.
+        decision = after_hours_decision(at, on_call=False, **terms)
+    return decision
 
 
 class IdempotencyKeyReused(TicketError):

@@ -304,7 +304,7 @@ def test_an_upgrade_activated_at_night_pages_the_on_call_technician_and_tells_th
         TicketEvent.message.contains("on-call technician has been paged"))).one().public
     [told] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_upgraded")).all()
     assert told.recipient == "admin@bolt.test" and "Your Premium 24/7 contract is active" in told.body
-    assert "1st in line" in told.body and "our on-call technician has been paged" in told.body
+    assert "1st in line" in told.body and "on-call technician has been paged" in told.body
 
 
 def test_billing_overview_for_a_card_contract_offers_change_cancel_and_portal(client, world):

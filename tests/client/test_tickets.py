@@ -3,7 +3,7 @@ live updates, status buttons, and privacy against a second organisation."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Comment, Role, Ticket, TicketEvent, TicketStatus, User
+from portal.models import Comment, OnCallPeriod, OutboxMessage, Role, Ticket, TicketEvent, TicketStatus, User
 from tests.client.helpers import TUESDAY_10_NY, GOOD_FORM, file_ticket, log_in_as, set_clock, tickets_in_db
 from tests.conftest import login, make_organisation, make_plan, make_user
+from tests.staff.helpers import make_technician
 
 
 
@@ -194,18 +195,48 @@ def test_after_hours_break_fix_is_told_the_next_business_day_and_offered_the_upg
     assert "paged" not in notice
 
 
+def _on_call(at: datetime) -> None:
+    tech = make_technician("oncall@firm.example", name="Owen Oncall")
+    db.session.add(OnCallPeriod(technician=tech, starts_at=at - timedelta(hours=6), ends_at=at + timedelta(hours=6)))
+    db.session.commit()
+
+
 @pytest.mark.parametrize("label, at, next_text", AFTER_HOURS_CASES)
 def test_after_hours_contract_with_emergencies_pages_on_call(client, monkeypatch, label, at, next_text):
     set_clock(monkeypatch, at)
     plan = make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True)
     org = make_organisation("Cedar Pharmacy", plan)
     make_user("c@cedar.example", organisation=org)
+    _on_call(at)
     login(client, "c@cedar.example")
     _, response = file_ticket(client)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     notice = page.split('id="after-hours"')[1].split("</p>")[0]
     assert "on-call technician has been paged" in notice, label
     assert "upgrading" not in notice
+
+
+def test_after_hours_emergency_with_nobody_on_call_does_not_say_a_technician_was_paged(client, monkeypatch):
+    """Found filing an emergency on a Saturday with a gap in the rota: the page, the timeline and the
+    "received" email said "the on-call technician has been paged" while the alert went to the
+    dispatchers because nobody was on call."""
+    at = AFTER_HOURS_CASES[1][1]
+    set_clock(monkeypatch, at)
+    plan = make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True)
+    org = make_organisation("Cedar Pharmacy", plan)
+    make_user("c@cedar.example", organisation=org)
+    make_user("dispatch@firm.example", role=Role.DISPATCHER)
+    login(client, "c@cedar.example")
+    ticket_id, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    notice = page.split('id="after-hours"')[1].split("</p>")[0]
+    assert "paged" not in notice and "No technician is on call right now" in notice
+    assert "dispatchers have been alerted" in notice
+    told = [m.body for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_received"))]
+    assert told and all("has been paged" not in body and "No technician is on call" in body for body in told)
+    public = [e.message for e in db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket_id, TicketEvent.public.is_(True)))]
+    assert not any("has been paged" in message for message in public)
 
 
 def test_after_hours_contract_without_emergencies_waits_for_business_hours(client, monkeypatch):
