@@ -7,6 +7,7 @@ from typing import Any, Callable, Optional
 
 from flask import Flask, g, render_template, request, url_for
 from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -131,6 +132,37 @@ def _too_large(page: Callable[..., Any]):
     return page(413, "Too large", text)
 
 
+FORM_EXPIRED_TITLE = "Nothing was sent"
+
+
+def form_expired_words(description: str) -> str:
+    """Why a form was refused for its CSRF token, in words for the person who pressed the button.
+
+    Why: the token lives in the session, so a form opened before signing out (or in again, in
+    another tab) or before the browser was restarted is refused; the bare "400 Bad Request: The
+    CSRF session token is missing." page left people unsure whether their emergency was filed.
+    """
+    return ("This page was opened before your session changed (you signed out or in again, perhaps in another "
+            f"tab, or the browser was restarted), so nothing was sent and nothing was changed. ({description})")
+
+
+def form_expired_page(error: HTTPException):
+    """The page for a form refused for its CSRF token: nothing happened, and the way back to send it again."""
+    from flask_login import current_user
+
+    back = request.path if request.method == "GET" else (request.referrer or "")
+    back = back if back.startswith(request.host_url) or back.startswith("/") else ""
+    if current_user.is_authenticated:
+        text = form_expired_words(error.description) + " Open the page again and send it again."
+        back_text = "Open the page again"
+    else:
+        text = (form_expired_words(error.description) + " Log in again, then send it again; your browser's "
+                "Back button usually still shows what you typed.")
+        back, back_text = url_for("auth.login"), "Log in again"
+    return render_template("error.html", code=400, title=FORM_EXPIRED_TITLE, text=text,
+                           back_url=back or None, back_text=back_text), 400
+
+
 def _register_error_pages(app: Flask) -> None:
     from .api.views import answers_in_json, http_error as api_error
 
@@ -144,6 +176,8 @@ def _register_error_pages(app: Flask) -> None:
             return api_error(error)
         if error.code == 413:
             return _too_large(page)
+        if isinstance(error, CSRFError):
+            return form_expired_page(error)
         if error.code in ERROR_PAGES:
             return page(error.code, *ERROR_PAGES[error.code])
         return error

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_from_directory, session, url_for)
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
@@ -52,6 +53,30 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/tickets/<int:ticket_id>/attachments", "ticket_attach", add_attachment, methods=["POST"])
     bp.add_url_rule("/tickets/<int:ticket_id>/attachments/<int:attachment_id>", "ticket_attachment",
                     download_attachment)
+    bp.register_error_handler(CSRFError, form_expired)
+
+
+def form_expired(error: CSRFError):
+    """A form sent from a page opened before the session changed: nothing is done, and what was typed
+    into the emergency form or a comment comes back with a fresh token, to be sent again as it is.
+
+    Why: the bare refusal page lost an emergency report typed before signing in again in another
+    tab. The form's idempotency key comes back too, so sending it twice still files one ticket.
+    """
+    from .. import form_expired_page, form_expired_words
+
+    if not (current_user.is_authenticated and current_user.is_client):
+        return form_expired_page(error)
+    words = form_expired_words(error.description)
+    if request.endpoint == "client.new_ticket":
+        return _new_ticket_page(TicketForm(), 400, expired=words + " Check what you typed below and press "
+                                                                  "“File the ticket” again.")
+    ticket = tickets.ticket_for_organisation(current_user.organisation_id, (request.view_args or {}).get("ticket_id", 0))
+    if request.endpoint == "client.ticket_comment" and ticket is not None:
+        form = CommentForm()
+        form.body.errors = [words + " Your comment is below: press “Add comment” again."]
+        return _page(ticket, status=400, comment_form=form)
+    return form_expired_page(error)
 
 
 def _own_ticket(ticket_id: int) -> Ticket:
@@ -162,11 +187,11 @@ def _report_again(form: TicketForm, followed: Ticket) -> None:
     form.safety_critical.data = followed.safety_critical
 
 
-def _new_ticket_page(form: TicketForm, status: int = 200):
+def _new_ticket_page(form: TicketForm, status: int = 200, expired: str = ""):
     """The form, with the ticket it reports again when there is one (read again after a refusal)."""
     number = tickets.ticket_number(form.follows_ticket_id.data)
     followed = tickets.ticket_for_organisation(current_user.organisation_id, number) if number else None
-    return render_template("client/ticket_new.html", form=form, followed=followed), status
+    return render_template("client/ticket_new.html", form=form, followed=followed, expired=expired), status
 
 
 def _file(organisation_id: int, data: tickets.TicketInput, now: datetime, key: str) -> tickets.OpenedTicket:

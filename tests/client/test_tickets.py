@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Comment, OnCallPeriod, OutboxMessage, Role, Ticket, TicketEvent, TicketStatus, User
 from tests.client.helpers import TUESDAY_10_NY, GOOD_FORM, file_ticket, log_in_as, set_clock, tickets_in_db
-from tests.conftest import login, make_organisation, make_plan, make_user
+from tests.conftest import PASSWORD, csrf_token_from, login, make_organisation, make_plan, make_user
 from tests.staff.helpers import make_technician
 
 
@@ -655,3 +655,84 @@ def test_a_resolved_contract_ticket_says_when_it_was_resolved_and_whether_the_de
     ticket_service.set_status(late, TicketStatus.RESOLVED, technician, TUESDAY_10_NY + timedelta(hours=2))
     shown = client.get(f"/client/tickets/{late}/live.json").get_json()["display"]["sla"]
     assert shown == "Resolved Tue 24 Nov 12:00; the deadline, Tue 24 Nov 11:00, was missed."
+
+
+# --- a form opened before the session changed ------------------------------------------------------
+
+
+@pytest.fixture
+def csrf_app(make_app, monkeypatch):
+    """CSRF on, and no app context held around the requests (Flask-WTF keeps a page's token in `g`)."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    with app.app_context():
+        org = make_organisation("Acme", make_plan("priority"))
+        make_user("a@acme.example", organisation=org, name="Alice Acme")
+    return app
+
+
+def _stored(app, model) -> list:
+    with app.app_context():
+        return list(db.session.scalars(select(model).order_by(model.id)))
+
+
+def _log_in_with_token(client) -> None:
+    page = client.get("/auth/login")
+    if page.status_code == 302:
+        return  # already logged in
+    token = csrf_token_from(page.get_data(as_text=True))
+    assert client.post("/auth/login", data={"email": "a@acme.example", "password": PASSWORD,
+                                            "csrf_token": token}).status_code == 302
+
+
+def _form_then_new_session(client, path: str) -> dict:
+    """The page is opened, then the person logs out and in again in another tab: its token is stale."""
+    _log_in_with_token(client)
+    page = client.get(path).get_data(as_text=True)
+    stale = csrf_token_from(page)
+    key = re.search(r'name="idempotency_key" type="hidden" value="([^"]*)"', page)
+    assert client.post("/auth/logout", data={"csrf_token": stale}).status_code == 302
+    _log_in_with_token(client)
+    return {"csrf_token": stale, **({"idempotency_key": key.group(1)} if key else {})}
+
+
+def test_an_emergency_typed_before_signing_in_again_comes_back_as_typed_and_files_once_sent_again(csrf_app):
+    """Found with two tabs: the emergency form sent after logging out and in again answered the bare
+    "400 Bad Request: The CSRF tokens do not match." and everything typed was lost."""
+    client = csrf_app.test_client()
+    sent = dict(GOOD_FORM, title="Core switch down — 3rd floor dark", **_form_then_new_session(client, "/client/tickets/new"))
+    response = client.post("/client/tickets/new", data=sent)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and _stored(csrf_app, Ticket) == []
+    assert "nothing was sent" in body and "File the ticket" in body
+    assert "Core switch down — 3rd floor dark" in body and "17000" in body
+    assert f'value="{sent["idempotency_key"]}"' in body  # the same report, the same key
+    again = dict(sent, csrf_token=csrf_token_from(body))
+    assert client.post("/client/tickets/new", data=again).status_code == 302
+    assert client.post("/client/tickets/new", data=again).status_code == 302
+    assert [t.title for t in _stored(csrf_app, Ticket)] == ["Core switch down — 3rd floor dark"]
+
+
+def test_a_comment_typed_before_signing_in_again_comes_back_as_typed(csrf_app):
+    client = csrf_app.test_client()
+    _log_in_with_token(client)
+    page = client.get("/client/tickets/new").get_data(as_text=True)
+    key = re.search(r'name="idempotency_key" type="hidden" value="([^"]*)"', page).group(1)
+    client.post("/client/tickets/new", data=dict(GOOD_FORM, idempotency_key=key, csrf_token=csrf_token_from(page)))
+    (ticket,) = _stored(csrf_app, Ticket)
+    stale = _form_then_new_session(client, f"/client/tickets/{ticket.id}")
+    response = client.post(f"/client/tickets/{ticket.id}/comments",
+                           data={"body": "The spare switch is in the basement, key at reception.", **stale})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and _stored(csrf_app, Comment) == []
+    assert "The spare switch is in the basement, key at reception." in body and "nothing was sent" in body
+
+
+def test_a_form_sent_after_signing_out_says_nothing_was_sent_and_leads_to_log_in(csrf_app):
+    client = csrf_app.test_client()
+    stale = _form_then_new_session(client, "/client/tickets/new")
+    client.post("/auth/logout", data={"csrf_token": csrf_token_from(client.get("/client/").get_data(as_text=True))})
+    response = client.post("/client/tickets/new", data=dict(GOOD_FORM, **stale))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and _stored(csrf_app, Ticket) == []
+    assert "nothing was sent" in body and "Log in again" in body and "/auth/login" in body
