@@ -324,7 +324,8 @@ def user_for_reset_token(token: str) -> Optional[User]:
     if not isinstance(data, dict):
         return None
     user = db.session.get(User, data.get("u"))
-    if user is None or data.get("p") != _password_fingerprint(user):
+    # A colleague removed after asking for the link: it dies with their access, as the log-in does.
+    if user is None or not user.active or data.get("p") != _password_fingerprint(user):
         return None
     return user
 

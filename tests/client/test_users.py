@@ -104,6 +104,24 @@ def test_removing_a_colleague_signs_them_out_at_once_and_their_tickets_stay(unhe
         assert snapshot()["outbox_message"] == before
 
 
+def test_a_reset_link_asked_for_before_the_removal_stops_working(client):
+    """Found removing a colleague who had just asked for a new password: their link still set one
+    ("Your password is changed. Log in with the new one.") and logged it as done; after a restore,
+    the password the removed person chose in the meantime was the one that worked."""
+    _, admin, member, *_ = _people()
+    client.post("/auth/reset", data={"email": "bob@acme.example"})
+    link = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "password_reset")).one().body
+    path = "/auth/reset/" + re.search(r"/auth/reset/(\S+)", link).group(1)
+    before_hash = member.password_hash
+    login(client, "admin@acme.example")
+    client.post(f"/client/users/{member.id}/remove")
+    client.post("/auth/logout")
+    assert client.get(path).status_code == 302
+    refused = client.post(path, data={"password": "a brand new passphrase 42", "confirm": "a brand new passphrase 42"})
+    assert refused.status_code == 302 and refused.headers["Location"].endswith("/auth/reset")
+    assert _fresh(member).password_hash == before_hash
+
+
 def test_restoring_access_lets_them_log_in_again_but_old_sessions_stay_dead(unheld_app):
     app = unheld_app
     with app.app_context():
