@@ -146,12 +146,25 @@ def form_expired_words(description: str) -> str:
             f"tab, or the browser was restarted), so nothing was sent and nothing was changed. ({description})")
 
 
+def _same_site_path(address: Optional[str]) -> Optional[str]:
+    """The path (and query) of an address on this site, else None: a link back never leads elsewhere."""
+    from urllib.parse import urlsplit
+
+    from .auth import safe_next
+
+    if not address:
+        return None
+    parts = urlsplit(address)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
 def form_expired_page(error: HTTPException):
     """The page for a form refused for its CSRF token: nothing happened, and the way back to send it again."""
     from flask_login import current_user
 
-    back = request.path if request.method == "GET" else (request.referrer or "")
-    back = back if back.startswith(request.host_url) or back.startswith("/") else ""
+    back = request.full_path.rstrip("?") if request.method == "GET" else _same_site_path(request.referrer)
     if current_user.is_authenticated:
         text = form_expired_words(error.description) + " Open the page again and send it again."
         back_text = "Open the page again"
