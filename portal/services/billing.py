@@ -827,7 +827,9 @@ def _after_change(contract: Contract, change: str, now: datetime) -> None:
     count = sla.rebase_organisation(contract.organisation_id, now, why)
     log.info("organisation %s: %d open tickets re-triaged after contract %s change (%s)",
              contract.organisation_id, count, contract.id, change)
-    if contract.status == ContractStatus.ACTIVE:
+    # Only a plan that now serves the tickets is news for them: a payment recovered after a failure
+    # (past due -> active) leaves them under the plan they had, and the client is not told otherwise.
+    if contract.status == ContractStatus.ACTIVE and count:
         _serve_waiting_tickets_under(contract, now)
         _note_upgraded_ticket(contract, now)
 

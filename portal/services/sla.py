@@ -204,14 +204,27 @@ def _due_words(ticket: Ticket) -> str:
 
 def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
     """A contract change: every open ticket of the organisation goes under the plan now in force, its clock
-    restarting at the change; each gets a timeline event. Commits, then re-runs the queue. Returns the count."""
+    restarting at the change; each gets a timeline event. Commits, then re-runs the queue. Returns the count.
+
+    A ticket already under the plan in force keeps its clock: a change that leaves the plan as it was
+    (a card payment failing and the contract past due, "still served while Stripe retries", then the
+    payment going through; the same plan paid another way) must not push its deadlines later, nor let a
+    target about to be missed start over unmissed.
+    """
     plan = current_plan(organisation_id)
-    tickets = db.session.scalars(
-        select(Ticket)
-        .options(selectinload(Ticket.pauses), selectinload(Ticket.sla_plan))
-        .where(Ticket.organisation_id == organisation_id, Ticket.status.in_(TicketStatus.OPEN))
-        .order_by(Ticket.id)
-    ).all()
+    plan_id = plan.id if plan is not None else None
+    tickets = [
+        ticket for ticket in db.session.scalars(
+            select(Ticket)
+            .options(selectinload(Ticket.pauses), selectinload(Ticket.sla_plan))
+            .where(Ticket.organisation_id == organisation_id, Ticket.status.in_(TicketStatus.OPEN))
+            .order_by(Ticket.id)
+        ).all()
+        if ticket.sla_plan_id != plan_id
+    ]
+    if not tickets:
+        db.session.commit()
+        return 0
     for ticket in tickets:
         before = {"plan": ticket.sla_plan.name if ticket.sla_plan else "Break/Fix", "due": _due_words(ticket)}
         apply_plan(ticket, plan, now, now)

@@ -235,3 +235,38 @@ def test_events_for_unknown_customers_are_recorded_and_ignored(client, now):
     result = deliver(client, event("customer.subscription.updated", sub, T0))
     assert result["replay"] is False and events_recorded() == 1
     assert db.session.scalars(select(Contract).where(Contract.organisation_id == org.id)).all() == []
+
+
+def test_a_failed_renewal_and_its_recovery_keep_the_open_tickets_deadlines(client, now):
+    """Past due is still the same plan, "still served while Stripe retries": a failed card payment
+    must not restart the SLA clock of every open ticket (its on-site deadline moved hours later and a
+    promise about to be missed was never counted as missed), nor must the payment going through."""
+    from datetime import datetime, timedelta, timezone
+
+    from portal.models import OutboxMessage, Ticket
+    from portal.services import sla as sla_service
+    from tests.conftest import make_plan
+
+    _, priority = paid_plans()
+    org = customer_org()
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.created", subscription("active", contract), T0))
+    opened = datetime(2026, 11, 17, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 in New York
+    ticket = open_ticket(org, opened)
+    sla_service.apply_plan(ticket, db.session.get(Contract, contract.id).plan, opened, opened)
+    db.session.commit()
+    due = (ticket.response_due_at, ticket.arrival_due_at)
+    mails = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+
+    deliver(client, event("invoice.payment_failed", invoice(status="open"), T0 + 3600))
+    assert contract_state(contract.id)[0] == ContractStatus.PAST_DUE
+    deliver(client, event("invoice.paid", invoice(), T0 + 7200))
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert (ticket.sla_clock_start, ticket.response_due_at, ticket.arrival_due_at) == (opened, *due)
+    assert db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                        TicketEvent.kind == "sla_rebased")).all() == []
+    # nor is the client told their (unchanged) contract is "now active" on each ticket
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == mails

@@ -67,8 +67,22 @@ def test_pause_before_a_rebase_no_longer_shifts_the_clock(firm, now):
     tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.dispatcher, now + timedelta(minutes=5))
     tickets.set_status(ticket.id, TicketStatus.NEW, firm.acme_admin, now + timedelta(minutes=35))
     change = now + timedelta(minutes=40)
+    db.session.scalars(select(Contract).where(Contract.organisation_id == firm.acme.id)).one().plan_id = firm.premium.id
+    db.session.commit()
     sla.rebase_organisation(firm.acme.id, change, "Plan changed")
-    assert db.session.get(Ticket, ticket.id).response_due_at == change + timedelta(minutes=60)
+    assert db.session.get(Ticket, ticket.id).response_due_at == change + timedelta(minutes=firm.premium.remote_response_minutes)
+
+
+def test_a_contract_change_that_keeps_the_plan_keeps_the_clock(firm, now):
+    """The contract past due (a failed card payment, still served) and active again: same plan, same promise."""
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    due = ticket.response_due_at
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == firm.acme.id)).one()
+    contract.status = ContractStatus.PAST_DUE
+    db.session.commit()
+    assert sla.rebase_organisation(firm.acme.id, now + timedelta(minutes=50), "Priority payment failed") == 0
+    t = db.session.get(Ticket, ticket.id)
+    assert (t.sla_clock_start, t.response_due_at) == (ticket.opened_at, due) and events(ticket.id, "sla_rebased") == []
 
 
 def test_pause_extends_the_due_time_while_it_lasts(firm, now):
