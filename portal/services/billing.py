@@ -262,7 +262,7 @@ def start_checkout(
     """A Checkout Session (subscription mode) for the plan; returns Stripe's page to send the client to.
 
     A pending card contract is written with it; only the webhook makes it active. The onboarding fee,
-    if the firm set one, is a one-time line on the first invoice.
+    if the firm set one and the organisation is starting a contract, is a one-time line on the first invoice.
     """
     refusal = checkout_refusal(organisation, plan, now)
     if refusal is not None:
@@ -287,12 +287,13 @@ def start_checkout(
     if ticket_id is not None:
         metadata["ticket_id"] = str(ticket_id)
     line_items: list[dict[str, Any]] = [{"price": plan.stripe_price_id, "quantity": 1}]
-    if plan.onboarding_fee and plan.onboarding_fee > 0:
+    onboarding_fee = contracts.onboarding_fee_due(organisation.id, plan)
+    if onboarding_fee > 0:
         line_items.append(
             {
                 "price_data": {
                     "currency": plan.currency,
-                    "unit_amount": _cents(plan.onboarding_fee),
+                    "unit_amount": _cents(onboarding_fee),
                     "product_data": {"name": f"{plan.name} onboarding (one-time)"},
                 },
                 "quantity": 1,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Optional
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,16 @@ def firm_date(at: datetime) -> str:
     """A day as the client reads it ("14 Mar 2027"), in the firm's zone like every date on the pages."""
     local = at.astimezone(ZoneInfo(current_app.config["FIRM_TIMEZONE"]))
     return f"{local.day} {local:%b %Y}"
+
+
+def onboarding_fee_due(organisation_id: int, plan: Plan) -> Decimal:
+    """The one-time onboarding fee this organisation would pay to take `plan` now: the plan's fee when it
+    starts a contract with us, nothing while one is in force (it was onboarded then; a card switch,
+    which Stripe prorates, never charged it, so a checkout from an invoiced contract must not either).
+    The pages that show the fee and the Checkout that charges it both ask here."""
+    if not plan.is_contract or not plan.onboarding_fee or current_contract(organisation_id) is not None:
+        return Decimal("0")
+    return Decimal(plan.onboarding_fee)
 
 
 def pending_contract(organisation_id: int) -> Optional[Contract]:

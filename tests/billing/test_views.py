@@ -558,3 +558,28 @@ def test_a_ticket_a_technician_already_has_is_not_offered_an_upgrade_it_cannot_u
     assert "Upgrade and pay" not in page
     assert f'/billing/tickets/{ticket.id}/upgrade"' not in client.get("/client/").get_data(as_text=True)
     assert "upgrade-offer" not in client.get(f"/client/tickets/{ticket.id}").get_data(as_text=True)
+
+
+def test_a_client_already_under_contract_is_neither_shown_nor_charged_an_onboarding_fee(client, recorder, world):
+    """Onboarding is once: a card switch (Stripe prorates) never charged it, yet the upgrade panel and
+    the plan page put Premium's $900 fee before a client already on Priority, and a card checkout
+    from an invoiced contract added it to the bill. A break/fix client still sees and pays it."""
+    stripe_answers(recorder)
+    premium = db.session.scalars(select(Plan).where(Plan.slug == "premium")).one()
+    premium.onboarding_fee = Decimal("900")
+    db.session.commit()
+    login(client, "admin@acme.test")
+    acme_ticket = db.session.scalars(select(QueueEntry).where(QueueEntry.organisation_id == world["acme"].id)).first()
+    panel = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
+    assert "$900" not in panel
+    plan_page = client.get("/client/plans/premium").get_data(as_text=True)
+    assert "onboarding fee of $900" not in plan_page and "$900 once" not in plan_page
+    client.post("/billing/checkout/premium")
+    [session] = recorder.calls("POST", "/v1/checkout/sessions")
+    assert "line_items[1][price_data][unit_amount]" not in session.form
+
+    client.post("/auth/logout")
+    login(client, "admin@bolt.test")
+    panel = client.get(f"/billing/tickets/{world['ticket'].id}/upgrade").get_data(as_text=True)
+    assert "$900" in panel
+    assert "one-time onboarding fee of $900" in client.get("/client/plans/premium").get_data(as_text=True)
