@@ -735,6 +735,14 @@ def handle_webhook(payload: bytes, signature_header: str, now: datetime) -> Webh
             db.session.rollback()
             log.exception("contract %s changed (%s) but re-triage failed; the next queue recompute catches up",
                           contract.id, change)
+    elif contract is not None and contract.status == ContractStatus.ACTIVE and outcome.event_type in _NAMES_THE_TICKET:
+        # Stripe does not order its events: the subscription or its paid invoice may have made the
+        # contract active before the event naming the emergency ticket arrived.
+        try:
+            _note_upgraded_ticket(contract, now)
+        except Exception:
+            db.session.rollback()
+            log.exception("contract %s: the upgraded ticket's note could not be written", contract.id)
     return outcome
 
 
@@ -859,22 +867,34 @@ def _serve_waiting_tickets_under(contract: Contract, now: datetime) -> None:
     db.session.commit()
 
 
+# The events whose object carries the emergency ticket's id in its metadata (start_checkout puts it
+# on the session and on the subscription it creates).
+_NAMES_THE_TICKET = frozenset({"checkout.session.completed", "customer.subscription.created"})
+
+
+def _upgrade_ticket_id(contract: Contract) -> Optional[int]:
+    """The ticket an emergency upgrade was bought for, from whichever recorded event names it."""
+    recorded_events = db.session.scalars(
+        select(StripeEvent).where(StripeEvent.type.in_(_NAMES_THE_TICKET)).order_by(StripeEvent.received_at.desc())
+    )
+    for recorded in recorded_events:
+        obj = ((recorded.payload or {}).get("data") or {}).get("object") or {}
+        ours = (obj.get("id") == contract.stripe_checkout_session_id if recorded.type == "checkout.session.completed"
+                else contract.stripe_subscription_id is not None and obj.get("id") == contract.stripe_subscription_id)
+        if ours:
+            ticket_id = whole_number((obj.get("metadata") or {}).get("ticket_id"))
+            if ticket_id is not None:
+                return ticket_id
+    return None
+
+
 def _note_upgraded_ticket(contract: Contract, now: datetime) -> None:
-    """The ticket that prompted an emergency upgrade gets its new place in its timeline."""
+    """The ticket that prompted an emergency upgrade gets its new place in its timeline, once per contract."""
     from . import alerts, queue
 
     if not contract.stripe_checkout_session_id:
         return
-    event = db.session.scalars(
-        select(StripeEvent).where(StripeEvent.type == "checkout.session.completed").order_by(StripeEvent.received_at.desc())
-    )
-    ticket_id: Optional[int] = None
-    for recorded in event:
-        obj = ((recorded.payload or {}).get("data") or {}).get("object") or {}
-        if obj.get("id") == contract.stripe_checkout_session_id:
-            raw = (obj.get("metadata") or {}).get("ticket_id")
-            ticket_id = whole_number(raw)
-            break
+    ticket_id = _upgrade_ticket_id(contract)
     if ticket_id is None:
         return
     ticket = db.session.get(Ticket, ticket_id)

@@ -270,3 +270,30 @@ def test_a_failed_renewal_and_its_recovery_keep_the_open_tickets_deadlines(clien
                                                         TicketEvent.kind == "sla_rebased")).all() == []
     # nor is the client told their (unchanged) contract is "now active" on each ticket
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == mails
+
+
+@pytest.mark.parametrize("first", ["customer.subscription.created", "invoice.paid"])
+def test_the_emergency_ticket_is_told_its_new_place_whichever_event_stripe_sends_first(client, now, first):
+    """Stripe does not order its events: when the subscription or its paid invoice arrived before
+    checkout.session.completed, the contract was active already and the ticket that prompted the
+    upgrade never got its 'Upgraded to ...: now number N in the queue' line."""
+    _, priority = paid_plans()
+    org = customer_org()
+    ticket = open_ticket(org, now)
+    contract = card_request(org, priority, now)
+    sub = subscription("active", contract)
+    sub["metadata"]["ticket_id"] = str(ticket.id)  # subscription_data metadata, as start_checkout sends it
+    events = {
+        "customer.subscription.created": event("customer.subscription.created", sub, T0),
+        "invoice.paid": event("invoice.paid", invoice(), T0),
+        "checkout.session.completed": event("checkout.session.completed",
+                                            checkout_session(contract, ticket_id=ticket.id), T0 + 1),
+    }
+    order = [first] + [kind for kind in events if kind != first]
+    for kind in order:
+        deliver(client, events[kind])
+
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+    notes = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                         TicketEvent.kind == "upgraded")).all()
+    assert len(notes) == 1 and notes[0].message.startswith("Upgraded to Priority: payment confirmed by Stripe.")
