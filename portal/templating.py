@@ -21,10 +21,13 @@ def local_time(value: Optional[datetime], fmt: str = "%a %d %b %H:%M") -> str:
     return value.astimezone(firm_zone()).strftime(fmt)
 
 
-def money(value: Optional[Decimal]) -> str:
+def money(value: Optional[Decimal], currency: Optional[str] = "usd") -> str:
+    """An amount as the client is charged it: `plan.monthly_price | money(plan.currency)`."""
+    from .services.plans import currency_prefix
+
     if value is None:
         return "—"
-    return f"${Decimal(value):,.2f}".replace(".00", "")
+    return f"{currency_prefix(currency)}{Decimal(value):,.2f}".replace(".00", "")
 
 
 def ordinal(n: Optional[int]) -> str:

@@ -60,18 +60,29 @@ def promise(plan: Plan, business_hours_text: str) -> PlanPromise:
         remote = "Connected remotely within " + duration_words(plan.remote_response_minutes, business)
         onsite = "Technician on site within " + duration_words(plan.onsite_arrival_minutes, business)
         after_hours = "Yes: emergencies page the on-call technician" if plan.after_hours_emergencies else "No: after-hours calls are seen the next business day"
-    price = "No monthly fee" if plan.monthly_price == 0 else f"{dollars(plan.monthly_price)} a month"
-    hourly = "Labour included" if plan.hourly_rate == 0 else f"{dollars(plan.hourly_rate)} an hour"
+    price = "No monthly fee" if plan.monthly_price == 0 else f"{dollars(plan.monthly_price, plan.currency)} a month"
+    hourly = "Labour included" if plan.hourly_rate == 0 else f"{dollars(plan.hourly_rate, plan.currency)} an hour"
     term = "No minimum term" if plan.minimum_term_months == 0 else f"{plan.minimum_term_months}-month minimum term"
     fee = Decimal(plan.onboarding_fee or 0)
-    onboarding = "None" if fee == 0 else f"{dollars(fee)} once, with the first payment"
+    onboarding = "None" if fee == 0 else f"{dollars(fee, plan.currency)} once, with the first payment"
     return PlanPromise(coverage, remote, onsite, after_hours, price, hourly, term, onboarding)
 
 
-def dollars(amount: Decimal) -> str:
-    """$1,290 for whole dollars, $10.99 otherwise: a price is never rounded to another figure."""
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
+
+
+def currency_prefix(currency: Optional[str]) -> str:
+    """What goes before an amount in the currency Stripe charges: $, € or £, else the code ("CHF ")."""
+    code = (currency or "usd").lower()
+    return SYMBOLS.get(code) or f"{code.upper()} "
+
+
+def dollars(amount: Decimal, currency: Optional[str] = "usd") -> str:
+    """$1,290 for whole amounts, $10.99 otherwise: a price is never rounded to another figure. In the
+    plan's currency (a plan billed in euros reads €490, as Stripe charges it)."""
     amount = Decimal(amount)
-    return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
+    prefix = currency_prefix(currency)
+    return f"{prefix}{amount:,.0f}" if amount == amount.to_integral_value() else f"{prefix}{amount:,.2f}"
 
 
 def plan_terms(plan: Plan) -> PlanTerms:

@@ -178,3 +178,20 @@ def test_plan_pages_offer_every_plan_to_a_free_client(client, monkeypatch):
     for slug in ("essentials", "priority", "premium", "enterprise"):
         assert f'href="/client/plans/{slug}"' in table
     assert "waiting for confirmation" not in table and "minimum term that runs" not in table
+
+
+def test_a_plan_sold_in_another_currency_shows_that_currency_wherever_it_is_priced(client):
+    """Stripe charges a plan in its own currency (plan.currency, set on the staff plan form); the
+    pages said '$' whatever it was, so a plan billed €490 read '$490 a month'."""
+    from tests.conftest import login, make_organisation, make_plan, make_user
+
+    make_plan("priority", name="Priority", monthly_price=Decimal("490"), currency="eur",
+              onboarding_fee=Decimal("250"), hourly_rate=Decimal("95"))
+    make_plan("premium", name="Premium", monthly_price=Decimal("2490"), currency="gbp", display_order=3)
+    page = client.get("/plans").get_data(as_text=True)
+    assert "€490 a month" in page and "€250 once" in page and "€95 an hour" in page and "£2,490 a month" in page
+    assert "$490" not in page and "$2,490" not in page
+    make_user("admin@bolt.example", organisation=make_organisation("Bolt"))
+    login(client, "admin@bolt.example")
+    billing = client.get("/billing/").get_data(as_text=True)
+    assert "€490 a month" in billing and "$490" not in billing
