@@ -47,3 +47,13 @@ def test_plan_comparison_keeps_the_row_names_while_scrolling_sideways(phone):
     wrap_left = phone.evaluate("document.querySelector('.table-wrap').getBoundingClientRect().left")
     name_left = phone.evaluate("document.getElementById('name').getBoundingClientRect().left")
     assert abs(name_left - wrap_left) < 1  # stuck to the left edge of the scrolling box, not scrolled away
+
+
+def test_a_header_hidden_for_screen_readers_does_not_widen_the_page(phone):
+    """A column of buttons is named for screen readers only; in a table wider than the phone, that
+    hidden name must scroll with the table, not stretch the page to where the column ends."""
+    headers = "".join(f'<th scope="col">Column {i} with a long name</th>' for i in range(6))
+    render(phone, '<div class="table-wrap"><table><thead><tr>'
+                  f'{headers}<th scope="col"><span class="visually-hidden">Revoke</span></th></tr></thead></table></div>')
+    assert phone.evaluate("document.querySelector('table').getBoundingClientRect().right") > 390
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
