@@ -50,7 +50,7 @@ def eta_text(view: TicketStatusView) -> str:
     else:
         what = "Technician expected on site" if view.eta_kind == "arrival" else "Remote work expected to start"
     text = f"{what} around {_when(view.eta_median)}"
-    if view.eta_p90 is not None and view.eta_p90 != view.eta_median:
+    if view.eta_p90 is not None and _when(view.eta_p90) != _when(view.eta_median):
         text += f" (9 times out of 10 by {_when(view.eta_p90)})"
     if view.waits_for_coverage:
         text += ". Work starts when your plan's covered hours begin"

@@ -98,10 +98,15 @@ def _estimate_words(entry: QueueEntry, tz: str, onsite: bool) -> str:
     if entry.eta_median is None:
         return entry.note or "We will tell you when a technician is expected."
     what = "A technician is expected on site" if onsite else "A technician is expected to start remotely"
-    words = f"{what} around {local_time(entry.eta_median, tz)}"
-    if entry.eta_p90 is not None:
-        words += f" (9 times out of 10 by {local_time(entry.eta_p90, tz)})"
-    return words + "."
+    return f"{what} {_around(entry.eta_median, entry.eta_p90, tz)}."
+
+
+def _around(median: datetime, p90: Optional[datetime], tz: str) -> str:
+    """"around 14:20 (9 times out of 10 by 15:05)"; the range is left out when it reads as the same minute."""
+    words = f"around {local_time(median, tz)}"
+    if p90 is not None and local_time(p90, tz) != local_time(median, tz):
+        words += f" (9 times out of 10 by {local_time(p90, tz)})"
+    return words
 
 
 def _due_words(ticket: Ticket, tz: str) -> str:
@@ -162,8 +167,7 @@ def technician_en_route(ticket: Ticket, technician: Optional[Technician], arriva
     name = technician.user.first_name if technician is not None else "Your technician"
     body = f"{name} is on the way to {ticket.organisation.site_address or 'your site'}.\n"
     if arrival_median is not None:
-        body += f"Expected arrival around {local_time(arrival_median, tz)}"
-        body += f" (9 times out of 10 by {local_time(arrival_p90, tz)}).\n" if arrival_p90 else ".\n"
+        body += f"Expected arrival {_around(arrival_median, arrival_p90, tz)}.\n"
     return _send(ticket, f"{name} is on the way", body, KIND_EN_ROUTE, now)
 
 

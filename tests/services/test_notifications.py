@@ -28,6 +28,19 @@ def test_received_email_tells_place_estimate_and_promise(firm, now):
     assert f"http://127.0.0.1:5000/" in mail.body
 
 
+def test_a_range_that_reads_as_the_same_minute_is_left_out(firm, now):
+    """A drive known to the minute: "around 10:40 (9 times out of 10 by 10:40)" said nothing."""
+    from portal.services import notifications
+
+    ticket = open_for(firm.acme, firm.acme_admin, now, onsite_needed=True).ticket
+    arrival = now + timedelta(minutes=40)
+    notifications.technician_en_route(ticket, firm.technician, arrival, arrival + timedelta(seconds=20), now)
+    notifications.technician_en_route(ticket, firm.technician, arrival, arrival + timedelta(minutes=25), now)
+    first, second = mails("ticket_en_route")[-2:]
+    assert "Expected arrival around Tue 24 Nov 10:40 EST.\n" in first.body and "9 times out of 10" not in first.body
+    assert "Expected arrival around Tue 24 Nov 10:40 EST (9 times out of 10 by Tue 24 Nov 11:05 EST)." in second.body
+
+
 def test_tickets_from_a_tool_email_the_client_admins(firm, now):
     make_user("member@acme.test", Role.CLIENT_MEMBER, firm.acme)
     open_for(firm.acme, None, now, title="Disk 95% full (monitoring)")
