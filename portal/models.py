@@ -511,6 +511,11 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_used_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
+    # The create form's one-time key: the same form sent twice (a double click without JavaScript,
+    # Back and send, a reload of the answer) makes one token, not a second whose secret nobody saw.
+    request_key: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (UniqueConstraint("organisation_id", "request_key"),)
 
 
 class OutboxMessage(db.Model):

@@ -18,7 +18,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/account/api-tokens/<int:token_id>/revoke", "revoke_api_token", revoke_token, methods=["POST"])
 
 
-def _page(form: ApiTokenForm, issued=None, status: int = 200, message: str | None = None):
+def _page(form: ApiTokenForm, issued=None, status: int = 200, message: str | None = None, kind: str = "success"):
     org_id = current_user.organisation_id
     return render_template(
         "client/account.html",
@@ -27,20 +27,32 @@ def _page(form: ApiTokenForm, issued=None, status: int = 200, message: str | Non
         tokens=api_tokens.tokens_for(org_id),
         issued=issued,
         message=message,
+        message_kind=kind,
         openapi_url=url_for("api.openapi"),
     ), status
 
 
+ALREADY_CREATED = ("This form was already sent: the token “{name}” ({prefix}…) was created then, and its secret "
+                   "was shown on that answer only. If you did not copy it, revoke it and create another.")
+
+
 @client_admin_only
 def account():
-    """Create a token: the secret is shown on this response only, never again (no redirect)."""
+    """Create a token: the secret is shown on this response only, never again (no redirect).
+
+    The form's one-time key makes a second sending of the same form (a double click, Back and
+    send, the browser's reload of this answer) say so instead of making a second token."""
     form = ApiTokenForm()
     if form.validate_on_submit():
         try:
-            issued = api_tokens.create(current_user.organisation_id, form.name.data or "", current_user, clock.now())
+            issued = api_tokens.create(current_user.organisation_id, form.name.data or "", current_user, clock.now(),
+                                       request_key=form.request_key.data or None)
         except api_tokens.ApiTokenError as error:
             form[error.field or "name"].errors.append(error.message)
             return _page(form, status=400)
+        if issued.secret is None:
+            return _page(ApiTokenForm(formdata=None),
+                         message=ALREADY_CREATED.format(name=issued.token.name, prefix=issued.token.prefix), kind="info")
         return _page(ApiTokenForm(formdata=None), issued=issued)
     if form.is_submitted():
         return _page(form, status=400)

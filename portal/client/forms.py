@@ -62,6 +62,7 @@ class StatusForm(PortalForm):
 
 class ApiTokenForm(PortalForm):
     name = StringField("Token name (the tool that will use it)", validators=[Length(max=100, message="Use at most 100 characters.")])
+    request_key = HiddenField(default=new_idempotency_key, validators=[Length(max=64)])
 
 
 class RevokeForm(PortalForm):

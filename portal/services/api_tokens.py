@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ApiToken, Role, User
@@ -33,10 +34,11 @@ class ApiTokenError(Refusal):
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """The only moment the secret exists in clear: the page shows it once."""
+    """The only moment the secret exists in clear: the page shows it once. `secret` is None when
+    the same form was sent again: the token exists, and its secret was shown to the first answer."""
 
     token: ApiToken
-    secret: str
+    secret: Optional[str]
 
 
 def _digest(secret: str) -> str:
@@ -48,14 +50,24 @@ def _require_admin(actor: User, organisation_id: int) -> None:
         raise ApiTokenError("Only an admin of this organisation can manage its API tokens.")
 
 
-def create(organisation_id: int, name: str, actor: User, now: datetime) -> IssuedToken:
-    """Issue a token for one organisation; the caller shows `secret` once and forgets it."""
+def create(organisation_id: int, name: str, actor: User, now: datetime,
+           request_key: Optional[str] = None) -> IssuedToken:
+    """Issue a token for one organisation; the caller shows `secret` once and forgets it.
+
+    A `request_key` already used by this organisation returns its token without a secret: a second
+    live token nobody saw the secret of would be a credential that is only ever leaked, never used.
+    """
     _require_admin(actor, organisation_id)
     label = (name or "").strip()
     if not label:
         raise ApiTokenError("Give the token a name, e.g. the tool that will use it.", "name")
     if len(label) > NAME_MAX:
         raise ApiTokenError(f"Use at most {NAME_MAX} characters.", "name")
+    # The same form with another name typed after Back is another request: it makes its own token.
+    key = _digest(f"{request_key}\0{label}") if request_key else None
+    earlier = _made_by(organisation_id, key)
+    if earlier is not None:
+        return IssuedToken(token=earlier, secret=None)
     secret = TOKEN_MARK + secrets.token_urlsafe(32)
     token = ApiToken(
         organisation_id=organisation_id,
@@ -64,12 +76,27 @@ def create(organisation_id: int, name: str, actor: User, now: datetime) -> Issue
         token_hash=_digest(secret),
         created_by_id=actor.id,
         created_at=now,
+        request_key=key,
     )
     db.session.add(token)
     account_log.record(organisation_id, "token_created", f"{named(actor)} created the API token \u201c{label}\u201d.",
                        now, actor=actor)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same form, sent twice at once: the other request made it
+        db.session.rollback()
+        earlier = _made_by(organisation_id, key)
+        if earlier is None:
+            raise
+        return IssuedToken(token=earlier, secret=None)
     return IssuedToken(token=token, secret=secret)
+
+
+def _made_by(organisation_id: int, key: Optional[str]) -> Optional[ApiToken]:
+    if key is None:
+        return None
+    return db.session.scalars(select(ApiToken).where(
+        ApiToken.organisation_id == organisation_id, ApiToken.request_key == key)).first()
 
 
 def revoke(organisation_id: int, token_id: int, actor: User, now: datetime) -> Optional[ApiToken]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -72,6 +73,37 @@ def test_account_page_shows_the_secret_once(client):
     assert hashlib.sha256(shown.encode()).hexdigest() == secret.token_hash
     again = client.get("/client/account").get_data(as_text=True)
     assert shown not in again and secret.prefix in again
+
+
+def test_the_same_form_sent_again_makes_no_second_token(client):
+    """A double click without JavaScript, Back and send, or the browser's reload of the answer sent the
+    form again, and each made another live token whose secret nobody ever saw."""
+    admin = make_user("a@acme.example", organisation=make_organisation("Acme"))
+    login(client, admin.email)
+    form = client.get("/client/account").get_data(as_text=True)
+    key = re.search(r'name="request_key" type="hidden" value="([^"]+)"', form).group(1)
+    first = client.post("/client/account", data={"name": "Nagios", "request_key": key}).get_data(as_text=True)
+    assert "shown only once" in first
+    again = client.post("/client/account", data={"name": "Nagios", "request_key": key})
+    page = again.get_data(as_text=True)
+    token = db.session.scalars(select(ApiToken)).one()
+    assert again.status_code == 200 and 'id="new-token"' not in page
+    assert (f"This form was already sent: the token “Nagios” ({token.prefix}…) was created then, and its secret was "
+            "shown on that answer only. If you did not copy it, revoke it and create another.") in page
+    # The answer's own form is a new request; the old form with another name typed after Back is one too.
+    fresh = re.search(r'name="request_key" type="hidden" value="([^"]+)"', first).group(1)
+    assert fresh != key
+    assert "shown only once" in client.post("/client/account", data={"name": "Zabbix", "request_key": key}).get_data(as_text=True)
+    assert "shown only once" in client.post("/client/account", data={"name": "Nagios", "request_key": fresh}).get_data(as_text=True)
+    assert len(db.session.scalars(select(ApiToken)).all()) == 3
+
+
+def test_the_same_request_key_in_two_organisations_makes_a_token_in_each(app, now):
+    acme_admin = make_user("a@acme.example", organisation=make_organisation("Acme"))
+    other_admin = make_user("o@other.example", organisation=make_organisation("Other"))
+    first = api_tokens.create(acme_admin.organisation_id, "Nagios", acme_admin, now, request_key="k")
+    second = api_tokens.create(other_admin.organisation_id, "Nagios", other_admin, now, request_key="k")
+    assert first.secret and second.secret and first.token.id != second.token.id
 
 
 def test_account_page_bad_name_rerenders_with_field_named(client):
