@@ -204,8 +204,9 @@ class ContractStatus:
     PENDING = "pending"
     ACTIVE = "active"
     PAST_DUE = "past_due"
+    SUSPENDED = "suspended"  # Stripe gave up collecting (unpaid) or paused it: not served until paid
     CANCELED = "canceled"
-    ALL = (PENDING, ACTIVE, PAST_DUE, CANCELED)
+    ALL = (PENDING, ACTIVE, PAST_DUE, SUSPENDED, CANCELED)
 
 
 class Contract(db.Model):

@@ -42,6 +42,7 @@ def dashboard():
         "client/dashboard.html",
         organisation=organisation,
         contract=contract,
+        suspended=contracts.suspended_contract(organisation.id),
         pending=pending,
         plan=plan,
         promise=plan_service.promise(plan, current_app.config["BUSINESS_HOURS"]) if plan else None,

@@ -30,20 +30,23 @@ from .text import whole_number
 
 log = logging.getLogger("portal.billing")
 
-# How Stripe's subscription statuses read as the firm's contract statuses.
+# How Stripe's subscription statuses read as the firm's contract statuses. Past due is still served
+# while Stripe retries; once it stops trying (unpaid) or the subscription is paused, the contract is
+# suspended: the client is served as break/fix until the open invoice is paid.
 SUBSCRIPTION_STATUS = {
     "incomplete": ContractStatus.PENDING,
     "trialing": ContractStatus.ACTIVE,
     "active": ContractStatus.ACTIVE,
     "past_due": ContractStatus.PAST_DUE,
-    "unpaid": ContractStatus.PAST_DUE,
-    "paused": ContractStatus.PAST_DUE,
+    "unpaid": ContractStatus.SUSPENDED,
+    "paused": ContractStatus.SUSPENDED,
     "canceled": ContractStatus.CANCELED,
     "incomplete_expired": ContractStatus.CANCELED,
 }
 # When two events carry the same second, the one further along wins (a first payment and the
 # subscription's creation often share a timestamp).
-_RANK = {ContractStatus.PENDING: 0, ContractStatus.ACTIVE: 1, ContractStatus.PAST_DUE: 2, ContractStatus.CANCELED: 3}
+_RANK = {ContractStatus.PENDING: 0, ContractStatus.ACTIVE: 1, ContractStatus.PAST_DUE: 2, ContractStatus.SUSPENDED: 3,
+         ContractStatus.CANCELED: 4}
 
 HANDLED_EVENTS = frozenset(
     {
@@ -540,7 +543,7 @@ def _activate(contract: Contract, now: datetime) -> None:
         select(Contract).where(
             Contract.organisation_id == contract.organisation_id,
             Contract.id != contract.id,
-            Contract.status.in_([ContractStatus.ACTIVE, ContractStatus.PAST_DUE]),
+            Contract.status.in_([ContractStatus.ACTIVE, ContractStatus.PAST_DUE, ContractStatus.SUSPENDED]),
         )
     ):
         other.status = ContractStatus.CANCELED
@@ -796,9 +799,14 @@ def _apply_event(event: dict, now: datetime) -> tuple[Optional[Contract], Option
         if not contract.stripe_subscription_id:
             contract.stripe_subscription_id = subscription_id
         if kind == "invoice.payment_failed":
-            # A failed first payment leaves the request pending; a failed renewal makes it past due.
-            status = ContractStatus.PENDING if contract.status == ContractStatus.PENDING else ContractStatus.PAST_DUE
-            stripe_status = "incomplete" if status == ContractStatus.PENDING else "past_due"
+            # A failed first payment leaves the request pending; a failed renewal makes it past due; a
+            # suspended contract stays suspended (only the subscription's own status lifts it).
+            if contract.status == ContractStatus.PENDING:
+                status, stripe_status = ContractStatus.PENDING, "incomplete"
+            elif contract.status == ContractStatus.SUSPENDED:
+                status, stripe_status = ContractStatus.SUSPENDED, contract.stripe_status
+            else:
+                status, stripe_status = ContractStatus.PAST_DUE, "past_due"
         else:
             status, stripe_status = ContractStatus.ACTIVE, "active"
         if not _newer(contract, stamp, status):
@@ -820,6 +828,8 @@ def _why(contract: Contract, change: str) -> str:
         return f"{name} contract active ({'payment confirmed by Stripe' if contract.payment_method == 'card' else 'confirmed by the firm'})"
     if contract.status == ContractStatus.PAST_DUE:
         return f"{name} payment failed: contract past due, still served while Stripe retries"
+    if contract.status == ContractStatus.SUSPENDED:
+        return f"{name} contract suspended: payment not received, served as break/fix until the invoice is paid"
     if contract.status == ContractStatus.CANCELED:
         return f"{name} contract ended"
     return f"{name} contract waiting for payment"

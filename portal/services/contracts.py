@@ -30,6 +30,17 @@ def current_contract(organisation_id: int) -> Optional[Contract]:
     ).first()
 
 
+def suspended_contract(organisation_id: int) -> Optional[Contract]:
+    """A card contract Stripe stopped collecting (or paused), while no other is in force: the client
+    is served as break/fix, and the pages say why and how to pay."""
+    if current_contract(organisation_id) is not None:
+        return None
+    return db.session.scalars(
+        select(Contract).where(Contract.organisation_id == organisation_id,
+                               Contract.status == ContractStatus.SUSPENDED).order_by(Contract.id.desc())
+    ).first()
+
+
 @dataclass(frozen=True)
 class ChangeRefusal:
     """Why a plan cannot be asked for now, in the client's words, and what they can do instead.

@@ -190,6 +190,45 @@ def test_failed_renewal_makes_past_due_and_a_later_payment_restores(client, now)
     assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
 
 
+def test_a_subscription_stripe_stopped_collecting_is_suspended_until_paid(client, now):
+    """Stripe gives up retrying (unpaid): the client is no longer served ahead of break/fix for free,
+    its pages say why and how to pay, another failed attempt changes nothing, and paying restores it."""
+    from portal.models import Role, Ticket
+    from tests.conftest import login, make_user
+
+    _, priority = paid_plans()
+    org = customer_org()
+    make_user("admin@bolt.test", organisation=org)
+    make_user("member@bolt.test", role=Role.CLIENT_MEMBER, organisation=org)
+    ticket = open_ticket(org, now)
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.created", subscription("active", contract), T0))
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).sla_plan_id == priority.id
+    deliver(client, event("invoice.payment_failed", invoice(status="open"), T0 + 3600))
+    deliver(client, event("customer.subscription.updated", subscription("unpaid", contract), T0 + 7200))
+    assert contract_state(contract.id)[0] == ContractStatus.SUSPENDED
+    db.session.expire_all()
+    suspended = db.session.get(Ticket, ticket.id)
+    assert suspended.sla_plan_id is None and suspended.sla_best_effort
+    assert any("Priority contract suspended: payment not received, served as break/fix until the invoice is paid"
+               in e.message for e in suspended.events)
+    login(client, "admin@bolt.test")
+    for page in ("/billing/", "/client/", f"/billing/tickets/{ticket.id}/upgrade"):
+        html = client.get(page).get_data(as_text=True)
+        assert "Your Priority contract is suspended: Stripe could not collect its payment." in html
+    client.post("/auth/logout")
+    login(client, "member@bolt.test")
+    assert "suspended until its payment is received: ask your admin" in client.get("/client/").get_data(as_text=True)
+    deliver(client, event("invoice.payment_failed", invoice(status="open"), T0 + 9000))
+    assert contract_state(contract.id)[0] == ContractStatus.SUSPENDED
+    deliver(client, event("invoice.paid", invoice(), T0 + 10800))
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).sla_plan_id == priority.id
+    assert "is suspended" not in client.get("/client/").get_data(as_text=True)
+
+
 def test_failed_first_payment_keeps_the_request_pending(client, now):
     _, priority = paid_plans()
     org = customer_org()
