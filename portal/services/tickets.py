@@ -709,15 +709,21 @@ def assign(ticket_id: int, technician_id: Optional[int], actor: Optional[User], 
         if ticket.technician_id == technician_id:
             raise TicketError("technician_id", "That technician already has the ticket."
                               if technician_id else "No technician is assigned.")
+        previous = ticket.status
         ticket.technician_id = technician_id
         ticket.technician = technician
         if technician is not None:
-            if ticket.status == TicketStatus.NEW:
+            # A job in hand given to someone else waits for them: they have not set off, arrived or
+            # started (left 'en route' or 'on site', the page named a technician nowhere near).
+            if ticket.status == TicketStatus.NEW or ticket.status in TicketStatus.ACTIVE:
                 ticket.status = TicketStatus.ASSIGNED
+            message = f"Technician assigned: {technician.user.first_name}."
+            if previous in TicketStatus.ACTIVE:
+                message = (f"Technician changed: {technician.user.first_name} takes over this job; "
+                           "we will tell you when they are on their way.")
             ticket.events.append(TicketEvent(
                 at=now, kind="assigned", public=True, actor_id=actor.id if actor else None,
-                message=f"Technician assigned: {technician.user.first_name}.",
-                detail={"technician_id": technician.id},
+                message=message, detail={"technician_id": technician.id, "from": previous, "to": ticket.status},
             ))
             notifications.technician_assigned(ticket, technician, now)
         else:
@@ -728,10 +734,19 @@ def assign(ticket_id: int, technician_id: Optional[int], actor: Optional[User], 
 
 def release_technician(ticket: Ticket, actor: Optional[User], now: datetime, why: str = "") -> None:
     """The ticket goes back to the dispatch engine to choose a technician (in the caller's transaction)."""
+    previous = ticket.status
     ticket.technician_id = None
     ticket.technician = None
-    if ticket.status == TicketStatus.ASSIGNED:
+    if ticket.status == TicketStatus.ASSIGNED or ticket.status in TicketStatus.ACTIVE:
+        # Work in hand with nobody doing it is waiting again: 'en route' with no technician
+        # reached nobody's phone and had no place in the queue.
         ticket.status = TicketStatus.NEW
+    if previous in TicketStatus.ACTIVE:
+        ticket.events.append(TicketEvent(
+            at=now, kind="status", public=True, actor_id=actor.id if actor else None,
+            message="Back in the queue: our dispatcher is sending another technician.",
+            detail={"from": previous, "to": TicketStatus.NEW},
+        ))
     ticket.events.append(TicketEvent(
         at=now, kind="unassigned", public=False, actor_id=actor.id if actor else None,
         message=f"Technician unassigned: {why + '; ' if why else ''}the dispatch engine will choose.",

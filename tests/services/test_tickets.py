@@ -350,6 +350,36 @@ def test_assign_and_unassign(firm, now):
     assert error.value.field == "technician_id"
 
 
+@pytest.mark.parametrize("in_hand", [TicketStatus.EN_ROUTE, TicketStatus.ON_SITE, TicketStatus.IN_PROGRESS])
+def test_a_job_in_hand_given_to_someone_else_or_to_nobody_waits_again(firm, now, in_hand):
+    """Reassigning a job in hand (its technician went home sick) left it 'en route' or 'on site' under a
+    technician who had not set off; unassigning it left it 'en route' with nobody, on no phone and with
+    no place in the queue."""
+    from .conftest import add_technician
+
+    ticket = open_for(firm.acme, firm.acme_admin, now, onsite_needed=True, category="hardware").ticket
+    tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)
+    tickets.set_status(ticket.id, in_hand, firm.tech_user, now + timedelta(minutes=5))
+    other = add_technician("other@firm.example", ["network", "printer"])
+
+    t = tickets.assign(ticket.id, other.id, firm.dispatcher, now + timedelta(minutes=10))
+    assert (t.status, t.technician_id) == (TicketStatus.ASSIGNED, other.id)
+    assert t.first_response_at == now + timedelta(minutes=5)  # what happened stays recorded
+    assert queue.entry_for(t.id).technician_id == other.id and queue.entry_for(t.id).eta_median is not None
+    told = db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == t.id, TicketEvent.kind == "assigned").order_by(TicketEvent.id.desc())).first()
+    assert told.public and "takes over" in told.message
+
+    tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, other.user, now + timedelta(minutes=15))
+    t = tickets.assign(ticket.id, None, firm.dispatcher, now + timedelta(minutes=20))
+    assert (t.status, t.technician_id) == (TicketStatus.NEW, None)
+    entry = queue.entry_for(t.id)
+    assert entry.position is not None and entry.technician_id is not None  # the engine places it again
+    public = db.session.scalars(select(TicketEvent.message).where(
+        TicketEvent.ticket_id == t.id, TicketEvent.public.is_(True)).order_by(TicketEvent.id.desc())).all()
+    assert any(m.startswith("Back in the queue") for m in public)
+
+
 def test_set_details_moves_arrival_due(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     assert ticket.arrival_due_at is None
