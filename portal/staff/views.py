@@ -409,9 +409,15 @@ def tap_status(ticket_id: int):
     entry = db.session.get(QueueEntry, ticket.id)
     expected = ticket.technician_id is None and entry is not None and entry.technician_id is not None
     mine = tech is not None and (ticket.technician_id == tech.id or (expected and entry.technician_id == tech.id))
-    if not (mine or _can_dispatch()):
-        abort(403)
     form = StatusForm(prefix=f"t{ticket.id}")
+    if not (mine or _can_dispatch()):
+        if tech is None:
+            abort(403)
+        # A phone page drawn before the job went to someone else (a dispatcher's reassignment, or the
+        # engine now expecting another technician): say so and show the list as it is now.
+        flash(f"#{ticket.id} is no longer on your list ({_now_with(ticket, entry)}): your tap changed nothing.",
+              "error")
+        return _my_jobs_page(None, None, 409)
     if not form.validate_on_submit() or _version(form) is None or form.status.data not in TAP_LABELS:
         flash(f"#{ticket.id}: " + (f"resolution note: {form.note.errors[0]} Nothing changed."
                                    if form.note.errors else "that tap was not understood; nothing changed."), "error")
@@ -433,6 +439,16 @@ def tap_status(ticket_id: int):
         return _my_jobs_page(form, ticket, 409)
     flash(f"#{ticket.id}: {TAP_LABELS[form.status.data].lower()}. The client's page is updated.", "success")
     return redirect(url_for("staff.my_jobs"), code=303)
+
+
+def _now_with(ticket: Ticket, entry: Optional[QueueEntry]) -> str:
+    if not ticket.is_open:
+        return f"it is {TicketStatus.LABELS[ticket.status].lower()}"
+    if ticket.technician is not None:
+        return f"it is with {ticket.technician.name} now"
+    if entry is not None and entry.technician is not None:
+        return f"the dispatch plan now expects {entry.technician.name} to take it"
+    return "it waits for the dispatch plan to choose a technician"
 
 
 # --- planning: what if ... (nothing is saved) --------------------------------------------------

@@ -126,7 +126,12 @@ def test_other_technicians_and_clients_cannot_tap(client, monkeypatch):
     acme, tom, tara, job = setup(monkeypatch)
     login(client, tara.user.email)
     assert "Server room switch dead" not in client.get("/staff/my-jobs").get_data(as_text=True)
-    assert tap(client, job, "en_route").status_code == 403
+    response = tap(client, job, "en_route")
+    assert response.status_code == 409
+    assert f"#{job.id} is no longer on your list (it is with Tom Tech now): your tap changed nothing." in (
+        response.get_data(as_text=True))
+    assert fresh(job).status == TicketStatus.ASSIGNED
+    client.post("/auth/logout")
     login(client, "alice@acme.example")
     assert tap(client, job, "en_route").status_code == 403
     assert fresh(job).status == TicketStatus.ASSIGNED
@@ -225,3 +230,18 @@ def test_a_double_tap_says_the_status_is_set_not_that_someone_else_changed_it(cl
     response = tap(client, job, "waiting_on_client", version=before)
     assert response.status_code == 409 and "changed by someone else" in response.get_data(as_text=True)
     assert fresh(job).status == TicketStatus.EN_ROUTE
+
+
+def test_a_tap_on_a_job_given_to_someone_else_since_the_page_was_drawn_says_so(client, monkeypatch):
+    """The phone showed the job (assigned, or expected by the engine); meanwhile the dispatcher gave it to
+    a colleague. The tap answered 'Not allowed: Your account cannot open this page.'"""
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    assert "Server room switch dead" in client.get("/staff/my-jobs").get_data(as_text=True)
+    tickets.assign(job.id, tara.id, None, TUESDAY_10_NY)
+    response = tap(client, job, "en_route", note="leaving now")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert f"#{job.id} is no longer on your list (it is with Tara Net now): your tap changed nothing." in page
+    assert "Server room switch dead" not in page  # the list as it is now
+    assert (fresh(job).status, fresh(job).technician_id) == (TicketStatus.ASSIGNED, tara.id)
