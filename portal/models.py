@@ -257,6 +257,9 @@ class TicketStatus:
         RESOLVED: "Resolved",
         CLOSED: "Closed",
     }
+    # The firm's pages: "Waiting on you" is the client's wording, and read by a dispatcher or the
+    # technician it says the job waits on them.
+    STAFF_LABELS = {**LABELS, WAITING_ON_CLIENT: "Waiting on the client"}
 
 
 class Ticket(db.Model):

@@ -61,4 +61,5 @@ def register_template_helpers(app: Flask) -> None:
             "firm_name": app.config["FIRM_NAME"],
             "role_labels": Role.LABELS,
             "status_labels": TicketStatus.LABELS,
+            "staff_status_labels": TicketStatus.STAFF_LABELS,
         }

@@ -565,11 +565,12 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
                 raise TicketError("status", "Only our technicians can set that status.")
         if target == TicketStatus.NEW and ticket.technician_id is not None:
             target = _resumed(ticket) if ticket.status == TicketStatus.WAITING_ON_CLIENT else TicketStatus.ASSIGNED
+        labels = TicketStatus.STAFF_LABELS if actor is None or actor.is_staff else TicketStatus.LABELS
         if target == ticket.status:
-            raise TicketError("status", f"The ticket is already '{TicketStatus.LABELS[target]}'.")
+            raise TicketError("status", f"The ticket is already '{labels[target]}'.")
         if target not in TRANSITIONS[ticket.status]:
-            raise TicketError("status", f"A ticket that is '{TicketStatus.LABELS[ticket.status]}' cannot become "
-                                        f"'{TicketStatus.LABELS[target]}'.")
+            raise TicketError("status", f"A ticket that is '{labels[ticket.status]}' cannot become "
+                                        f"'{labels[target]}'.")
         if target not in allowed_statuses(ticket):
             raise TicketError("status", "This job is handled remotely: a dispatcher can change it to on site "
                                         "on the ticket page first.")

@@ -443,7 +443,7 @@ def tap_status(ticket_id: int):
 
 def _now_with(ticket: Ticket, entry: Optional[QueueEntry]) -> str:
     if not ticket.is_open:
-        return f"it is {TicketStatus.LABELS[ticket.status].lower()}"
+        return f"it is {TicketStatus.STAFF_LABELS[ticket.status].lower()}"
     if ticket.technician is not None:
         return f"it is with {ticket.technician.name} now"
     if entry is not None and entry.technician is not None:

@@ -245,3 +245,22 @@ def test_a_tap_on_a_job_given_to_someone_else_since_the_page_was_drawn_says_so(c
     assert f"#{job.id} is no longer on your list (it is with Tara Net now): your tap changed nothing." in page
     assert "Server room switch dead" not in page  # the list as it is now
     assert (fresh(job).status, fresh(job).technician_id) == (TicketStatus.ASSIGNED, tara.id)
+
+
+def test_a_job_waiting_on_the_client_reads_so_on_the_firms_pages(client, monkeypatch):
+    """The board, the ticket page and the phone read 'Waiting on you', the client's words: the job
+    seemed to wait on the dispatcher or on the technician whose card said 'Waiting on client:' above it."""
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    tap(client, job, "waiting_on_client", note="Need the server room key")
+    phone = client.get("/staff/my-jobs").get_data(as_text=True)
+    assert "<dt>Status</dt><dd>Waiting on the client</dd>" in phone
+    response = tap(client, job, "waiting_on_client")
+    assert "The ticket is already &#39;Waiting on the client&#39;." in response.get_data(as_text=True)
+    for page in (client.get("/staff/").get_data(as_text=True),
+                 client.get(f"/staff/tickets/{job.id}").get_data(as_text=True)):
+        assert "Waiting on the client" in page
+        assert "Waiting on you<" not in page and "<small>Waiting on you" not in page
+    client.post("/auth/logout")
+    login(client, "alice@acme.example")
+    assert "Waiting on you" in client.get(f"/client/tickets/{job.id}").get_data(as_text=True)
