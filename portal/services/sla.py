@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain.sla import (Compliance, DueTimes, MissedPromise, Pause, SlaOutcome, SlaState, SlaTerms, compliance,
                           due_times, missed_promises, sla_state)
@@ -169,25 +169,57 @@ class RefreshResult:
     breaches: int
 
 
+# What the clock's passing rewrites on a ticket: bookkeeping, not a change anybody made.
+REFRESHED = ("response_due_at", "arrival_due_at", "sla_best_effort", "response_breached_at", "arrival_breached_at",
+             "sla_state")
+
+
 def refresh_states(now: datetime) -> RefreshResult:
-    """Refresh every open ticket's SLA state and record new breaches; commits (retries if a ticket moved meanwhile)."""
-    for attempt in range(3):
-        try:
-            share = settings.at_risk_share()
-            tickets = db.session.scalars(
-                select(Ticket)
-                .options(selectinload(Ticket.pauses), selectinload(Ticket.sla_plan))
-                .where(Ticket.status.in_(TicketStatus.OPEN))
-                .order_by(Ticket.id)
-            ).all()
-            breaches = sum(len(refresh_ticket(t, now, share)) for t in tickets)
-            db.session.commit()
-            return RefreshResult(len(tickets), breaches)
-        except StaleDataError:
-            db.session.rollback()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    """Refresh every open ticket's SLA state and record new breaches; commits.
+
+    Written without moving the ticket's version: the version is what a dispatcher's form or a
+    technician's tap was drawn against, and an ORM update bumped it on every round (`flask alerts
+    check --loop`, each minute) for a ticket waiting on the client, whose due times slide while the
+    clock is paused, so every action on it from a page over a minute old was refused as 'changed by
+    someone else'. Each ticket's write is still guarded by the version it was read at: a ticket a
+    person changed meanwhile is left as they saved it (with no breach event) until the next round.
+    """
+    share = settings.at_risk_share()
+    tickets = db.session.scalars(
+        select(Ticket)
+        .options(selectinload(Ticket.pauses), selectinload(Ticket.sla_plan))
+        .where(Ticket.status.in_(TicketStatus.OPEN))
+        .order_by(Ticket.id)
+    ).all()
+    breaches = sum(_refresh_unversioned(ticket, now, share) for ticket in tickets)
+    db.session.commit()
+    return RefreshResult(len(tickets), breaches)
+
+
+def _refresh_unversioned(ticket: Ticket, now: datetime, share: float) -> int:
+    """`refresh_ticket`, saved by one UPDATE guarded by the version read; returns the breaches recorded."""
+    with db.session.no_autoflush:  # a flush before the guarded UPDATE would write the row versioned, or the breach
+        before = {name: getattr(ticket, name) for name in REFRESHED}
+        found = refresh_ticket(ticket, now, share)
+        changed = {name: getattr(ticket, name) for name in REFRESHED if getattr(ticket, name) != before[name]}
+        if not changed:
+            return len(found)
+        added = [event for event in ticket.events if event.id is None] if found else []
+        for name in changed:  # nothing left for the ORM to flush (and version) on the ticket row
+            set_committed_value(ticket, name, before[name])
+        table = Ticket.__table__
+        saved = db.session.execute(
+            update(table).where(table.c.id == ticket.id, table.c.version == ticket.version).values(**changed)
+        ).rowcount == 1
+        if saved:
+            for name, value in changed.items():
+                set_committed_value(ticket, name, value)
+            return len(found)
+        for event in added:  # the ticket moved on meanwhile: the next round judges it afresh
+            ticket.events.remove(event)
+            if event in db.session:
+                db.session.expunge(event)
+        return 0
 
 
 def _due_words(ticket: Ticket) -> str:

@@ -94,6 +94,44 @@ def test_pause_extends_the_due_time_while_it_lasts(firm, now):
     assert t.response_due_at == due + timedelta(minutes=90) and t.response_breached_at is None
 
 
+def test_the_clock_passing_does_not_make_a_ticket_read_as_changed_by_someone(firm, now):
+    """`flask alerts check --loop` refreshes every minute; a ticket waiting on the client has its due times
+    slide each time. That bumped the version the dispatcher's forms and the technician's taps carry, so
+    'carry on' from a phone page over a minute old was refused as 'changed by someone else'."""
+    from portal.services import staff
+
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.tech_user, now + timedelta(minutes=10))
+    drawn = db.session.get(Ticket, ticket.id).version
+    due = db.session.get(Ticket, ticket.id).response_due_at
+    for minutes in (11, 12, 13, 50):
+        sla.refresh_states(now + timedelta(minutes=minutes))
+    db.session.expire_all()
+    t = db.session.get(Ticket, ticket.id)
+    assert t.response_due_at == due + timedelta(minutes=40)  # the due time still slides while paused
+    assert t.version == drawn
+    outcome = staff.change_status(ticket.id, TicketStatus.IN_PROGRESS, "", drawn, firm.tech_user,
+                                  now + timedelta(minutes=51))
+    assert outcome.ok and db.session.get(Ticket, ticket.id).status == TicketStatus.IN_PROGRESS
+
+
+def test_a_refresh_never_overwrites_a_change_saved_after_it_read_the_ticket(firm, now):
+    ticket = open_for(firm.acme, firm.acme_admin, now).ticket
+    loaded = db.session.get(Ticket, ticket.id)
+    assert loaded.sla_state == "on_track"
+    # Another worker resolves the ticket between the refresh's read and its write.
+    with db.engine.begin() as other:
+        other.execute(Ticket.__table__.update().where(Ticket.__table__.c.id == ticket.id).values(
+            status=TicketStatus.RESOLVED, sla_state="met", version=loaded.version + 1))
+    share = settings.at_risk_share()
+    assert sla._refresh_unversioned(loaded, now + timedelta(minutes=61), share) == 0  # a breach, not saved
+    db.session.commit()
+    db.session.expire_all()
+    t = db.session.get(Ticket, ticket.id)
+    assert (t.status, t.sla_state, t.response_breached_at) == (TicketStatus.RESOLVED, "met", None)
+    assert events(ticket.id, "sla_breached_response") == []
+
+
 def test_states_move_from_on_track_to_at_risk_to_breached_once(firm, now):
     ticket = open_for(firm.acme, firm.acme_admin, now).ticket
     sla.refresh_states(now + timedelta(minutes=30))
@@ -163,3 +201,4 @@ def test_cli_commands(firm, now, app):
     assert result.exit_code == 0 and "1 tickets waiting" in result.output
     result = runner.invoke(args=["sla", "check"])
     assert result.exit_code == 0 and "sla: 1 open tickets" in result.output
+
