@@ -317,8 +317,10 @@ def assign(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = _assign_form(ticket, formdata=request.form)
     if _valid(form):
-        outcome = staff_service.assign(ticket.id, form.technician_id.data or None, _version(form),
-                                        current_user, clock.now())
+        chosen = form.technician_id.data or None
+        outcome = staff_service.assign(ticket.id, chosen, _version(form), current_user, clock.now())
+        if outcome.stale and _already(ticket.id, lambda t: t.technician_id == chosen):
+            outcome = staff_service.Outcome(True)  # a double submit (or Back and Assign again): the first one saved it
         if outcome.ok:
             flash(f"#{ticket.id}: technician saved.", "success")
             if outcome.message:
@@ -334,9 +336,12 @@ def details(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = DetailsForm(prefix="details")
     if _valid(form):
-        outcome = staff_service.set_details(ticket.id, bool(form.onsite_needed.data), form.effort_minutes.data,
-                                             (form.required_skill.data or "").strip() or None, _version(form),
-                                             current_user, clock.now())
+        wanted = (bool(form.onsite_needed.data), form.effort_minutes.data,
+                  (form.required_skill.data or "").strip().lower() or None)
+        outcome = staff_service.set_details(ticket.id, *wanted, _version(form), current_user, clock.now())
+        if outcome.stale and _already(ticket.id, lambda t: (t.onsite_needed, t.effort_minutes, t.required_skill)
+                                      == wanted):
+            outcome = staff_service.Outcome(True)  # a double submit: the first one saved it
         if outcome.ok:
             flash(f"#{ticket.id}: estimate saved and the queue re-run.", "success")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))

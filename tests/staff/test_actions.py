@@ -267,6 +267,34 @@ def test_a_double_submitted_pin_or_lift_reads_as_done_not_as_someone_elses_chang
     assert len(events(q["small"], "override")) == 2 and fresh(q["small"]).override_position is None
 
 
+def test_a_double_submitted_assignment_or_estimate_reads_as_done_not_as_someone_elses_change(client, monkeypatch):
+    """Assign or Save estimate sent twice (Back and submit again, a retried request) answered 409 'changed by
+    someone else while you were looking: nothing was saved' although the dispatcher's own first send saved it."""
+    q = queue_setup(monkeypatch)
+    staff(client, Role.DISPATCHER)
+    url = f"/staff/tickets/{q['mid'].id}/assign"
+    send = {"assign-technician_id": str(q["tom"].id), "assign-version": str(fresh(q["mid"]).version)}
+    assert client.post(url, data=send).status_code == 302
+    response = client.post(url, data=send, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "technician saved" in page and "changed by someone else" not in page
+    assert len(events(q["mid"], "assigned")) == 1
+    # A stale form asking for someone else is still refused.
+    assert client.post(url, data=dict(send, **{"assign-technician_id": str(q["tara"].id)})).status_code == 409
+    assert fresh(q["mid"]).technician_id == q["tom"].id
+
+    url = f"/staff/tickets/{q['small'].id}/details"
+    send = {"details-onsite_needed": "y", "details-effort_minutes": "20", "details-required_skill": "Security",
+            "details-version": str(fresh(q["small"]).version)}
+    assert client.post(url, data=send).status_code == 302
+    response = client.post(url, data=send, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "estimate saved" in page and "changed by someone else" not in page
+    assert len(events(q["small"], "details")) == 2  # one public (on site), one staff-only: logged once
+    assert client.post(url, data=dict(send, **{"details-effort_minutes": "30"})).status_code == 409
+    assert fresh(q["small"]).effort_minutes == 20
+
+
 def test_assigning_a_technician_who_is_never_on_duty_says_the_ticket_gets_no_estimate(client, monkeypatch):
     """A new technician without shifts (or on-call periods) can be assigned, but the ticket then waits for
     nobody: the client reads 'No estimate yet', so the dispatcher is told at once."""
