@@ -149,7 +149,7 @@ class WhatIfForm(PortalForm):
 
 
 class CommentForm(PortalForm):
-    """A message to the client on the ticket's timeline (the client is emailed nothing; they see it live)."""
+    """A message to the client on the ticket's timeline, also emailed to them (`notifications.staff_reply`)."""
 
     body = TextAreaField("Reply to the client", validators=[
         InputRequired("Write something first."), Length(max=5000, message="Use at most 5000 characters.")],

@@ -264,3 +264,18 @@ def test_a_job_waiting_on_the_client_reads_so_on_the_firms_pages(client, monkeyp
     client.post("/auth/logout")
     login(client, "alice@acme.example")
     assert "Waiting on you" in client.get(f"/client/tickets/{job.id}").get_data(as_text=True)
+
+
+def test_the_phone_and_the_ticket_page_say_the_client_reads_what_is_typed(client, monkeypatch):
+    """The note box read 'Resolution note' and nothing more, yet what is typed goes on the client's
+    timeline with any tap (and in the email for waiting on client and resolved); the staff reply box
+    said the client reads it on the page, not that it is emailed to them."""
+    acme, tom, tara, job = setup(monkeypatch)
+    login(client, tom.user.email)
+    phone = client.get("/staff/my-jobs").get_data(as_text=True)
+    assert "The client reads it: it goes with the status you tap on their ticket's page" in phone
+    tap(client, job, "waiting_on_client", note="Need the server room key")
+    mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_waiting_on_client")).first()
+    assert mail is not None and "Need the server room key" in mail.body
+    page = client.get(f"/staff/tickets/{job.id}").get_data(as_text=True)
+    assert "The client reads this on the ticket&#39;s page and gets it by email." in page
