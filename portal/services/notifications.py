@@ -23,6 +23,7 @@ KIND_RECEIVED = "ticket_received"
 KIND_ASSIGNED = "ticket_assigned"
 KIND_EN_ROUTE = "ticket_en_route"
 KIND_RESOLVED = "ticket_resolved"
+KIND_CLOSED = "ticket_closed"
 KIND_WAITING = "ticket_waiting_on_client"
 KIND_REPLY = "ticket_staff_reply"
 KIND_UPGRADED = "ticket_upgraded"
@@ -191,13 +192,28 @@ def staff_reply(ticket: Ticket, author: User, body: str, now: datetime) -> int:
     return _send(ticket, f"Reply from {author.first_name}: {ticket.title}", text, KIND_REPLY, now)
 
 
+def ticket_closed(ticket: Ticket, note: str, now: datetime) -> int:
+    """The firm closed an open ticket without work (a duplicate, nothing to do): the client hears why."""
+    body = (f"Your ticket \"{ticket.title}\" was closed at {local_time(now, ticket.organisation.timezone)} "
+            "without a technician's visit.\n")
+    if note:
+        body += f"\nWhy: {note}\n"
+    return _send(ticket, f"Closed: {ticket.title}", body + _report_again(ticket, "If you still need help with it"),
+                 KIND_CLOSED, now)
+
+
+def _report_again(ticket: Ticket, opening: str) -> str:
+    """Honest about what the portal does: a comment on a done ticket reopens nothing, a new report does."""
+    link = absolute_link("client.new_ticket", follows=ticket.id)
+    if link:
+        return (f"\n{opening}, report it again at {link}: what you told us is filled in, "
+                "and it goes straight back into the queue.\n")
+    return f"\n{opening}, report it again and mention ticket #{ticket.id}.\n"
+
+
 def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:
     body = f"Your ticket \"{ticket.title}\" was marked resolved at {local_time(now, ticket.organisation.timezone)}.\n"
     if note:
         body += f"\nNote: {note}\n"
-    # Honest about what the portal does: a comment on a resolved ticket reopens nothing.
-    report_again = absolute_link("client.new_ticket", follows=ticket.id)
-    body += (f"\nIf the problem is not solved, report it again at {report_again}: what you told us is filled in, "
-             "and it goes straight back into the queue.\n" if report_again else
-             f"\nIf the problem is not solved, report it again and mention ticket #{ticket.id}.\n")
-    return _send(ticket, f"Resolved: {ticket.title}", body, KIND_RESOLVED, now)
+    return _send(ticket, f"Resolved: {ticket.title}", body + _report_again(ticket, "If the problem is not solved"),
+                 KIND_RESOLVED, now)

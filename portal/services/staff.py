@@ -657,6 +657,10 @@ def assign(ticket_id: int, technician_id: Optional[int], expected_version: int, 
     if never_on_duty(tech, now):
         notes.append(f"{tech.name} has no shifts and no on-call period to come, so the ticket has no estimate "
                      "and waits for them: add their shifts, or assign someone else.")
+    away = off_now(now).get(tech.id)
+    if away is not None:
+        notes.append(f"{tech.name} is away until {settings.firm_clock(away.ends_at)}, so the ticket waits for them: "
+                     "assign someone else if it cannot wait.")
     return Outcome(True, " ".join(notes)) if notes else outcome
 
 

@@ -621,6 +621,8 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             notifications.technician_en_route(ticket, ticket.technician, median, p90, now)
         elif target == TicketStatus.RESOLVED:
             notifications.ticket_resolved(ticket, note, now)
+        elif target == TicketStatus.CLOSED and previous in TicketStatus.OPEN and staff_action:
+            notifications.ticket_closed(ticket, note, now)
         if not staff_action and previous in HELD_BY_TECHNICIAN and target in CLIENT_STOPS:
             alerts.tell_technician_client_stopped(ticket, previous, now, note)
         elif target == TicketStatus.WAITING_ON_CLIENT and staff_action:

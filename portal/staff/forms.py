@@ -8,6 +8,7 @@ from wtforms import (
     EmailField,
     FloatField,
     HiddenField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
@@ -65,6 +66,16 @@ class DetailsForm(PortalForm):
         "Effort estimate (minutes)", validators=[Optional(), NumberRange(1, 7 * 24 * 60, "Between 1 minute and a week.")]
     )
     required_skill = StringField("Skill needed (empty = anyone)", validators=[Optional(), Length(max=40)])
+
+
+class CloseForm(PortalForm):
+    """A dispatcher ends a ticket: fixed (resolved), or closed without work (a duplicate, not needed)."""
+
+    version = HiddenField(validators=[InputRequired()])
+    status = RadioField("How it ends", choices=[], validate_choice=True,
+                        validators=[InputRequired("Choose resolved or closed without work.")])
+    note = TextAreaField("What the client reads", validators=[
+        DataRequired("Tell the client why: it goes on their timeline and in the email."), Length(max=2000)])
 
 
 class StatusForm(PortalForm):

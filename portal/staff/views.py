@@ -27,8 +27,8 @@ from ..services.text import whole_number
 from ..services.ticket_status import shown_sla_state
 from . import rota, weights
 from .board import SLA_LABELS, SLA_STATES, Filters, board_tag, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
-from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CommentForm, DetailsForm, OverrideForm,
-                    PromisePeriodForm, StatusForm, WhatIfForm)
+from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CloseForm, CommentForm, DetailsForm,
+                    OverrideForm, PromisePeriodForm, StatusForm, WhatIfForm)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -120,6 +120,20 @@ def _assign_form(ticket: Ticket, formdata=None) -> AssignForm:
     return form
 
 
+ENDINGS = ((TicketStatus.RESOLVED, "Resolved: the problem is fixed"),
+           (TicketStatus.CLOSED, "Closed without work: a duplicate, or nothing to do"))
+
+
+def _close_form(ticket: Ticket, formdata=None) -> CloseForm:
+    """Only the endings the ticket can reach from where it is (work under way can be resolved, not closed)."""
+    form = CloseForm(formdata=formdata, prefix="close")
+    form.status.choices = [SelectChoice(status, label) for status, label in ENDINGS
+                           if status in ticket_service.TRANSITIONS[ticket.status]]
+    if formdata is None:
+        form.version.data = str(ticket.version)
+    return form
+
+
 def _action_forms(ticket: Ticket) -> dict:
     override = OverrideForm(formdata=None, prefix="override", version=str(ticket.version))
     entry = db.session.get(QueueEntry, ticket.id)
@@ -135,6 +149,7 @@ def _action_forms(ticket: Ticket) -> dict:
         "clear_form": ClearOverrideForm(formdata=None, prefix="clear", version=str(ticket.version)),
         "assign_form": _assign_form(ticket),
         "details_form": details,
+        "close_form": _close_form(ticket),
     }
 
 
@@ -347,6 +362,28 @@ def details(ticket_id: int):
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
         _refuse(form, outcome, "effort_minutes")
     return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), details_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/close", methods=["POST"])
+@dispatch_roles
+def close(ticket_id: int):
+    """A dispatcher resolves a ticket or closes a duplicate, with the words the client reads."""
+    ticket = _ticket_or_404(ticket_id)
+    label = TicketStatus.STAFF_LABELS.get(ticket.status, ticket.status).lower()
+    if not ticket.is_open and request.form.get("close-status") == ticket.status:
+        flash(f"#{ticket.id} was already {label}: nothing more was sent.", "info")  # sent twice, or Back and again
+        return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+    form = _close_form(ticket, formdata=request.form)
+    if _valid(form):
+        outcome = staff_service.change_status(ticket.id, form.status.data, form.note.data, _version(form),
+                                              current_user, clock.now())
+        db.session.rollback()
+        saved = db.session.get(Ticket, ticket.id, populate_existing=True)
+        if outcome.ok or (outcome.stale and saved.status == form.status.data):  # or sent twice: the first ended it
+            flash(f"#{ticket.id} is {TicketStatus.STAFF_LABELS[saved.status].lower()}: the client is told.", "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+        _refuse(form, outcome, "status")
+    return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), close_form=form)
 
 
 def _already(ticket_id: int, done) -> bool:

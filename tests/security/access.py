@@ -96,6 +96,7 @@ ROUTES: dict[str, Access] = {
     "staff.delete_shift": Access.DISPATCH,
     "staff.add_time_off": Access.DISPATCH,
     "staff.promises": Access.DISPATCH,
+    "staff.close": Access.DISPATCH,
     "staff.delete_time_off": Access.DISPATCH,
     "staff.on_call": Access.DISPATCH,
     "staff.delete_on_call": Access.DISPATCH,

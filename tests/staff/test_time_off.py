@@ -94,6 +94,11 @@ def test_time_off_under_way_gives_back_waiting_tickets_and_names_the_jobs_in_han
     assert db.session.get(Ticket, on_site.id).technician_id == tara.id
     assign = client.get(f"/staff/tickets/{waiting.id}").get_data(as_text=True)
     assert "Tara (away until Fri 27 Nov 00:00)" in assign
+    page = client.post(f"/staff/tickets/{waiting.id}/assign", data={
+        "assign-technician_id": str(tara.id), "assign-version": str(db.session.get(Ticket, waiting.id).version)},
+        follow_redirects=True).get_data(as_text=True)
+    assert ("Tara is away until Fri 27 Nov 00:00, so the ticket waits for them: assign someone else if it cannot "
+            "wait.") in page
 
 
 def test_time_off_to_come_leaves_assigned_tickets_alone(client, monkeypatch):
