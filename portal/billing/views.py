@@ -142,6 +142,18 @@ def cancel():
     return redirect(url_for("billing.overview"))
 
 
+@bp.route("/keep", methods=["POST"])
+@client_admin_only
+def keep():
+    try:
+        contract = billing.keep_contract(current_user.organisation, current_user, clock.now())
+    except billing.BillingError as error:
+        flash(str(error), "error")
+        return redirect(url_for("billing.overview"))
+    flash(f"Your {contract.plan.name} contract goes on: it renews as before.", "success")
+    return redirect(url_for("billing.overview"))
+
+
 @bp.route("/portal", methods=["POST"])
 @client_admin_only
 def customer_portal():

@@ -378,7 +378,8 @@ def _card_contract_refusal(contract: Optional[Contract]) -> Optional[contracts.C
     if contract is None or not contract.stripe_subscription_id:
         return contracts.ChangeRefusal("You have no card-paid contract to change; choose a plan first.")
     if contract.cancel_at_period_end:
-        return contracts.ChangeRefusal("Your contract is set to end at the close of this period; contact us to change it.")
+        return contracts.ChangeRefusal("Your contract is set to end at the close of this period.",
+                                       "Keep it on your billing page first, then change it.")
     return None
 
 
@@ -485,6 +486,30 @@ def cancel_at_period_end(organisation: Organisation, actor: User, now: datetime)
         contract.current_period_end = _ts(period_end_ts)
     db.session.commit()
     log.info("contract %s set to cancel at period end by user %s", contract.id, actor.id)
+    return contract
+
+
+def keep_contract(organisation: Organisation, actor: User, now: datetime) -> Contract:
+    """Undo a cancellation before the paid period closes: the subscription simply goes on."""
+    contract = contracts.current_contract(organisation.id)
+    if contract is None or not contract.stripe_subscription_id:
+        raise BillingError("You have no card-paid contract set to end.")
+    if not contract.cancel_at_period_end:
+        return contract  # kept already (a second click): nothing to ask Stripe
+    client = stripe_client()
+    try:
+        subscription = client.v1.subscriptions.update(
+            contract.stripe_subscription_id,
+            {"cancel_at_period_end": False},
+            {"idempotency_key": f"keep-{contract.id}-{int(now.timestamp())}"},
+        )
+    except stripe.StripeError as error:
+        db.session.rollback()
+        log.warning("stripe keep failed for contract %s: %s", contract.id, error)
+        raise BillingError(stripe_error_message(error)) from error
+    contract.cancel_at_period_end = bool(subscription.cancel_at_period_end)
+    db.session.commit()
+    log.info("contract %s kept (cancellation undone) by user %s", contract.id, actor.id)
     return contract
 
 

@@ -107,6 +107,19 @@ def test_subscription_upgrade_cancel_and_end_through_delivered_webhooks(stripe_s
     assert client.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is True
     assert contract_now(contract.id).cancel_at_period_end is True
     assert contract_now(contract.id).status == ContractStatus.ACTIVE
+    assert "Keep it on your billing page first, then change it." in web.get("/client/plans/essentials").get_data(
+        as_text=True)
+
+    # Changing one's mind before the period closes: the subscription goes on, and plans can change again.
+    page = web.post("/billing/keep", follow_redirects=True).get_data(as_text=True)
+    assert "Your Priority contract goes on: it renews as before." in page and "Keep my contract" not in page
+    assert client.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False
+    assert contract_now(contract.id).cancel_at_period_end is False
+    assert "Cancel at the end of the paid period" in page
+    page = web.post("/billing/keep", follow_redirects=True).get_data(as_text=True)  # a second click
+    assert "goes on" in page and contract_now(contract.id).cancel_at_period_end is False
+    web.post("/billing/cancel")
+    assert "Keep my contract" in web.get("/billing/").get_data(as_text=True)
 
     client.v1.subscriptions.cancel(subscription.id)  # what Stripe does when the period closes
 

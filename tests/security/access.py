@@ -69,6 +69,7 @@ ROUTES: dict[str, Access] = {
     "billing.checkout": Access.CLIENT_ADMIN,
     "billing.change_plan": Access.CLIENT_ADMIN,
     "billing.cancel": Access.CLIENT_ADMIN,
+    "billing.keep": Access.CLIENT_ADMIN,
     "billing.customer_portal": Access.CLIENT_ADMIN,
     "billing.upgrade_checkout": Access.CLIENT_ADMIN,
     "billing.success": Access.CLIENT,
