@@ -45,12 +45,21 @@ TICKET = {
                     "description": "Set when the remote response target was missed while the on-site deadline "
                                    "(due_at) is still ahead: state is then 'breached' for the response.",
                 },
+                "response_due_at": {
+                    **NULLABLE_DATETIME,
+                    "description": "Set while the remote response is still owed on an on-site ticket: the nearer "
+                                   "promise, before the on-site deadline (due_at).",
+                },
             },
         },
+        "client_deadline": {**NULLABLE_DATETIME,
+                            "description": "Your own deadline given when the ticket was opened, while it is open."},
         "technician": {"type": ["string", "null"], "description": "First name of the assigned technician, once known."},
         "reasons": {"type": "array", "items": {"type": "string"}, "description": "Plain-words reasons for the place."},
         "follows_ticket_id": {"type": ["integer", "null"],
                               "description": "The resolved or closed ticket this one reports again, if any."},
+        "opened_at": {"type": "string", "format": "date-time"},
+        "resolved_at": {**NULLABLE_DATETIME, "description": "When it was resolved or closed; null while open."},
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }

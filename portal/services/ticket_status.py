@@ -82,10 +82,14 @@ class TicketStatusView:
             "ahead": self.ahead,
             "eta": {"median": _iso(self.eta_median), "p90": _iso(self.eta_p90), "kind": self.eta_kind},
             "sla": {"due_at": _iso(self.sla_due_at), "state": self.sla_state, "best_effort": self.sla_best_effort,
-                    "response_missed_due_at": _iso(self.response_missed_due_at)},
+                    "response_missed_due_at": _iso(self.response_missed_due_at),
+                    "response_due_at": _iso(self.response_pending_due_at)},
+            "client_deadline": _iso(self.client_deadline),
             "technician": self.technician,
             "reasons": list(self.reasons),
             "follows_ticket_id": self.follows_ticket_id,
+            "opened_at": _iso(self.opened_at),
+            "resolved_at": _iso(self.resolved_at),
             "updated_at": _iso(self.updated_at),
         }
 

@@ -122,6 +122,12 @@ def test_token_opens_lists_and_reads_tickets_matching_the_document(client, orgs)
     ticket = db.session.get(Ticket, body["id"])
     assert ticket.requester_id is None and ticket.organisation_id == acme.id
     assert ticket.client_deadline is not None
+    # The on-site ticket shows its arrival deadline; the nearer response promise and the client's own
+    # deadline are there too, as on the status page.
+    assert body["sla"]["due_at"] == ticket.arrival_due_at.isoformat()
+    assert body["sla"]["response_due_at"] == ticket.response_due_at.isoformat()
+    assert body["client_deadline"] == ticket.client_deadline.isoformat()
+    assert body["opened_at"] == ticket.opened_at.isoformat() and body["resolved_at"] is None
 
     listing = client.get("/api/v1/tickets", headers=headers)
     check_response(document, "/tickets", "get", listing)
