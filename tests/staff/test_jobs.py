@@ -44,6 +44,18 @@ def test_my_jobs_page_is_a_phone_page_with_address_deadline_and_taps(client, mon
         assert label in html, label
 
 
+def test_an_expected_job_says_on_site_for_an_arrival_and_start_for_remote_work(client, monkeypatch):
+    """The phone said "start" beside an on-site job's estimate, which is when the technician arrives."""
+    acme, tom, tara, job = setup(monkeypatch)
+    remote = open_ticket(acme, "Outlook keeps asking for the password", category="network")
+    tickets.assign(remote.id, tom.id, None, TUESDAY_10_NY)
+    login(client, tom.user.email)
+    html = client.get("/staff/my-jobs").get_data(as_text=True)
+    for ticket, words in ((job, "; on site "), (remote, "; start ")):
+        card = html.split(f'id="job-{ticket.id}"')[1].split("</article>")[0]
+        assert "<dt>Queue place</dt>" in card and words in card, (ticket.title, card)
+
+
 def test_taps_move_the_ticket_through_its_day(client, monkeypatch):
     acme, tom, tara, job = setup(monkeypatch)
     login(client, tom.user.email)
