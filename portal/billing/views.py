@@ -201,13 +201,13 @@ def upgrade_panel(ticket_id: int):
     # Only a ticket still waiting for a technician can be served sooner; one in hand or waiting on the
     # client is not in the queue, and the panel says so instead of "no plan is on offer".
     waiting = ticket.status in TicketStatus.WAITING
-    quotes = queue.quote_upgrade(ticket.id, now) if waiting else []
+    upgrade = queue.quote_upgrade(ticket.id, now) if waiting else queue.UpgradeQuotes(None, [])
+    quotes = upgrade.plans
     if contract is not None:
         # A contract client in an emergency is offered the dearer plans that would serve this ticket sooner.
-        now_at = queue.entry_for(ticket.id)
-        quotes = [(plan, quote) for plan, quote in quotes if plan.monthly_price > contract.plan.monthly_price
-                  and (now_at is None or now_at.eta_median is None or quote.eta_median is None
-                       or quote.eta_median < now_at.eta_median)]
+        quotes = [(plan, quote) for plan, quote in quotes
+                  if plan.monthly_price > contract.plan.monthly_price and upgrade.sooner(quote)]
+    sooner = {plan.id: upgrade.sooner(quote) for plan, quote in quotes}
     pending = contracts.pending_contract(ticket.organisation_id)
     return render_template(
         "billing/upgrade.html",
@@ -217,8 +217,9 @@ def upgrade_panel(ticket_id: int):
         pending=pending,
         withdrawable=contracts.withdrawable(pending),
         not_waiting=TicketStatus.LABELS.get(ticket.status, ticket.status) if ticket.is_open and not waiting else None,
-        current=queue.entry_for(ticket.id),
+        current=upgrade.current,
         quotes=quotes,
+        sooner=sooner,
         offers=plan_offers.offers(ticket.organisation, [plan for plan, _ in quotes], now),
         stripe_enabled=billing.stripe_enabled(),
     )

@@ -718,12 +718,37 @@ def quote(ticket_id: int, now: datetime, *, plan_id: Optional[int] = None, extra
     return _quotes(compute(scenario), scenario.technician_names)
 
 
-def quote_upgrade(ticket_id: int, now: datetime) -> list[tuple[Plan, Quote]]:
+@dataclass(frozen=True)
+class UpgradeQuotes:
+    """The ticket as things stand and on each paid plan, all from one run at the same instant.
+
+    Why the baseline is computed here rather than read from the saved queue: the saved estimate is
+    from the last recompute, so beside quotes run now it could read a minute earlier than any plan,
+    as if upgrading made the technician later.
+    """
+
+    current: Optional[Quote]
+    plans: list[tuple[Plan, Quote]]
+
+    def sooner(self, quote: Quote) -> bool:
+        """Whether the plan's quote serves the ticket sooner than now: an earlier place or arrival (by more
+        than the minute the pages show). Without an estimate to compare, it may: the plan stays on offer."""
+        now = self.current
+        if now is None or now.position is None or quote.position is None or quote.position < now.position:
+            return True
+        if quote.eta_median is None or now.eta_median is None:
+            return True
+        return quote.eta_median < now.eta_median - timedelta(minutes=1)
+
+
+def quote_upgrade(ticket_id: int, now: datetime) -> UpgradeQuotes:
     """For each paid active plan, this ticket's place and estimate if its organisation took the plan now."""
     loaded = load(now)
     facts = next((f for f in loaded.inputs.waiting if f.id == ticket_id), None)
     if facts is None:
-        return []
+        return UpgradeQuotes(None, [])
+    current = next((q for q in _quotes(compute(loaded.inputs), loaded.inputs.technician_names)
+                    if q.ticket_id == ticket_id), None)
     plans = db.session.scalars(
         select(Plan).where(Plan.active.is_(True), Plan.is_contract.is_(True), Plan.monthly_price > 0)
         .order_by(Plan.display_order, Plan.id)
@@ -734,4 +759,4 @@ def quote_upgrade(ticket_id: int, now: datetime) -> list[tuple[Plan, Quote]]:
         mine = [q for q in _quotes(compute(scenario), scenario.technician_names) if q.ticket_id == ticket_id]
         if mine:
             result.append((plan, mine[0]))
-    return result
+    return UpgradeQuotes(current, result)

@@ -1,7 +1,7 @@
 """The emergency upgrade panel, the pay-by-invoice path without keys, and the owner's activation."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,7 @@ def test_panel_shows_each_paid_plan_with_place_estimate_price_and_fee_and_writes
 
     page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
 
-    quotes = queue.quote_upgrade(ticket.id, clock.now())
+    quotes = queue.quote_upgrade(ticket.id, clock.now()).plans
     assert [plan.slug for plan, _ in quotes] == ["priority", "premium"]
     current = queue.entry_for(ticket.id)
     ahead = f"{current.ahead} ticket{'s' if current.ahead != 1 else ''} ahead of you" if current.ahead else "you are next"
@@ -147,7 +147,7 @@ def test_paying_the_emergency_upgrade_moves_the_ticket_once_stripe_confirms(clie
     ticket = world["ticket"]
     login(client, "admin@bolt.test")
     before = queue.entry_for(ticket.id).position
-    promised = dict((p.slug, q) for p, q in queue.quote_upgrade(ticket.id, clock.now()))["priority"]
+    promised = dict((p.slug, q) for p, q in queue.quote_upgrade(ticket.id, clock.now()).plans)["priority"]
 
     response = client.post(f"/billing/tickets/{ticket.id}/upgrade/priority")
 
@@ -583,3 +583,28 @@ def test_a_client_already_under_contract_is_neither_shown_nor_charged_an_onboard
     panel = client.get(f"/billing/tickets/{world['ticket'].id}/upgrade").get_data(as_text=True)
     assert "$900" in panel
     assert "one-time onboarding fee of $900" in client.get("/client/plans/premium").get_data(as_text=True)
+
+
+def test_the_panel_compares_plans_with_now_from_one_run_and_says_when_none_is_sooner(client, app, monkeypatch):
+    """Bolt's only ticket is next in line. The panel drew "now" from the queue saved minutes ago and the
+    plans from a run at this instant, so every plan read a few minutes later than staying as it is."""
+    opened = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 in New York: break/fix is served
+    monkeypatch.setattr("portal.clock.now", lambda: opened)
+    make_plan("priority", name="Priority", stripe_price_id="price_priority", display_order=2)
+    make_plan("break-fix", name="Break/Fix")
+    bolt = make_organisation("Bolt")
+    add_technician("tom@firm.test", ["network", "server"], on_call=(opened - timedelta(days=3), opened + timedelta(days=4)))
+    admin = make_user("admin@bolt.test", organisation=bolt)
+    ticket = tickets.open_ticket(bolt.id, admin.id, ticket_input(title="Tills down", impact="company", category="network"),
+                                opened, None).ticket
+    saved = queue.entry_for(ticket.id).eta_median
+    later = opened + timedelta(minutes=7)
+    monkeypatch.setattr("portal.clock.now", lambda: later)
+    login(client, "admin@bolt.test")
+    page = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
+    fresh = queue.quote_upgrade(ticket.id, later)
+    now_line = page.split("<h2>Now, as break/fix</h2>")[1].split("</section>")[0]
+    shown = fresh.current.eta_median.astimezone(ZoneInfo("America/New_York")).strftime("%a %d %b %H:%M")
+    assert fresh.current.eta_median > saved and shown in now_line
+    assert "Right now no plan would serve this ticket sooner: it is next in line already." in page
+    assert "no sooner than now" in page and 'data-label="Guaranteed by"' in page

@@ -260,8 +260,9 @@ def test_quotes_write_nothing(firm, now):
     assert not db.session.new and not db.session.dirty
     saved = queue.entry_for(bolt.id)
     assert saved.position == 4
-    assert [p.slug for p, _ in upgrade] == ["priority", "premium-24-7"]
-    assert all(q.position <= saved.position and not q.best_effort for _, q in upgrade)
+    assert [p.slug for p, _ in upgrade.plans] == ["priority", "premium-24-7"]
+    assert all(q.position <= saved.position and not q.best_effort for _, q in upgrade.plans)
+    assert (upgrade.current.position, upgrade.current.eta_median) == (saved.position, saved.eta_median)
     assert next(q for q in moved if q.ticket_id == bolt.id).position == 1
     assert next(q for q in plan if q.ticket_id == bolt.id).sla_due is not None
     mine = next(q for q in extra if q.ticket_id == bolt.id)
