@@ -114,18 +114,20 @@ def withdraw_request():
 @bp.route("/change-plan", methods=["POST"])
 @client_admin_only
 def change_plan():
+    """Switch the card contract; back to the page it was asked from (the upgrade panel names its ticket)."""
+    back = safe_next(request.form.get("next")) or url_for("billing.overview")
     slug = (request.form.get("plan") or "").strip()
     plan = plan_service.plan_by_slug(slug) if slug else None
     if plan is None:
         flash("Choose the plan to move to (field: plan).", "error")
-        return redirect(url_for("billing.overview"))
+        return redirect(back)
     try:
         contract = billing.change_plan(current_user.organisation, plan, current_user, clock.now())
     except billing.BillingError as error:
         flash(str(error), "error")
-        return redirect(url_for("billing.overview"))
+        return redirect(back)
     flash(f"Your contract is now {contract.plan.name}. Stripe prorates the difference on your next invoice.", "success")
-    return redirect(url_for("billing.overview"))
+    return redirect(back)
 
 
 @bp.route("/cancel", methods=["POST"])

@@ -106,6 +106,12 @@ def test_contract_clients_are_quoted_the_dearer_plans_only(client, world):
     page = client.get(f"/billing/tickets/{acme_ticket.ticket_id}/upgrade").get_data(as_text=True)
     assert 'action="/billing/change-plan"' in page and 'name="plan" value="premium"' in page
     assert "Switch now (the difference is prorated)" in page
+    # The switch leads back to the emergency it was asked for, never to another site.
+    assert f'name="next" value="/client/tickets/{acme_ticket.ticket_id}"' in page
+    back = client.post("/billing/change-plan", data={"plan": "nope", "next": f"/client/tickets/{acme_ticket.ticket_id}"})
+    assert back.headers["Location"].endswith(f"/client/tickets/{acme_ticket.ticket_id}")
+    away = client.post("/billing/change-plan", data={"plan": "nope", "next": "//elsewhere.example/x"})
+    assert away.headers["Location"].endswith("/billing/")
 
 
 def test_a_client_on_the_dearest_plan_is_told_no_plan_is_faster(client, world):
