@@ -72,7 +72,7 @@ def test_panel_shows_each_paid_plan_with_place_estimate_price_and_fee_and_writes
         assert plan.name in page
         assert f"{ordinal(quote.position)} ({quote.ahead} ahead)" in page
         assert quote.position <= current.position
-    assert "$1,290 a month, 12-month minimum" in page and "$500" in page and "$2,490 a month" in page
+    assert "$1,290 a month, 12-month minimum from today" in page and "$500" in page and "$2,490 a month" in page
     assert page.count("Upgrade and pay") == 2
     assert saved_queue() == before
 
