@@ -463,24 +463,30 @@ def change_plan(organisation: Organisation, new_plan: Plan, actor: User, now: da
     return contract
 
 
+def _ask_cancel_at_period_end(contract: Contract, ending: bool, now: datetime) -> Any:
+    """Set the subscription to end with its paid period (or not) in Stripe, then on the contract."""
+    what = "cancel" if ending else "keep"
+    try:
+        subscription = stripe_client().v1.subscriptions.update(
+            contract.stripe_subscription_id,
+            {"cancel_at_period_end": ending},
+            {"idempotency_key": f"{what}-{contract.id}-{int(now.timestamp())}"},
+        )
+    except stripe.StripeError as error:
+        db.session.rollback()
+        log.warning("stripe %s failed for contract %s: %s", what, contract.id, error)
+        raise BillingError(stripe_error_message(error)) from error
+    contract.cancel_at_period_end = bool(subscription.cancel_at_period_end)
+    return subscription
+
+
 def cancel_at_period_end(organisation: Organisation, actor: User, now: datetime) -> Contract:
     """Ask Stripe to end the subscription when the paid period closes; the minimum term is honoured."""
     refusal = cancel_refusal(organisation, now)
     if refusal is not None:
         raise BillingError(str(refusal))
     contract = contracts.current_contract(organisation.id)  # a card contract: the refusal checked it
-    client = stripe_client()
-    try:
-        subscription = client.v1.subscriptions.update(
-            contract.stripe_subscription_id,
-            {"cancel_at_period_end": True},
-            {"idempotency_key": f"cancel-{contract.id}-{int(now.timestamp())}"},
-        )
-    except stripe.StripeError as error:
-        db.session.rollback()
-        log.warning("stripe cancel failed for contract %s: %s", contract.id, error)
-        raise BillingError(stripe_error_message(error)) from error
-    contract.cancel_at_period_end = bool(subscription.cancel_at_period_end)
+    subscription = _ask_cancel_at_period_end(contract, True, now)
     period_end_ts = _period_end(_plain(subscription))
     if period_end_ts:
         contract.current_period_end = _ts(period_end_ts)
@@ -496,18 +502,7 @@ def keep_contract(organisation: Organisation, actor: User, now: datetime) -> Con
         raise BillingError("You have no card-paid contract set to end.")
     if not contract.cancel_at_period_end:
         return contract  # kept already (a second click): nothing to ask Stripe
-    client = stripe_client()
-    try:
-        subscription = client.v1.subscriptions.update(
-            contract.stripe_subscription_id,
-            {"cancel_at_period_end": False},
-            {"idempotency_key": f"keep-{contract.id}-{int(now.timestamp())}"},
-        )
-    except stripe.StripeError as error:
-        db.session.rollback()
-        log.warning("stripe keep failed for contract %s: %s", contract.id, error)
-        raise BillingError(stripe_error_message(error)) from error
-    contract.cancel_at_period_end = bool(subscription.cancel_at_period_end)
+    _ask_cancel_at_period_end(contract, False, now)
     db.session.commit()
     log.info("contract %s kept (cancellation undone) by user %s", contract.id, actor.id)
     return contract

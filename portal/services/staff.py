@@ -269,6 +269,18 @@ def never_on_duty(tech: Technician, now: datetime) -> bool:
 # --- time off ---------------------------------------------------------------------------------
 
 
+def _check_period(starts_at: datetime, ends_at: datetime, now: datetime, noun: str, longest: timedelta,
+                  too_long: str) -> None:
+    """A stretch of the rota (time off, an on-call period) must end after it starts, not be over, and not be
+    longer than `longest`: the refusals name the end field, which is what the dispatcher corrects."""
+    if ends_at <= starts_at:
+        raise StaffError(f"The {noun} must end after it starts.", "ends_at")
+    if ends_at <= now:
+        raise StaffError(f"That {noun} is already over.", "ends_at")
+    if ends_at - starts_at > longest:
+        raise StaffError(too_long, "ends_at")
+
+
 def time_off_ahead(technician_id: int, now: datetime) -> list[TimeOff]:
     """The technician's time off that has not ended yet, soonest first."""
     return list(db.session.scalars(select(TimeOff).where(
@@ -304,12 +316,8 @@ def add_time_off(technician_id: int, starts_at: datetime, ends_at: datetime, rea
     if tech is None or not tech.active:
         raise StaffError("No such active technician.")
     reason = " ".join((reason or "").split())
-    if ends_at <= starts_at:
-        raise StaffError("The time off must end after it starts.", "ends_at")
-    if ends_at <= now:
-        raise StaffError("That time off is already over.", "ends_at")
-    if ends_at - starts_at > MAX_TIME_OFF:
-        raise StaffError("Time off may last at most a year; for longer, make the technician inactive.", "ends_at")
+    _check_period(starts_at, ends_at, now, "time off", MAX_TIME_OFF,
+                  "Time off may last at most a year; for longer, make the technician inactive.")
     if len(reason) > 200:
         raise StaffError("Keep the reason under 200 characters.", "reason")
     overlapping = TimeOff.starts_at < ends_at, TimeOff.ends_at > starts_at
@@ -386,12 +394,7 @@ def add_on_call(technician_id: int, starts_at: datetime, ends_at: datetime, now:
     tech = db.session.get(Technician, technician_id)
     if tech is None or not tech.active:
         raise StaffError("Choose an active technician.", "technician_id")
-    if ends_at <= starts_at:
-        raise StaffError("The period must end after it starts.", "ends_at")
-    if ends_at <= now:
-        raise StaffError("That period is already over.", "ends_at")
-    if ends_at - starts_at > MAX_ON_CALL:
-        raise StaffError("A period may last at most 31 days; add several.", "ends_at")
+    _check_period(starts_at, ends_at, now, "period", MAX_ON_CALL, "A period may last at most 31 days; add several.")
     clash = db.session.scalars(
         _periods_of_active_technicians().where(OnCallPeriod.starts_at < ends_at, OnCallPeriod.ends_at > starts_at)
     ).first()

@@ -174,20 +174,26 @@ def register(bp) -> None:
     @bp.route("/technicians/<int:technician_id>/shifts/<int:shift_id>/delete", methods=["POST"])
     @dispatch_roles
     def delete_shift(technician_id: int, shift_id: int):
+        return _remove(technician_id, db.session.get(Shift, shift_id) is not None, "shift",
+                       lambda: staff_service.delete_shift(technician_id, shift_id, clock.now()),
+                       lambda tech: "Shift removed.")
+
+    def _remove(technician_id: int, listed: bool, what: str, remove, done):
+        """Remove a row of the technician's page; a second click (or Back and Remove) is told it was already
+        removed, in words, instead of a bare Not found. `remove` may return a warning for the dispatcher."""
         if not DeleteForm().validate_on_submit():
             abort(400)
         tech = db.session.get(Technician, technician_id)
         if tech is None:
             abort(404)
-        if db.session.get(Shift, shift_id) is None:
-            # A second click on Remove (or Back and Remove): the first one removed it. Not found, in words.
-            flash("That shift is not on the list any more: it was already removed.", "info")
+        if not listed:
+            flash(f"That {what} is not on the list any more: it was already removed.", "info")
             return _technician_page(tech, _edit_form(tech), ShiftForm(prefix="shift", formdata=None), 404)
         try:
-            warning = staff_service.delete_shift(technician_id, shift_id, clock.now())
+            warning = remove()
         except StaffError:
             abort(404)
-        flash("Shift removed.", "success")
+        flash(done(tech), "success")
         if warning:
             flash(warning, "error")
         return redirect(url_for("staff.technician", technician_id=technician_id))
@@ -216,20 +222,9 @@ def register(bp) -> None:
     @bp.route("/technicians/<int:technician_id>/time-off/<int:period_id>/delete", methods=["POST"])
     @dispatch_roles
     def delete_time_off(technician_id: int, period_id: int):
-        if not DeleteForm().validate_on_submit():
-            abort(400)
-        tech = db.session.get(Technician, technician_id)
-        if tech is None:
-            abort(404)
-        if db.session.get(TimeOff, period_id) is None:
-            flash("That time off is not on the list any more: it was already removed.", "info")
-            return _technician_page(tech, _edit_form(tech), ShiftForm(prefix="shift", formdata=None), 404)
-        try:
-            staff_service.delete_time_off(technician_id, period_id, clock.now())
-        except StaffError:
-            abort(404)
-        flash(f"Time off removed: {tech.name}'s shifts count again.", "success")
-        return redirect(url_for("staff.technician", technician_id=technician_id))
+        return _remove(technician_id, db.session.get(TimeOff, period_id) is not None, "time off",
+                       lambda: staff_service.delete_time_off(technician_id, period_id, clock.now()),
+                       lambda tech: f"Time off removed: {tech.name}'s shifts count again.")
 
     @bp.route("/on-call", methods=["GET", "POST"])
     @dispatch_roles
