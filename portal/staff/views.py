@@ -236,6 +236,7 @@ def promises():
     form = PromisePeriodForm(request.args)
     status = 200
     if request.args and not form.validate():
+        form.days.errors = ["Choose one of the periods listed."]
         status = 400
     days = form.days.data if status == 200 else form.days.default
     now = clock.now()
