@@ -445,3 +445,14 @@ def test_plan_change_retimes_its_open_tickets_on_the_same_clock(client, monkeypa
     # A change that promises nothing new (the name) leaves the tickets alone.
     client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, name="Priority Plus"))
     assert len(db.session.scalars(select(TicketEvent).where(TicketEvent.kind == "sla_rebased")).all()) == 1
+
+
+def test_the_technicians_list_gives_shifts_in_week_order(client):
+    """Shifts were listed in the order they were typed: "Wed 08:00–12:00, Mon 13:00–17:00, Mon 08:00–12:00"."""
+    tech = make_technician(weekdays=[])
+    for weekday, starts, ends in ((2, time(8), time(12)), (0, time(13), time(17)), (0, time(8), time(12))):
+        db.session.add(Shift(technician=tech, weekday=weekday, starts=starts, ends=ends))
+    db.session.commit()
+    staff(client, Role.DISPATCHER)
+    page = client.get("/staff/technicians").get_data(as_text=True)
+    assert "Mon 08:00–12:00, Mon 13:00–17:00, Wed 08:00–12:00" in page
