@@ -154,6 +154,7 @@ def test_staff_pages_have_no_serious_violations(people: Callable[[str], Journey]
         ("new plan", "/staff/plans/new"),
         ("triage weights", "/staff/settings/triage"),
         ("what if", "/staff/what-if"),
+        ("promises kept", "/staff/promises"),
         ("plan requests", "/billing/staff/contracts"),
         ("organisations", "/staff/organisations"),
     ])

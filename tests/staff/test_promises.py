@@ -35,7 +35,7 @@ def _ticket(org, plan, title: str, opened_days_ago: float, response_late_minutes
 
 def _rows(page: str, caption: str) -> list[list[str]]:
     """The table's rows under `caption`, each as its cells' text."""
-    table = page.split(f"<caption>{caption}</caption>")[1].split("</table>")[0]
+    table = re.split(f"<caption[^>]*>{re.escape(caption)}</caption>", page)[1].split("</table>")[0]
     return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
             for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)][1:]
 
