@@ -280,11 +280,15 @@ def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
 
 def _outcome(t: Ticket) -> SlaOutcome:
     """The ticket's targets as `ticket_state` and `record_breaches` judge them: a ticket resolved or
-    closed (by the client too) before a target was due did not miss it."""
+    closed (by the client too) before a target was due did not miss it, and a breach once recorded
+    stays missed, judged against the due time it was missed at (breach time = due time), even after
+    a plan change restarted the clock with a later due time: the ticket still reads 'breached'."""
+    response_due = t.response_breached_at or t.response_due_at
+    arrival_due = (t.arrival_breached_at or t.arrival_due_at) if t.onsite_needed else None
     return SlaOutcome(
-        response_due=t.response_due_at,
+        response_due=response_due,
         responded_at=t.first_response_at or t.resolved_at,
-        arrival_due=t.arrival_due_at if t.onsite_needed else None,
+        arrival_due=arrival_due,
         arrived_at=(t.arrived_at or t.resolved_at) if t.onsite_needed else None,
     )
 

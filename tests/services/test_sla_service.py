@@ -202,3 +202,27 @@ def test_cli_commands(firm, now, app):
     result = runner.invoke(args=["sla", "check"])
     assert result.exit_code == 0 and "sla: 1 open tickets" in result.output
 
+
+
+def test_a_breach_recorded_before_an_upgrade_still_counts_as_missed(firm, now):
+    """Acme's response was missed at 11:00 (breach recorded, the ticket reads 'breached'); upgrading at
+    12:00 restarts the clock under the new plan, yet the missed response stays missed in the dashboard
+    figures and the firm's report, as the ticket's own state and timeline say."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Server down").ticket
+    sla.refresh_states(now + timedelta(minutes=61))
+    change = now + timedelta(hours=2)
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == firm.acme.id)).one()
+    contract.plan_id = firm.premium.id
+    db.session.commit()
+    sla.rebase_organisation(firm.acme.id, change, "Upgraded to Premium 24/7")
+    tickets.set_status(ticket.id, TicketStatus.IN_PROGRESS, firm.tech_user, change + timedelta(minutes=10))
+    t = db.session.get(Ticket, ticket.id)
+    assert t.sla_state == "breached" and t.response_breached_at == now + timedelta(minutes=60)
+    later = change + timedelta(hours=1)
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), later)
+    assert (result.responses_total, result.responses_on_time) == (1, 0)
+    report = sla.promise_report(now - timedelta(days=90), later)
+    assert (report.total.responses_total, report.total.responses_on_time) == (1, 0)
+    [(missed, miss)] = report.missed
+    assert missed.id == ticket.id and miss.due == now + timedelta(minutes=60)
+    assert miss.late_by == timedelta(minutes=70)
