@@ -52,10 +52,11 @@ def register_cli(app: Flask) -> None:
         and a stored "expected around 08:05" would stay on the pages after 08:05), refresh every open
         ticket's SLA state (time passing makes tickets at risk), then email the dispatchers about
         tickets newly at risk or breached (once per ticket and state)."""
-        from .services import alerts, queue, sla
+        from .services import alerts, queue, sla, staff
 
         while True:
             now = clock.now()
+            staff.time_off_begun(now)  # time off entered ahead that has just begun gives its tickets back
             queue.recompute(now)
             refreshed = sla.refresh_states(now)
             result = alerts.check_sla(now)
@@ -103,9 +104,11 @@ def register_cli(app: Flask) -> None:
     @queue_group.command("recompute")
     def queue_recompute_command() -> None:
         """Re-run triage and dispatch now (e.g. when a shift starts) and save the places and estimates."""
-        from .services import queue
+        from .services import queue, staff
 
-        generation = queue.recompute(clock.now())
+        now = clock.now()
+        staff.time_off_begun(now)
+        generation = queue.recompute(now)
         click.echo(f"queue: generation {generation}, {queue.waiting_count()} tickets waiting")
 
     sla_group = click.Group("sla", help="SLA clocks of open tickets.")

@@ -354,6 +354,44 @@ def add_time_off(technician_id: int, starts_at: datetime, ends_at: datetime, rea
     return TimeOffAdded(period, returned, in_hand)
 
 
+def time_off_begun(now: datetime) -> int:
+    """Give back to the engine the waiting tickets of technicians whose time off has begun; commits.
+
+    Why: time off entered ahead gives nothing back when it is entered (the technician may still do
+    the job before leaving), so without this a ticket assigned to them before they left waited for
+    their return, days later, while colleagues were free. Run each minute by `flask alerts check`,
+    before the queue. A ticket a dispatcher assigned to them after the time off began stays theirs:
+    the dispatcher was told it waits for them. Returns the number of tickets given back.
+    """
+    from . import tickets
+
+    periods = {period.technician_id: period for period in db.session.scalars(
+        select(TimeOff).where(TimeOff.starts_at <= now, TimeOff.ends_at > now).order_by(TimeOff.ends_at))}
+    waiting = list(db.session.scalars(select(Ticket).where(
+        Ticket.technician_id.in_(list(periods)), Ticket.status.in_(TicketStatus.WAITING)).order_by(Ticket.id))
+    ) if periods else []
+    assigned_at: dict[int, datetime] = {}
+    if waiting:
+        for ticket_id, at in db.session.execute(select(TicketEvent.ticket_id, TicketEvent.at).where(
+                TicketEvent.ticket_id.in_([t.id for t in waiting]), TicketEvent.kind == "assigned")):
+            assigned_at[ticket_id] = max(at, assigned_at.get(ticket_id, at))
+    released = 0
+    for ticket in waiting:
+        period = periods[ticket.technician_id]
+        if ticket.id in assigned_at and assigned_at[ticket.id] >= period.starts_at:
+            continue
+        tickets.release_technician(ticket, None, now,
+                                   f"{period.technician.name} is off until {settings.firm_clock(period.ends_at)}")
+        ticket.updated_at = now
+        released += 1
+    try:
+        db.session.commit()
+    except StaleDataError:  # a dispatcher changed one of them meanwhile: the next round looks again
+        db.session.rollback()
+        return 0
+    return released
+
+
 def delete_time_off(technician_id: int, period_id: int, now: datetime) -> None:
     """Remove a period (back early, or entered by mistake): the technician's shifts count again at once."""
     period = db.session.get(TimeOff, period_id)

@@ -175,3 +175,36 @@ def test_technicians_cannot_enter_time_off(client, monkeypatch):
     tom = make_technician()
     staff(client, Role.TECHNICIAN, email="other.tech@firm.example")
     assert away(client, tom).status_code == 403 and count() == 0
+
+
+def test_time_off_entered_ahead_gives_back_the_tickets_still_waiting_when_it_begins(app, client, monkeypatch):
+    """Tara's holiday, entered on Tuesday morning, begins at 11:00. The printer assigned to her at
+    10:00 is still not started then: the minute's check (`flask alerts check`) gives it back and Tom,
+    who is free, takes it now, not Tara next Monday. The switch a dispatcher gives her at 12:00,
+    told she is away, keeps waiting for her."""
+    at = {"now": TUESDAY_10_NY}
+    monkeypatch.setattr("portal.clock.now", lambda: at["now"])
+    acme = make_organisation("Acme", make_plan("priority", name="Priority"))
+    tom = make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    printer = open_ticket(acme, "Printer", category="network")
+    tickets.assign(printer.id, tara.id, None, TUESDAY_10_NY)
+    staff(client, Role.DISPATCHER)
+    assert away(client, tara, "2026-11-24T11:00", "2026-11-30T00:00", "Holiday").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Ticket, printer.id).technician_id == tara.id  # she may still do it before leaving
+    noon = TUESDAY_10_NY + timedelta(hours=2)
+    at["now"] = noon
+    switch = open_ticket(acme, "Switch", category="network")
+    tickets.assign(switch.id, tara.id, None, noon)
+    result = app.test_cli_runner().invoke(args=["alerts", "check"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    given_back = db.session.get(Ticket, printer.id)
+    assert (given_back.status, given_back.technician_id) == (TicketStatus.NEW, None)
+    assert any("Tara is off until Mon 30 Nov 00:00" in e.message for e in given_back.events if e.kind == "unassigned")
+    entry = db.session.get(QueueEntry, printer.id)
+    assert entry.technician_id == tom.id and entry.eta_median < noon + timedelta(hours=2)
+    assert db.session.get(Ticket, switch.id).technician_id == tara.id
+    again = app.test_cli_runner().invoke(args=["alerts", "check"])
+    assert again.exit_code == 0 and db.session.get(Ticket, switch.id).technician_id == tara.id
