@@ -96,15 +96,17 @@ def _done_sla_text(view: TicketStatusView) -> str:
     if view.resolved_at is None:
         return "Best effort: break/fix has no guaranteed time." if view.sla_best_effort else view.status_label + "."
     when = _when(view.resolved_at)
+    # A ticket our dispatcher closed without work (a duplicate) was not "resolved": its email says closed.
+    ended = "Closed" if view.status == TicketStatus.CLOSED else "Resolved"
     if view.sla_best_effort:
         # Best effort is never judged met or missed; only an early finish is worth saying.
         if view.sla_due_at is not None and view.resolved_at <= view.sla_due_at:
-            return f"Best effort: resolved {when}, before the time we aimed for ({_when(view.sla_due_at)})."
-        return f"Best effort: resolved {when}."
+            return f"Best effort: {ended.lower()} {when}, before the time we aimed for ({_when(view.sla_due_at)})."
+        return f"Best effort: {ended.lower()} {when}."
     verdict = {"met": "was met", "breached": "was missed"}.get(view.sla_state or "")
     if view.sla_due_at is None or verdict is None:
-        return f"Resolved {when}."
-    return f"Resolved {when}; the deadline, {_when(view.sla_due_at)}, {verdict}."
+        return f"{ended} {when}."
+    return f"{ended} {when}; the deadline, {_when(view.sla_due_at)}, {verdict}."
 
 
 def _arrival_words(view: TicketStatusView) -> str:

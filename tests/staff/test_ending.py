@@ -76,3 +76,21 @@ def test_technicians_cannot_end_a_ticket_from_its_page(client, monkeypatch):
     staff(client, Role.TECHNICIAN)
     assert end(client, q["small"], "closed", "Not needed").status_code == 403
     assert fresh(q["small"]).status == TicketStatus.NEW
+
+
+def test_the_client_reads_closed_not_resolved_for_a_duplicate_closed_without_work(client, monkeypatch):
+    """The email says the duplicate was closed without a technician's visit; the status page, its live
+    update and the 'report it again' form said 'Resolved Tue 24 Nov 10:00' all the same."""
+    from tests.conftest import login
+
+    q = queue_setup(monkeypatch)
+    make_user("admin@acme.example", organisation=q["acme"])
+    staff(client, Role.DISPATCHER)
+    assert end(client, q["mid"], "closed", "Same outage as the other one.").status_code == 302
+    client.post("/auth/logout")
+    login(client, "admin@acme.example")
+    sla = client.get(f"/client/tickets/{q['mid'].id}/live.json").get_json()["display"]["sla"]
+    assert sla.startswith("Closed Tue 24 Nov 10:00") and "Resolved" not in sla
+    assert "Resolved Tue 24 Nov" not in client.get(f"/client/tickets/{q['mid'].id}").get_data(as_text=True)
+    again = client.get(f"/client/tickets/new?follows={q['mid'].id}").get_data(as_text=True)
+    assert "again (closed Tue 24 Nov 10:00)" in " ".join(again.split())
