@@ -35,7 +35,7 @@ def _firm_instant(field) -> datetime:
     try:
         return local_instant(field.data, settings.firm_timezone())
     except ValueError as error:
-        raise StaffError(f"{error}: choose another time.", field.name) from None
+        raise StaffError(f"{error}: choose another time.", field.short_name) from None
 
 
 def _deactivation_notes(name: str, saved: staff_service.TechnicianSaved) -> list[str]:

@@ -208,3 +208,14 @@ def test_time_off_entered_ahead_gives_back_the_tickets_still_waiting_when_it_beg
     assert db.session.get(Ticket, switch.id).technician_id == tara.id
     again = app.test_cli_runner().invoke(args=["alerts", "check"])
     assert again.exit_code == 0 and db.session.get(Ticket, switch.id).technician_id == tara.id
+
+
+def test_an_end_the_clocks_skip_is_refused_under_until_not_from(client, monkeypatch):
+    monkeypatch.setattr("portal.clock.now", lambda: TUESDAY_10_NY)
+    tom = make_technician()
+    staff(client, Role.DISPATCHER)
+    response = away(client, tom, "2027-03-13T00:00", "2027-03-14T02:30")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and count() == 0
+    until = page.split('id="off-ends_at"')[1].split("</div>")[0]
+    assert "2027-03-14 02:30 does not exist in America/New_York" in until
