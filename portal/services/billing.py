@@ -244,6 +244,9 @@ def checkout_refusal(organisation: Organisation, plan: Plan, now: datetime) -> O
         return contracts.ChangeRefusal(f"You are already on {plan.name}.")
     if current is not None and current.stripe_subscription_id:
         return contracts.ChangeRefusal("You already pay by card: change your plan from the billing page instead.")
+    suspended = contracts.suspended_refusal(organisation.id)
+    if suspended is not None:
+        return suspended
     term = contracts.minimum_term_refusal(current, plan, now)
     if term:
         return contracts.ChangeRefusal(term, contracts.UPGRADES_ANY_TIME)
@@ -528,7 +531,8 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> C
         raise BillingError("There is no such invoiced plan request.")
     if contract.status != ContractStatus.PENDING:
         raise BillingError(f"That contract is already {contract.status.replace('_', ' ')}.")
-    current = contracts.current_contract(contract.organisation_id)
+    current = contracts.current_contract(contract.organisation_id) or contracts.suspended_contract(
+        contract.organisation_id)
     if current is not None and current.stripe_subscription_id:
         # ending it here would leave Stripe charging the card for a contract we no longer honour
         raise BillingError(

@@ -41,6 +41,19 @@ def suspended_contract(organisation_id: int) -> Optional[Contract]:
     ).first()
 
 
+def suspended_refusal(organisation_id: int) -> Optional["ChangeRefusal"]:
+    """A suspended card contract is still a Stripe subscription holding an open invoice: another plan
+    bought beside it (by card or by invoice) would replace it here while Stripe kept billing it, and
+    paying that invoice later would bring it back over the new one. The way out is to pay (or resume) it."""
+    suspended = suspended_contract(organisation_id)
+    if suspended is None:
+        return None
+    return ChangeRefusal(
+        f"Your {suspended.plan.name} contract is suspended: Stripe could not collect its payment.",
+        "Pay the open invoice in the Stripe billing portal (billing page): the contract resumes as soon as "
+        "Stripe confirms it, and you can change plan from there.")
+
+
 @dataclass(frozen=True)
 class ChangeRefusal:
     """Why a plan cannot be asked for now, in the client's words, and what they can do instead.
@@ -134,6 +147,9 @@ def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> 
         return ChangeRefusal(f"You are already on {plan.name}.")
     if current is not None and current.stripe_subscription_id:
         return ChangeRefusal("You pay by card: change your plan on the billing page (Stripe prorates the difference).")
+    suspended = suspended_refusal(organisation_id)
+    if suspended is not None:
+        return suspended
     term = minimum_term_refusal(current, plan, now)
     if term:
         return ChangeRefusal(term, UPGRADES_ANY_TIME)

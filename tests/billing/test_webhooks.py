@@ -229,6 +229,45 @@ def test_a_subscription_stripe_stopped_collecting_is_suspended_until_paid(client
     assert "is suspended" not in client.get("/client/").get_data(as_text=True)
 
 
+def test_a_suspended_client_pays_the_open_invoice_instead_of_buying_a_second_plan(client, now):
+    """A suspended contract is a Stripe subscription still holding an open invoice: a second plan bought
+    beside it (Checkout, or by invoice and confirmed by an owner) would end it here while Stripe kept
+    billing it, and paying that invoice later would bring it back over the new one. Every way to buy is
+    refused with how to pay instead, and the owner cannot confirm an older invoice request over it."""
+    from portal.models import Role
+    from portal.services import billing, contracts
+    from tests.conftest import login, make_user
+
+    essentials, priority = paid_plans()
+    org = customer_org()
+    make_user("admin@bolt.test", organisation=org)
+    owner = make_user("owner@firm.test", role=Role.OWNER)
+    ticket = open_ticket(org, now)
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.created", subscription("active", contract), T0))
+    deliver(client, event("customer.subscription.updated", subscription("unpaid", contract), T0 + 7200))
+    assert contract_state(contract.id)[0] == ContractStatus.SUSPENDED
+
+    login(client, "admin@bolt.test")
+    html = client.get(f"/billing/tickets/{ticket.id}/upgrade").get_data(as_text=True)
+    assert "Upgrade and pay" not in html and "Request, pay by invoice" not in html
+    assert "Pay the open invoice in the Stripe billing portal" in html
+    page = client.post("/billing/checkout/essentials", follow_redirects=True).get_data(as_text=True)
+    assert "Your Priority contract is suspended: Stripe could not collect its payment." in page
+    client.post("/client/plans/essentials/invoice")
+    assert contracts.pending_contract(org.id) is None
+
+    # An invoice request written before (or by hand) is not confirmed over the suspended subscription.
+    request = Contract(organisation_id=org.id, plan_id=essentials.id, status=ContractStatus.PENDING,
+                       payment_method="invoice", created_at=now)
+    db.session.add(request)
+    db.session.commit()
+    with pytest.raises(billing.BillingError, match="sub_test_1"):
+        billing.activate_invoice_contract(request.id, owner, now)
+    assert contract_state(contract.id)[0] == ContractStatus.SUSPENDED
+    assert contract_state(request.id)[0] == ContractStatus.PENDING
+
+
 def test_failed_first_payment_keeps_the_request_pending(client, now):
     _, priority = paid_plans()
     org = customer_org()
