@@ -57,6 +57,7 @@ def overview():
         other_plans=other_plans,
         offers=plan_offers.offers(organisation, other_plans, now),
         cancel_refusal=billing.cancel_refusal(organisation, now) if card else None,
+        keep_refusal=billing.keep_refusal(organisation, now) if card else None,
         stripe_enabled=billing.stripe_enabled(),
         now=now,
     )

@@ -498,6 +498,21 @@ def cancel_at_period_end(organisation: Organisation, actor: User, now: datetime)
     return contract
 
 
+def keep_refusal(organisation: Organisation, now: datetime) -> Optional[contracts.ChangeRefusal]:
+    """Why a contract set to end can no longer be kept, or None: what keep_contract refuses and the
+    billing page shows instead of the button. Once the paid period has closed Stripe has ended the
+    subscription (its webhook may still be on its way): there is nothing left to keep."""
+    contract = contracts.current_contract(organisation.id)
+    if contract is None or not contract.cancel_at_period_end or contract.current_period_end is None:
+        return None
+    if now >= contract.current_period_end:
+        return contracts.ChangeRefusal(
+            f"Your {contract.plan.name} contract ended when its paid period closed on "
+            f"{contracts.firm_date(contract.current_period_end)}: it can no longer be kept.",
+            "Choose a plan to start a new contract.")
+    return None
+
+
 def keep_contract(organisation: Organisation, actor: User, now: datetime) -> Contract:
     """Undo a cancellation before the paid period closes: the subscription simply goes on."""
     contract = contracts.current_contract(organisation.id)
@@ -505,6 +520,9 @@ def keep_contract(organisation: Organisation, actor: User, now: datetime) -> Con
         raise BillingError("You have no card-paid contract set to end.")
     if not contract.cancel_at_period_end:
         return contract  # kept already (a second click): nothing to ask Stripe
+    refusal = keep_refusal(organisation, now)
+    if refusal is not None:
+        raise BillingError(str(refusal))
     _ask_cancel_at_period_end(contract, False, now)
     db.session.commit()
     log.info("contract %s kept (cancellation undone) by user %s", contract.id, actor.id)

@@ -268,6 +268,30 @@ def test_a_suspended_client_pays_the_open_invoice_instead_of_buying_a_second_pla
     assert contract_state(request.id)[0] == ContractStatus.PENDING
 
 
+def test_a_contract_whose_paid_period_closed_is_not_offered_to_be_kept(client, now):
+    """Set to end, and the paid period is over: Stripe has ended the subscription, its webhook still on
+    its way. 'Keep my contract' is not offered, and a click from an older page says the contract ended
+    instead of asking Stripe to renew a subscription that no longer runs (nor to 'try again')."""
+    from tests.conftest import login, make_user
+
+    _, priority = paid_plans()
+    org = customer_org()
+    make_user("admin@bolt.test", organisation=org)
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.updated",
+                          subscription("active", contract, period_end=T0 + 3600, cancel_at_period_end=True), T0))
+    assert contract_state(contract.id)[0] == ContractStatus.ACTIVE
+    login(client, "admin@bolt.test")
+    html = client.get("/billing/").get_data(as_text=True)
+    assert "Keep my contract" not in html
+    assert "contract ended when its paid period closed on 21 Sep 2026: it can no longer be kept." in html
+    page = client.post("/billing/keep", follow_redirects=True).get_data(as_text=True)
+    assert "it can no longer be kept. Choose a plan to start a new contract." in page
+    assert "goes on" not in page and "reach Stripe" not in page
+    db.session.expire_all()
+    assert db.session.get(Contract, contract.id).cancel_at_period_end is True
+
+
 def test_failed_first_payment_keeps_the_request_pending(client, now):
     _, priority = paid_plans()
     org = customer_org()
