@@ -250,7 +250,7 @@ def organisations():
     rows = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
     return render_template(
         "staff/organisations.html",
-        organisations=[(org, contracts.current_contract(org.id)) for org in rows],
+        organisations=[(org, contracts.current_contract(org.id), contracts.suspended_contract(org.id)) for org in rows],
     )
 
 
@@ -261,6 +261,7 @@ def organisation(organisation_id: int):
     if org is None:
         abort(404)
     return render_template("staff/organisation.html", organisation=org, contract=contracts.current_contract(org.id),
+                           suspended=contracts.suspended_contract(org.id),
                            activity=account_log.recent(org.id))
 
 

@@ -268,6 +268,27 @@ def test_a_suspended_client_pays_the_open_invoice_instead_of_buying_a_second_pla
     assert contract_state(request.id)[0] == ContractStatus.PENDING
 
 
+def test_the_firm_sees_a_suspended_contract_on_its_organisation_pages(client, now):
+    """A client suspended for non-payment calls the firm: the organisation pages must not read as a
+    plain break/fix client, or nobody there knows why their tickets lost their guarantee."""
+    from portal.models import Role
+    from tests.conftest import login, make_user
+
+    _, priority = paid_plans()
+    org = customer_org()
+    make_user("owner@firm.test", role=Role.OWNER)
+    contract = card_request(org, priority, now)
+    deliver(client, event("customer.subscription.created", subscription("active", contract), T0))
+    deliver(client, event("customer.subscription.updated", subscription("unpaid", contract), T0 + 7200))
+    login(client, "owner@firm.test")
+    listing = client.get("/staff/organisations").get_data(as_text=True)
+    assert "Break/fix (Priority suspended: unpaid)" in listing
+    page = client.get(f"/staff/organisations/{org.id}").get_data(as_text=True)
+    assert "their Priority contract is suspended" in page and "sub_test_1" in page
+    deliver(client, event("invoice.paid", invoice(), T0 + 10800))
+    assert "suspended" not in client.get(f"/staff/organisations/{org.id}").get_data(as_text=True)
+
+
 def test_a_contract_whose_paid_period_closed_is_not_offered_to_be_kept(client, now):
     """Set to end, and the paid period is over: Stripe has ended the subscription, its webhook still on
     its way. 'Keep my contract' is not offered, and a click from an older page says the contract ended
