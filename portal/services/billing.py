@@ -555,8 +555,10 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> C
         # ending it here would leave Stripe charging the card for a contract we no longer honour
         raise BillingError(
             f"{contract.organisation.name} pays {current.plan.name} by card (Stripe subscription "
-            f"{current.stripe_subscription_id}): change the plan on their billing page, or cancel that "
-            "subscription in Stripe first."
+            f"{current.stripe_subscription_id}"
+            + (", suspended: its open invoice is unpaid): they pay it to resume it, or cancel that subscription "
+               "in Stripe first." if current.status == ContractStatus.SUSPENDED else
+               "): change the plan on their billing page, or cancel that subscription in Stripe first.")
         )
     refusal = contracts.minimum_term_refusal(current, contract.plan, now, whose=f"{contract.organisation.name}'s")
     if refusal:

@@ -266,7 +266,7 @@ def test_a_suspended_client_pays_the_open_invoice_instead_of_buying_a_second_pla
                        payment_method="invoice", created_at=now)
     db.session.add(request)
     db.session.commit()
-    with pytest.raises(billing.BillingError, match="sub_test_1"):
+    with pytest.raises(billing.BillingError, match="sub_test_1, suspended: its open invoice is unpaid"):
         billing.activate_invoice_contract(request.id, owner, now)
     assert contract_state(contract.id)[0] == ContractStatus.SUSPENDED
     assert contract_state(request.id)[0] == ContractStatus.PENDING
