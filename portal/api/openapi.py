@@ -11,7 +11,9 @@ NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
 
 TICKET = {
     "type": "object",
-    "required": ["id", "title", "status", "position", "ahead", "eta", "sla", "technician", "reasons", "updated_at"],
+    # Every field is always sent (null when it does not apply), so every one is required.
+    "required": ["id", "title", "status", "position", "ahead", "eta", "sla", "client_deadline", "technician", "reasons",
+                 "follows_ticket_id", "opened_at", "resolved_at", "updated_at"],
     "properties": {
         "id": {"type": "integer"},
         "title": {"type": "string"},
@@ -26,7 +28,7 @@ TICKET = {
         "ahead": {"type": ["integer", "null"], "minimum": 0, "description": "How many tickets will be started before this one."},
         "eta": {
             "type": "object",
-            "required": ["median", "p90"],
+            "required": ["median", "p90", "kind"],
             "properties": {
                 "median": {**NULLABLE_DATETIME, "description": "Expected arrival (on site) or remote start; half of the time sooner."},
                 "p90": {**NULLABLE_DATETIME, "description": "Nine times out of ten by then."},
@@ -35,7 +37,7 @@ TICKET = {
         },
         "sla": {
             "type": "object",
-            "required": ["due_at", "state"],
+            "required": ["due_at", "state", "best_effort", "response_missed_due_at", "response_due_at"],
             "properties": {
                 "due_at": {**NULLABLE_DATETIME, "description": "The contract's deadline; for break/fix the best-effort time, never a promise."},
                 "state": {"type": ["string", "null"], "enum": ["on_track", "at_risk", "met", "breached", "best_effort", None]},
