@@ -116,6 +116,7 @@ def _open_tickets(nodes: list[str], org_id: int, token: str, thread: int, tally:
 
 JOB = re.compile(r'id="job-(\d+)"')
 STALE = "changed by someone else while you were looking"
+NO_LONGER_MINE = "is no longer on your list"
 
 
 def _csrf(html: str) -> str:
@@ -167,20 +168,22 @@ def _tap_jobs(nodes: list[str], email: str, index: int, tally: Tally, stop_at: f
             f"t{ticket_id}-version": version.group(1), f"t{ticket_id}-status": target,
             f"t{ticket_id}-note": "Fixed during the scale-out test.",
         })
-        if response.status_code == 403:
-            # The queue moved meanwhile and the job is now expected for another technician.
+        if response.status_code == 409:
+            # Refused, with the list as it is now: the job went to someone else meanwhile (the queue
+            # moved, or another node's tap reassigned it), or another node changed it first.
             with tally.lock:
-                tally.taps_stale += 1
+                if NO_LONGER_MINE in response.text or STALE in response.text:
+                    tally.taps_stale += 1
+                else:
+                    tally.errors.append(f"tap {target} on {ticket_id} via {node}: 409 without saying why")
             continue
         if response.status_code not in (302, 303):
             tally.error(f"tap {target} on {ticket_id} via {node}: {response.status_code}")
             continue
         follow = session.get(node + response.headers["Location"], timeout=30)
         with tally.lock:
-            if "page is updated" in follow.text:
+            if "page is updated" in follow.text or "your tap went through" in follow.text:
                 tally.taps_ok += 1
-            elif STALE in follow.text:  # another node changed the ticket first: the tap is refused, nothing lost
-                tally.taps_stale += 1
             else:
                 tally.errors.append(f"tap {target} on {ticket_id} via {node}: neither done nor refused as stale")
 
