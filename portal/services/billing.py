@@ -598,13 +598,38 @@ def _activate(contract: Contract, now: datetime) -> None:
 def _set_status(contract: Contract, status: str, now: datetime) -> bool:
     if contract.status == status:
         return False
+    before = contract.status
     if status == ContractStatus.ACTIVE:
         _activate(contract, now)
     else:
         contract.status = status
         if status == ContractStatus.CANCELED:
             contract.ends_at = contract.ends_at or now
+    _tell_client_admins(contract, before, now)
     return True
+
+
+_IN_FORCE = (ContractStatus.ACTIVE, ContractStatus.PAST_DUE)
+
+
+def _tell_client_admins(contract: Contract, before: str, now: datetime) -> None:
+    """Email the organisation's client admins when their contract is suspended, in force again after a
+    suspension, or ended, in the transaction of the change: only a change of status writes one, so a
+    redelivered or late event (which changes nothing) writes none, and a paused subscription that Stripe
+    then marks unpaid is one suspension. Suspended and ended say the tickets are now break/fix, which is
+    only true while no other contract of the organisation is in force."""
+    from . import notifications
+
+    after = contract.status
+    if after == ContractStatus.SUSPENDED:
+        if contracts.current_contract(contract.organisation_id) is None:
+            notifications.contract_suspended(contract, now)
+    elif before == ContractStatus.SUSPENDED and after in _IN_FORCE:
+        notifications.contract_active_again(contract, now)
+    elif after == ContractStatus.CANCELED and before in (*_IN_FORCE, ContractStatus.SUSPENDED):
+        # A request that never started (pending, then expired) was no contract to end.
+        if contracts.current_contract(contract.organisation_id) is None:
+            notifications.contract_ended(contract, now)
 
 
 def _newer(contract: Contract, stamp: int, status: Optional[str]) -> bool:

@@ -1,5 +1,6 @@
 """Emails a client wants to hear about its ticket: received (with place and estimate), technician
-assigned, en route (with arrival time), waiting on the client, our reply to them, resolved.
+assigned, en route (with arrival time), waiting on the client, our reply to them, resolved; and,
+to its client admins, about its contract: suspended, active again, ended.
 
 Each function only adds outbox rows to the caller's transaction, so an email exists if and
 only if the change that caused it was committed. Staff alerts (after-hours pages, SLA at risk
@@ -12,12 +13,13 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
 from ..extensions import db
-from ..models import QueueEntry, Role, Technician, Ticket, User
+from ..models import Contract, ContractStatus, QueueEntry, Role, Technician, Ticket, TicketStatus, User
 from . import outbox
+from .contracts import firm_date
 
 KIND_RECEIVED = "ticket_received"
 KIND_ASSIGNED = "ticket_assigned"
@@ -27,6 +29,9 @@ KIND_CLOSED = "ticket_closed"
 KIND_WAITING = "ticket_waiting_on_client"
 KIND_REPLY = "ticket_staff_reply"
 KIND_UPGRADED = "ticket_upgraded"
+KIND_CONTRACT_SUSPENDED = "contract_suspended"
+KIND_CONTRACT_RESUMED = "contract_active_again"
+KIND_CONTRACT_ENDED = "contract_ended"
 
 
 def ordinal(n: int) -> str:
@@ -77,10 +82,15 @@ def client_recipients(ticket: Ticket) -> list[str]:
     requester = ticket.requester
     if requester is not None and requester.active and requester.organisation_id == ticket.organisation_id:
         return [requester.email]
+    return client_admins(ticket.organisation_id)
+
+
+def client_admins(organisation_id: int) -> list[str]:
+    """The addresses of the organisation's client admins who still have access."""
     return list(
         db.session.scalars(
             select(User.email)
-            .where(User.organisation_id == ticket.organisation_id, User.role == Role.CLIENT_ADMIN, User.active.is_(True))
+            .where(User.organisation_id == organisation_id, User.role == Role.CLIENT_ADMIN, User.active.is_(True))
             .order_by(User.id)
         )
     )
@@ -217,3 +227,79 @@ def ticket_resolved(ticket: Ticket, note: str, now: datetime) -> int:
         body += f"\nNote: {note}\n"
     return _send(ticket, f"Resolved: {ticket.title}", body + _report_again(ticket, "If the problem is not solved"),
                  KIND_RESOLVED, now)
+
+
+# --- the contract ----------------------------------------------------------------------------------
+# Written by services.billing in the transaction that changes the contract's status, once per change
+# of status: a redelivered or older Stripe event changes no status, so it writes no email.
+
+
+def _open_tickets(organisation_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Ticket)
+        .where(Ticket.organisation_id == organisation_id, Ticket.status.in_(TicketStatus.OPEN))
+    ) or 0
+
+
+def _tickets_words(count: int) -> str:
+    if count == 0:
+        return "You have no open tickets right now."
+    return f"You have {count} open ticket{'s' if count != 1 else ''} right now."
+
+
+def _send_to_admins(contract: Contract, subject: str, body: str, kind: str, now: datetime) -> int:
+    addresses = client_admins(contract.organisation_id)
+    for address in addresses:
+        outbox.enqueue(address, subject, body, kind, now)
+    return len(addresses)
+
+
+def contract_suspended(contract: Contract, now: datetime) -> int:
+    """Stripe stopped collecting (unpaid) or paused the subscription: the client is served as break/fix
+    until the open invoice is paid, and the admins who can pay it must hear of it."""
+    plan = contract.plan.name
+    billing = absolute_link("billing.overview")
+    body = (
+        f"Your {plan} contract is suspended: Stripe could not collect its payment.\n\n"
+        "From now on your open tickets, and any new ticket you report, are served as break/fix: "
+        "after our contract clients, with no guaranteed response time.\n"
+        f"{_tickets_words(_open_tickets(contract.organisation_id))}\n\n"
+        f"Pay the open invoice from your billing page: {billing}\n"
+        f"Your {plan} contract is active again as soon as Stripe confirms the payment, "
+        "and your tickets are then served under it again.\n"
+    )
+    return _send_to_admins(contract, f"Your {plan} contract is suspended: payment not received", body,
+                           KIND_CONTRACT_SUSPENDED, now)
+
+
+def contract_active_again(contract: Contract, now: datetime) -> int:
+    """The suspension is over: the contract serves the client's tickets again."""
+    plan = contract.plan.name
+    how = ("Stripe confirmed the payment" if contract.status == ContractStatus.ACTIVE
+           else "Stripe is collecting again (a payment is still being retried)")
+    body = (
+        f"{how}: your {plan} contract is active again.\n"
+        f"Your open tickets, and any new ticket you report, are served under {plan} again, "
+        "with its guaranteed response times.\n"
+    )
+    return _send_to_admins(contract, f"Your {plan} contract is active again", body, KIND_CONTRACT_RESUMED, now)
+
+
+def contract_ended(contract: Contract, now: datetime) -> int:
+    """The contract ended (the subscription was cancelled or Stripe deleted it): what the client's
+    tickets get from now on, and where to sign up again."""
+    plan = contract.plan.name
+    count = _open_tickets(contract.organisation_id)
+    if count:
+        tickets = (f"Your {count} open ticket{'s stay' if count != 1 else ' stays'} open and will still be worked on, "
+                   "now as break/fix: after our contract clients, with no guaranteed response time. "
+                   "The same goes for any new ticket you report.\n")
+    else:
+        tickets = ("Any ticket you report from now on is served as break/fix: after our contract clients, "
+                   "with no guaranteed response time.\n")
+    body = (
+        f"Your {plan} contract ended on {firm_date(contract.ends_at or now)}.\n\n"
+        f"{tickets}\n"
+        f"To sign up for a plan again: {absolute_link('public.plans')}\n"
+    )
+    return _send_to_admins(contract, f"Your {plan} contract has ended", body, KIND_CONTRACT_ENDED, now)
