@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Mapping, Optional, Sequence
@@ -172,9 +172,24 @@ def promise_points(result: TriageResult) -> float:
 
 def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
     """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
-    zone = load_zone(tz)
-    local = as_utc(at, "at").astimezone(zone)
-    today = as_utc(now, "now").astimezone(zone).date()
+    return _LocalDay(now, tz).describe(at)
+
+
+class _LocalDay:
+    """Today in the firm's zone, worked out once for a whole queue's reasons rather than per ticket."""
+
+    __slots__ = ("zone", "today")
+
+    def __init__(self, now: datetime, tz: str) -> None:
+        self.zone = load_zone(tz)
+        self.today = as_utc(now, "now").astimezone(self.zone).date()
+
+    def describe(self, at: datetime) -> str:
+        local = as_utc(at, "at").astimezone(self.zone)
+        return _describe(local, self.today)
+
+
+def _describe(local: datetime, today: date) -> str:
     clock = f"{local:%H:%M}"
     delta = (local.date() - today).days
     if delta == 0:
@@ -221,7 +236,7 @@ def _check_ticket(ticket: TriageTicket) -> Impact:
     return impact
 
 
-def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str) -> _Scored:
+def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, day: _LocalDay) -> _Scored:
     """Cost-of-delay score of one ticket: depends on nothing but the ticket, now and weights."""
     impact = _check_ticket(ticket)
     opened = as_utc(ticket.opened_at, f"ticket {ticket.id} opened_at")
@@ -254,7 +269,7 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
     if ticket.client_deadline is not None:
         deadline = as_utc(ticket.client_deadline, f"ticket {ticket.id} client_deadline")
         deadline_points, hours = _urgency(deadline, now, weights.deadline_max, weights.deadline_horizon_hours)
-        when = describe_local_time(deadline, now, tz)
+        when = day.describe(deadline)
         if hours <= 0:
             staff.append(f"client deadline passed ({when}): +{deadline_points:.1f}")
             client.append(f"deadline {when} has passed")
@@ -287,7 +302,7 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
         sla_due = as_utc(ticket.sla_due, f"ticket {ticket.id} sla_due")
         hours = (sla_due - now) / timedelta(hours=1)
         slack = hours
-        when = describe_local_time(sla_due, now, tz)
+        when = day.describe(sla_due)
         if hours <= 0:
             staff.append(f"SLA overdue since {when}")
         else:
@@ -331,13 +346,13 @@ def rank_tickets(
     place keep their natural order, one right after the other (pins never swap places).
     """
     now = as_utc(now, "now")
-    load_zone(tz)
+    day = _LocalDay(now, tz)
     seen: set[int] = set()
     for ticket in tickets:
         if ticket.id in seen:
             raise ValueError(f"ticket {ticket.id} appears twice")
         seen.add(ticket.id)
-    scored = sorted((_score(t, weights, now, tz) for t in tickets), key=lambda s: s.key)
+    scored = sorted((_score(t, weights, now, day) for t in tickets), key=lambda s: s.key)
     natural_place = {s.ticket.id: index for index, s in enumerate(scored, start=1)}
     free = [s for s in scored if s.ticket.override_position is None]
     pinned = sorted(
