@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Container, Iterator, Mapping, Optional, Sequence
+from typing import Container, Iterable, Iterator, Mapping, Optional, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
@@ -177,6 +177,32 @@ def _merged(intervals: Iterator[Interval]) -> tuple[Interval, ...]:
         else:
             result.append((start, end))
     return tuple(result)
+
+
+# Time off entered as two periods, the second starting when (or within a minute of when) the first ends,
+# is one absence: "away until" is the end of the second.
+TIME_OFF_JOIN = timedelta(minutes=1)
+
+
+def run_at(periods: Iterable[Interval], now: datetime, joined_within: timedelta = TIME_OFF_JOIN
+           ) -> Optional[Interval]:
+    """The unbroken run of `periods` that contains `now`: its first start and last end, or None.
+
+    Periods that overlap, touch, or leave a gap of at most `joined_within` chain together, so a
+    technician off 1-5 Dec and again 5-9 Dec is away until 9 Dec. `now` must lie in one of the
+    periods themselves (start <= now < end), not in a gap between two.
+    """
+    run: Optional[Interval] = None
+    inside = False
+    for start, end in sorted(periods):
+        if run is None or start > run[1] + joined_within:
+            if inside:
+                break
+            run = (start, end)
+        else:
+            run = (run[0], max(run[1], end))
+        inside = inside or start <= now < end
+    return run if inside else None
 
 
 class CoverageCalendar:

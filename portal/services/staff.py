@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import hash_password
-from ..domain.calendar import day_span_minutes
+from ..domain.calendar import day_span_minutes, run_at
 from ..extensions import db
 from ..models import OnCallPeriod, Plan, Role, Shift, Technician, Ticket, TicketEvent, TicketStatus, TimeOff, User
 from . import accounts, billing, queue, settings, sla
@@ -287,11 +287,25 @@ def time_off_ahead(technician_id: int, now: datetime) -> list[TimeOff]:
         TimeOff.technician_id == technician_id, TimeOff.ends_at > now).order_by(TimeOff.starts_at)))
 
 
-def off_now(now: datetime) -> dict[int, TimeOff]:
-    """Technician id -> the time off they are in at `now`, for the pages that list technicians."""
-    periods = db.session.scalars(select(TimeOff).where(TimeOff.starts_at <= now, TimeOff.ends_at > now)
-                                 .order_by(TimeOff.ends_at))
-    return {period.technician_id: period for period in periods}
+def _away_runs(now: datetime) -> dict[int, tuple[datetime, datetime]]:
+    """Technician id -> the unbroken run of time off they are in at `now` (first start, last end).
+
+    Periods that touch (the next begins when, or within a minute of when, one ends) are one absence:
+    someone off 1-5 Dec and 5-9 Dec is away until 9 Dec (`domain.calendar.run_at`).
+    """
+    away_ids = select(TimeOff.technician_id).where(TimeOff.starts_at <= now, TimeOff.ends_at > now)
+    periods: dict[int, list[tuple[datetime, datetime]]] = {}
+    for tech_id, starts_at, ends_at in db.session.execute(select(
+            TimeOff.technician_id, TimeOff.starts_at, TimeOff.ends_at).where(TimeOff.technician_id.in_(away_ids))):
+        periods.setdefault(tech_id, []).append((starts_at, ends_at))
+    runs = {tech_id: run_at(theirs, now) for tech_id, theirs in periods.items()}
+    return {tech_id: run for tech_id, run in runs.items() if run is not None}
+
+
+def off_now(now: datetime) -> dict[int, datetime]:
+    """Technician id -> when the time off they are in at `now` ends, periods that touch taken as one,
+    for the pages that list technicians and the assign notes ("away until")."""
+    return {tech_id: ends_at for tech_id, (_, ends_at) in _away_runs(now).items()}
 
 
 @dataclass(frozen=True)
@@ -343,7 +357,9 @@ def add_time_off(technician_id: int, starts_at: datetime, ends_at: datetime, rea
 
         theirs = db.session.scalars(select(Ticket).where(
             Ticket.technician_id == tech.id, Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.id)).all()
-        why = f"{tech.name} is off until {settings.firm_clock(ends_at)}"
+        db.session.flush()
+        until = _away_runs(now).get(tech.id, (starts_at, ends_at))[1]  # a period entered after it may touch it
+        why = f"{tech.name} is off until {settings.firm_clock(until)}"
         for ticket in theirs:
             if ticket.status in TicketStatus.WAITING:
                 tickets.release_technician(ticket, actor, now, why)
@@ -361,15 +377,15 @@ def time_off_begun(now: datetime) -> int:
     the job before leaving), so without this a ticket assigned to them before they left waited for
     their return, days later, while colleagues were free. Run each minute by `flask alerts check`,
     before the queue. A ticket a dispatcher assigned to them after the time off began stays theirs:
-    the dispatcher was told it waits for them. Returns the number of tickets given back.
+    the dispatcher was told it waits for them (periods that touch are one time off, which began
+    with the first). Returns the number of tickets given back.
     """
     from . import tickets
 
-    periods = {period.technician_id: period for period in db.session.scalars(
-        select(TimeOff).where(TimeOff.starts_at <= now, TimeOff.ends_at > now).order_by(TimeOff.ends_at))}
+    runs = _away_runs(now)
     waiting = list(db.session.scalars(select(Ticket).where(
-        Ticket.technician_id.in_(list(periods)), Ticket.status.in_(TicketStatus.WAITING)).order_by(Ticket.id))
-    ) if periods else []
+        Ticket.technician_id.in_(list(runs)), Ticket.status.in_(TicketStatus.WAITING)).order_by(Ticket.id))
+    ) if runs else []
     assigned_at: dict[int, datetime] = {}
     if waiting:
         for ticket_id, at in db.session.execute(select(TicketEvent.ticket_id, TicketEvent.at).where(
@@ -377,11 +393,11 @@ def time_off_begun(now: datetime) -> int:
             assigned_at[ticket_id] = max(at, assigned_at.get(ticket_id, at))
     released = 0
     for ticket in waiting:
-        period = periods[ticket.technician_id]
-        if ticket.id in assigned_at and assigned_at[ticket.id] >= period.starts_at:
+        began, ends_at = runs[ticket.technician_id]
+        if ticket.id in assigned_at and assigned_at[ticket.id] >= began:
             continue
         tickets.release_technician(ticket, None, now,
-                                   f"{period.technician.name} is off until {settings.firm_clock(period.ends_at)}")
+                                   f"{ticket.technician.name} is off until {settings.firm_clock(ends_at)}")
         ticket.updated_at = now
         released += 1
     try:
@@ -698,9 +714,9 @@ def assign(ticket_id: int, technician_id: Optional[int], expected_version: int, 
     if never_on_duty(tech, now):
         notes.append(f"{tech.name} has no shifts and no on-call period to come, so the ticket has no estimate "
                      "and waits for them: add their shifts, or assign someone else.")
-    away = off_now(now).get(tech.id)
-    if away is not None:
-        notes.append(f"{tech.name} is away until {settings.firm_clock(away.ends_at)}, so the ticket waits for them: "
+    away_until = off_now(now).get(tech.id)
+    if away_until is not None:
+        notes.append(f"{tech.name} is away until {settings.firm_clock(away_until)}, so the ticket waits for them: "
                      "assign someone else if it cannot wait.")
     return Outcome(True, " ".join(notes)) if notes else outcome
 

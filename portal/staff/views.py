@@ -108,7 +108,7 @@ def _assign_form(ticket: Ticket, formdata=None) -> AssignForm:
         if not tech.active:
             return f"{tech.name} (inactive)"
         if tech.id in away:
-            return f"{tech.name} (away until {settings.firm_clock(away[tech.id].ends_at)})"
+            return f"{tech.name} (away until {settings.firm_clock(away[tech.id])})"
         return tech.name
 
     form.technician_id.choices = [SelectChoice(0, "— nobody (let the engine choose) —")] + [

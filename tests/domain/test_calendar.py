@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from portal.domain.calendar import CoverageCalendar, local_instant, parse_weekly_hours
+from portal.domain.calendar import CoverageCalendar, local_instant, parse_weekly_hours, run_at
 
 NY_TZ = "America/New_York"
 NY = ZoneInfo(NY_TZ)
@@ -30,6 +30,31 @@ def test_a_typed_time_is_read_in_the_zone_and_one_the_clocks_skip_is_refused():
         local_instant(datetime(2027, 3, 14, 2, 30), NY_TZ)
     # 01:30 on the night the clocks go back happens twice: the first (still daylight time) is meant.
     assert local_instant(datetime(2027, 11, 7, 1, 30), NY_TZ).astimezone(UTC) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
+
+
+# --- time off taken as one run -----------------------------------------------------------------
+
+
+def test_time_off_periods_that_touch_are_one_run_and_a_gap_ends_it():
+    """Off 1-5 Dec and 5-9 Dec is away until 9 Dec, seen from either period; a gap of a minute still
+    joins (an end typed 23:59, the next start 00:00), a longer one does not."""
+    first = (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 5, tzinfo=UTC))
+    touching = (datetime(2026, 12, 5, tzinfo=UTC), datetime(2026, 12, 9, tzinfo=UTC))
+    during_first, during_second = datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC)
+    run = (first[0], touching[1])
+    assert run_at([touching, first], during_first) == run
+    assert run_at([first, touching], during_second) == run
+    a_minute_later = (first[1] + timedelta(minutes=1), touching[1])
+    assert run_at([first, a_minute_later], during_first) == run
+    two_minutes_later = (first[1] + timedelta(minutes=2), touching[1])
+    assert run_at([first, two_minutes_later], during_first) == first
+    later = (datetime(2026, 12, 12, tzinfo=UTC), datetime(2026, 12, 14, tzinfo=UTC))
+    assert run_at([first, touching, later], during_second) == run
+    overlapping = (datetime(2026, 12, 4, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC))
+    assert run_at([first, overlapping], during_first) == (first[0], overlapping[1])
+    assert run_at([first, later], datetime(2026, 12, 10, tzinfo=UTC)) is None  # back between the two
+    assert run_at([first], first[1]) is None  # the end is the moment they are back
+    assert run_at([], during_first) is None
 
 
 # --- parsing -----------------------------------------------------------------------------------

@@ -219,3 +219,54 @@ def test_an_end_the_clocks_skip_is_refused_under_until_not_from(client, monkeypa
     assert response.status_code == 400 and count() == 0
     until = page.split('id="off-ends_at"')[1].split("</div>")[0]
     assert "2027-03-14 02:30 does not exist in America/New_York" in until
+
+
+@pytest.mark.parametrize("second_starts, shown", [
+    ("2026-11-27T00:00", "Sun 29 Nov 00:00"),  # begins as the first ends: one absence
+    ("2026-11-27T00:01", "Sun 29 Nov 00:00"),  # within a minute: still one
+    ("2026-11-27T08:00", "Fri 27 Nov 00:00"),  # back for a morning in between: the first end
+])
+def test_away_until_is_the_end_of_time_off_that_runs_on(client, monkeypatch, second_starts, shown):
+    """Tara is sick until Friday 00:00 and on holiday from then to Sunday: the technicians page, the
+    assign list, the assign notes and the ticket given back when she called in sick say she is away
+    until Sunday, not until Friday."""
+    monkeypatch.setattr("portal.clock.now", lambda: TUESDAY_10_NY)
+    acme = make_organisation("Acme", make_plan("priority", name="Priority"))
+    make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    ticket = open_ticket(acme, "Printer", category="network")
+    tickets.assign(ticket.id, tara.id, None, TUESDAY_10_NY)
+    staff(client, Role.DISPATCHER)
+    assert away(client, tara, second_starts, "2026-11-29T00:00", "Holiday").status_code == 302
+    assert away(client, tara, "2026-11-24T07:00", "2026-11-27T00:00", "Sick").status_code == 302
+    db.session.expire_all()
+    given_back = db.session.get(Ticket, ticket.id)
+    assert given_back.technician_id is None
+    assert f"Tara is off until {shown}" in given_back.events[-1].message
+    assert f"away until {shown}" in client.get("/staff/technicians").get_data(as_text=True)
+    assert f"Tara (away until {shown})" in client.get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    page = client.post(f"/staff/tickets/{ticket.id}/assign", data={
+        "assign-technician_id": str(tara.id), "assign-version": str(db.session.get(Ticket, ticket.id).version)},
+        follow_redirects=True).get_data(as_text=True)
+    assert f"Tara is away until {shown}, so the ticket waits for them" in page
+
+
+def test_a_ticket_given_to_a_technician_away_keeps_waiting_when_the_next_touching_period_begins(
+        app, client, monkeypatch):
+    """The dispatcher gave Tara the printer while she was sick, told she is away until Sunday (her
+    holiday follows on): when the holiday begins the minute's check leaves it with her."""
+    at = {"now": TUESDAY_10_NY}
+    monkeypatch.setattr("portal.clock.now", lambda: at["now"])
+    acme = make_organisation("Acme", make_plan("priority", name="Priority"))
+    make_technician()
+    tara = make_technician("tara@firm.example", "Tara")
+    staff(client, Role.DISPATCHER)
+    assert away(client, tara, "2026-11-24T07:00", "2026-11-27T00:00", "Sick").status_code == 302
+    assert away(client, tara, "2026-11-27T00:00", "2026-11-29T00:00", "Holiday").status_code == 302
+    printer = open_ticket(acme, "Printer", category="network")
+    tickets.assign(printer.id, tara.id, None, TUESDAY_10_NY)
+    at["now"] = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+    result = app.test_cli_runner().invoke(args=["alerts", "check"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.get(Ticket, printer.id).technician_id == tara.id
