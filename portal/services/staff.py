@@ -656,6 +656,7 @@ class Outcome:
     message: str = ""
     field: Optional[str] = None
     stale: bool = False
+    already: Optional[str] = None  # the ticket had already ended so (resolved, closed): nothing was written
 
 
 def _stale(ticket_id: int, expected_version: Optional[int]) -> bool:
@@ -739,4 +740,27 @@ def change_status(ticket_id: int, status: str, note: str, expected_version: int,
 
     if _stale(ticket_id, expected_version):
         return Outcome(False, stale=True)
-    return _through_ticket_core(lambda: tickets.set_status(ticket_id, status, actor, now, note=note))
+    return _through_ticket_core(lambda: tickets.set_status(ticket_id, status, actor, now, note=note,
+                                                           expected_version=expected_version))
+
+
+def end_ticket(ticket_id: int, status: str, note: str, expected_version: int, actor: User,
+               now: datetime) -> Outcome:
+    """A dispatcher resolves the ticket or closes it without work, with the words the client reads.
+
+    Why `already`: the same form sent twice (a double click, Back and send, two dispatchers at the same
+    instant) finds the ticket ended by the first; that is a repeat, not a refusal. Nothing more is
+    written or emailed, and the outcome says how the ticket ended (which may be the other way).
+    A ticket reopened meanwhile is stale: the dispatcher looks at it again.
+    """
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    if ticket is not None and ticket.status in TicketStatus.DONE:
+        return Outcome(False, already=ticket.status)
+    outcome = change_status(ticket_id, status, note, expected_version, actor, now)
+    if outcome.ok:
+        return outcome
+    db.session.rollback()
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    if ticket is not None and ticket.status in TicketStatus.DONE:  # ended by the other submit meanwhile
+        return Outcome(False, already=ticket.status)
+    return outcome

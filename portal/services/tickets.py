@@ -549,8 +549,14 @@ def _arrival_estimate(ticket: Ticket, technician: Optional[Technician], now: dat
     return now + timedelta(minutes=travel.median_minutes), now + timedelta(minutes=travel.p90_minutes)
 
 
-def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime, note: str = "") -> Ticket:
-    """Move the ticket on; records the first response and the arrival, opens/closes pauses, emails the client."""
+def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime, note: str = "",
+               expected_version: Optional[int] = None) -> Ticket:
+    """Move the ticket on; records the first response and the arrival, opens/closes pauses, emails the client.
+
+    With `expected_version` (a staff form's token) the move is refused when the ticket changed since the
+    form was drawn, also when the change lands between the caller's look and this write (the retry
+    after a concurrent update sees the new version): a second click never applies on top of the first.
+    """
     note = (note or "").strip()
     if len(note) > COMMENT_MAX:
         raise TicketError("note", f"Keep the note under {COMMENT_MAX:,} characters.")
@@ -559,6 +565,8 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
 
     def apply(ticket: Ticket) -> None:
         _check_actor(ticket, actor)
+        if expected_version is not None and ticket.version != expected_version:
+            raise TicketError("version", "Someone else changed this ticket meanwhile; look at it again and retry.")
         target = status
         if actor is not None and not actor.is_staff:
             if target not in CLIENT_TARGETS:

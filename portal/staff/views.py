@@ -125,10 +125,12 @@ ENDINGS = ((TicketStatus.RESOLVED, "Resolved: the problem is fixed"),
 
 
 def _close_form(ticket: Ticket, formdata=None) -> CloseForm:
-    """Only the endings the ticket can reach from where it is (work under way can be resolved, not closed)."""
+    """Only the endings the ticket can reach from where it is (work under way can be resolved, not closed).
+    A form sent to a ticket already ended is a repeat: either ending is read, and the service answers."""
     form = CloseForm(formdata=formdata, prefix="close")
     form.status.choices = [SelectChoice(status, label) for status, label in ENDINGS
-                           if status in ticket_service.TRANSITIONS[ticket.status]]
+                           if status in ticket_service.TRANSITIONS[ticket.status]
+                           or (formdata is not None and not ticket.is_open)]
     if formdata is None:
         form.version.data = str(ticket.version)
     return form
@@ -371,20 +373,28 @@ def details(ticket_id: int):
 def close(ticket_id: int):
     """A dispatcher resolves a ticket or closes a duplicate, with the words the client reads."""
     ticket = _ticket_or_404(ticket_id)
-    label = TicketStatus.STAFF_LABELS.get(ticket.status, ticket.status).lower()
-    if not ticket.is_open and request.form.get("close-status") == ticket.status:
-        flash(f"#{ticket.id} was already {label}: nothing more was sent.", "info")  # sent twice, or Back and again
-        return redirect(url_for("staff.ticket", ticket_id=ticket.id))
     form = _close_form(ticket, formdata=request.form)
     if _valid(form):
-        outcome = staff_service.change_status(ticket.id, form.status.data, form.note.data, _version(form),
-                                              current_user, clock.now())
+        outcome = staff_service.end_ticket(ticket.id, form.status.data, form.note.data, _version(form),
+                                           current_user, clock.now())
         db.session.rollback()
         saved = db.session.get(Ticket, ticket.id, populate_existing=True)
-        if outcome.ok or (outcome.stale and saved.status == form.status.data):  # or sent twice: the first ended it
+        if outcome.ok:
             flash(f"#{ticket.id} is {TicketStatus.STAFF_LABELS[saved.status].lower()}: the client is told.", "success")
             return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+        if outcome.already:
+            ended = TicketStatus.STAFF_LABELS[outcome.already].lower()
+            if outcome.already == form.status.data:  # sent twice, by one click or two dispatchers: the first ended it
+                flash(f"#{ticket.id} is already {ended}: your submit went through, and nothing more was changed "
+                      "or sent.", "success")
+            else:
+                flash(f"#{ticket.id} was already {ended}, not {TicketStatus.STAFF_LABELS[form.status.data].lower()}: "
+                      "it stays so, and nothing was changed or sent.", "info")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id), code=303)
+        now_label = TicketStatus.STAFF_LABELS.get(saved.status, saved.status)
         _refuse(form, outcome, "status")
+        if outcome.stale:  # reopened, or moved on, since the page was drawn: say where it is now
+            form.form_errors.append(f"It is '{now_label}' now.")
     return _render_ticket(_ticket_or_404(ticket_id), _status_for(form), close_form=form)
 
 

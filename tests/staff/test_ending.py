@@ -1,5 +1,6 @@
 """A dispatcher ends a ticket from its page: resolved, or closed without work (a duplicate), with the
 words the client reads on the timeline and in the email."""
+import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -39,7 +40,7 @@ def test_a_duplicate_is_closed_with_the_reason_the_client_reads(client, monkeypa
     assert "End the ticket" not in page
     # Sent twice (Back and send again): the first one ended it, and nothing more is written or emailed.
     again = end(client, q["mid"], "closed", "Same outage", version=ticket.version - 1)
-    assert again.status_code == 302 and len(mail("ticket_closed")) == 1
+    assert again.status_code == 303 and len(mail("ticket_closed")) == 1
 
 
 def test_work_under_way_can_be_resolved_but_not_closed_without_work(client, monkeypatch):
@@ -94,3 +95,87 @@ def test_the_client_reads_closed_not_resolved_for_a_duplicate_closed_without_wor
     assert "Resolved Tue 24 Nov" not in client.get(f"/client/tickets/{q['mid'].id}").get_data(as_text=True)
     again = client.get(f"/client/tickets/new?follows={q['mid'].id}").get_data(as_text=True)
     assert "again (closed Tue 24 Nov 10:00)" in " ".join(again.split())
+
+
+@pytest.mark.parametrize("ending, kind", [("resolved", "ticket_resolved"), ("closed", "ticket_closed")])
+def test_the_same_ending_sent_twice_is_a_repeat_not_a_refusal(client, monkeypatch, ending, kind):
+    """A double click on "End the ticket" (the same form, the same version, twice): the first ends
+    it, the second says so in a success tone and writes nothing: one timeline line, one email."""
+    q = queue_setup(monkeypatch)
+    make_user("admin@acme.example", organisation=q["acme"])
+    staff(client, Role.DISPATCHER)
+    version = fresh(q["mid"]).version
+    assert end(client, q["mid"], ending, "Done.", version=version).status_code == 302
+    ended = fresh(q["mid"]).version
+    again = end(client, q["mid"], ending, "Done.", version=version)
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/staff/tickets/{q['mid'].id}")
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    label = "resolved" if ending == "resolved" else "closed"
+    assert (f'<p class="flash flash-success" role="status">#{q["mid"].id} is already {label}: your submit went '
+            "through, and nothing more was changed or sent.</p>") in page
+    ticket = fresh(q["mid"])
+    assert ticket.status == ending and ticket.version == ended
+    assert len([e for e in events(ticket, "status") if e.detail.get("to") == ending]) == 1
+    assert len(mail(kind)) == 1
+
+
+@pytest.mark.parametrize("first, second", [("resolved", "closed"), ("closed", "resolved")])
+def test_an_ending_sent_after_the_other_ending_says_how_it_ended_and_changes_nothing(
+        client, monkeypatch, first, second):
+    """Two dispatchers end the same ticket from pages drawn together, one as resolved and one as
+    closed without work: the second is told how it ended, and it stays so."""
+    q = queue_setup(monkeypatch)
+    make_user("admin@acme.example", organisation=q["acme"])
+    staff(client, Role.DISPATCHER)
+    version = fresh(q["mid"]).version
+    assert end(client, q["mid"], first, "First.", version=version).status_code == 302
+    ended = fresh(q["mid"]).version
+    again = end(client, q["mid"], second, "Second.", version=version)
+    assert again.status_code == 303
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert f"#{q['mid'].id} was already {first}, not {second}: it stays so, and nothing was changed or sent." in page
+    ticket = fresh(q["mid"])
+    assert ticket.status == first and ticket.version == ended and len(events(ticket, "status")) == 1
+    assert len(mail("ticket_resolved")) + len(mail("ticket_closed")) == 1
+
+
+def test_two_ends_at_the_same_instant_write_once(client, monkeypatch):
+    """Both submits read the ticket open; the other dispatcher's lands between this one's look and its
+    write. This one is told the ticket is already resolved, and nothing is written twice."""
+    from portal.services import staff as staff_service
+
+    q = queue_setup(monkeypatch)
+    make_user("admin@acme.example", organisation=q["acme"])
+    other = make_user("dispatch2@firm.example", role=Role.DISPATCHER)
+    staff(client, Role.DISPATCHER)
+    version = fresh(q["mid"]).version
+    looked = staff_service._stale
+
+    def the_other_lands_now(ticket_id, expected_version):
+        stale = looked(ticket_id, expected_version)
+        tickets.set_status(ticket_id, TicketStatus.RESOLVED, other, TUESDAY_10_NY, note="Done.")
+        return stale
+
+    monkeypatch.setattr(staff_service, "_stale", the_other_lands_now)
+    again = end(client, q["mid"], "resolved", "Done.", version=version)
+    assert again.status_code == 303
+    assert "is already resolved: your submit went through" in client.get(
+        again.headers["Location"]).get_data(as_text=True)
+    ticket = fresh(q["mid"])
+    assert len(events(ticket, "status")) == 1 and len(mail("ticket_resolved")) == 1
+
+
+def test_a_ticket_reopened_meanwhile_is_not_ended_by_the_old_page(client, monkeypatch):
+    """The ticket was resolved and the client reopened it: the page drawn before both says what it is
+    now, keeps the note, and ends nothing."""
+    q = queue_setup(monkeypatch)
+    admin = make_user("admin@acme.example", organisation=q["acme"])
+    staff(client, Role.DISPATCHER)
+    version = fresh(q["mid"]).version
+    assert end(client, q["mid"], "resolved", "Done.", version=version).status_code == 302
+    tickets.set_status(q["mid"].id, TicketStatus.NEW, admin, TUESDAY_10_NY, note="Still broken.")
+    again = end(client, q["mid"], "resolved", "Done.", version=version)
+    page = again.get_data(as_text=True)
+    assert again.status_code == 409 and "It is &#39;Waiting in queue&#39; now." in page and "Done." in page
+    ticket = fresh(q["mid"])
+    assert ticket.status == TicketStatus.NEW and len(mail("ticket_resolved")) == 1
