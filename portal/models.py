@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    Index,
     Numeric,
     String,
     Text,
@@ -264,7 +265,11 @@ class TicketStatus:
 
 class Ticket(db.Model):
     __tablename__ = "ticket"
-    __table_args__ = (UniqueConstraint("organisation_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "idempotency_key"),
+        # An organisation's history, newest ended first, a page at a time (ticket_status.tickets_for).
+        Index("ix_ticket_organisation_id_resolved_at_id", "organisation_id", "resolved_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)

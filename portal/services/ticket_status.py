@@ -13,7 +13,7 @@ from typing import Any, Optional
 import functools
 import hashlib
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, select, tuple_, union_all
 from sqlalchemy.orm import aliased, joinedload
 
 from ..domain.dispatch import OFF_DUTY_NOTE
@@ -245,40 +245,68 @@ DONE_LISTED = 200
 
 
 @dataclass(frozen=True)
+class DoneKey:
+    """A place in the history of resolved and closed tickets, which is ordered newest first by the
+    time each ended, then by id: the last ticket of a page, after which the next page starts."""
+
+    resolved_at: datetime
+    ticket_id: int
+
+
+@dataclass(frozen=True)
 class TicketListing:
-    """Every open ticket, and the newest `done_limit` resolved or closed ones (`more_done`: older ones exist)."""
+    """Every open ticket, and the newest `done_limit` resolved or closed ones (`more_done`: older ones exist,
+    from `next_after` on)."""
 
     views: list[TicketStatusView]
     done_limit: int
     more_done: bool
+    next_after: Optional[DoneKey] = None
 
 
-def tickets_for(organisation_id: int, open_only: Optional[bool] = None, done_limit: int = DONE_LISTED) -> TicketListing:
-    """The organisation's tickets: open ones in queue order first, then the newest resolved and closed.
+def _done_order(ticket: Ticket) -> tuple[datetime, int]:
+    return ticket.resolved_at, ticket.id
+
+
+def tickets_for(organisation_id: int, open_only: Optional[bool] = None, done_limit: int = DONE_LISTED,
+                after: Optional[DoneKey] = None) -> TicketListing:
+    """The organisation's tickets: open ones in queue order first, then the most recently ended resolved
+    and closed ones; with `after`, only the resolved and closed ones that ended before that place.
 
     Why the cap is on the history only: an open ticket is work still owed to the client, and a
     busy organisation's old outage must never drop off its list because newer ones were fixed.
-    One statement whatever the counts: the newest done ids (one more than shown, to know if
-    older ones exist) are a subquery of the query that loads the open tickets.
+    Why the history is ordered by end time and id: neither changes while a ticket stays done, so
+    walking it page by page (keyset, `after`) neither repeats nor skips a ticket; one that ends
+    meanwhile goes to the top, before the first page. One statement whatever the counts: the open
+    tickets and one page of history (one more than shown, to know if older ones exist, read
+    backwards along the index on organisation, end time and id).
     """
     owned = Ticket.organisation_id == organisation_id
-    newest_done = (select(Ticket.id).where(owned, Ticket.status.in_(TicketStatus.DONE))
-                   .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(done_limit + 1))
+    history = select(Ticket).where(owned, Ticket.status.in_(TicketStatus.DONE), Ticket.resolved_at.is_not(None))
+    if after is not None:
+        # The plain bound lets any planner seek the index; the row comparison breaks ties on id.
+        history = history.where(Ticket.resolved_at <= after.resolved_at,
+                                tuple_(Ticket.resolved_at, Ticket.id) < tuple_(after.resolved_at, after.ticket_id))
+    history = history.order_by(Ticket.resolved_at.desc(), Ticket.id.desc()).limit(done_limit + 1)
+    waiting = select(Ticket).where(owned, Ticket.status.in_(TicketStatus.OPEN))
     if open_only is True:
-        wanted = Ticket.status.in_(TicketStatus.OPEN)
-    elif open_only is False:
-        wanted = Ticket.id.in_(newest_done)
+        statement = waiting
+    elif open_only is False or after is not None:
+        statement = history
     else:
-        wanted = or_(Ticket.status.in_(TicketStatus.OPEN), Ticket.id.in_(newest_done))
-    tickets = list(db.session.scalars(select(Ticket).where(owned, wanted)
-                                      .order_by(Ticket.opened_at.desc(), Ticket.id.desc())))
-    done = [t for t in tickets if not t.is_open]
-    shown = [t for t in tickets if t.is_open] + done[:done_limit]
-    entries = _entries([t.id for t in shown])
-    views = [_view(t, entries.get(t.id)) for t in shown]
+        # SQLite takes ORDER BY and LIMIT in a compound query only on the whole: the page is a subquery.
+        statement = select(Ticket).from_statement(union_all(waiting, select(history.subquery())))
+    tickets = list(db.session.scalars(statement))
+    done = sorted((t for t in tickets if not t.is_open), key=_done_order, reverse=True)
+    more_done = len(done) > done_limit
+    done = done[:done_limit]
+    entries = _entries([t.id for t in tickets if t.is_open] + [t.id for t in done])
     big = 10**9
-    views.sort(key=lambda v: (not v.is_open, v.position if v.position is not None else big, -v.opened_at.timestamp()))
-    return TicketListing(views, done_limit, len(done) > done_limit)
+    open_views = sorted((_view(t, entries.get(t.id)) for t in tickets if t.is_open),
+                        key=lambda v: (v.position if v.position is not None else big, -v.opened_at.timestamp(), -v.id))
+    views = open_views + [_view(t, entries.get(t.id)) for t in done]
+    next_after = DoneKey(*_done_order(done[-1])) if more_done and done else None
+    return TicketListing(views, done_limit, more_done, next_after)
 
 
 def queue_length() -> int:
