@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .paging import CURSOR_MAX_LENGTH, LIMIT_DEFAULT, LIMIT_MAX
+
 NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
 
 TICKET = {
@@ -124,23 +126,53 @@ def openapi_document() -> dict[str, Any]:
             "/tickets": {
                 "get": {
                     "summary": "Your organisation's tickets: every open one in queue order first, then the "
-                               "most recent resolved and closed ones (at most done_limit)",
-                    "parameters": [{"name": "state", "in": "query", "required": False,
-                                    "schema": {"type": "string", "enum": ["all", "open", "done"], "default": "all"}}],
+                               "resolved and closed ones, most recently ended first, a page at a time",
+                    "description": "The first page lists every open ticket (with its place in the queue) and the "
+                                   "`limit` most recently resolved or closed. When older ones exist, `next_cursor` "
+                                   "and the `Link` header (rel=\"next\") give the next page, which lists only "
+                                   "resolved and closed tickets. Pages are ordered by the time each ticket ended, "
+                                   "then by id, so walking them neither repeats nor skips a ticket; one that ends "
+                                   "meanwhile goes to the top of the first page. To catch up later, read from the "
+                                   "first page until you reach a ticket you already have.",
+                    "parameters": [
+                        {"name": "state", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": ["all", "open", "done"], "default": "all"}},
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
+                         "description": "Resolved and closed tickets a page (open tickets are always all listed, "
+                                        "on the first page). Anything else answers 400 naming limit."},
+                        {"name": "cursor", "in": "query", "required": False,
+                         "schema": {"type": "string", "maxLength": CURSOR_MAX_LENGTH},
+                         "description": "The next_cursor of the previous page, sent as it is (it is opaque). A cursor "
+                                        "that was changed or given to another organisation answers 400 naming cursor, "
+                                        "as does one sent with state=open (open tickets all fit on the first page)."},
+                    ],
                     "responses": {
-                        "200": {"description": "The tickets", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["tickets", "queue_length", "done_limit", "more_done"],
+                        "200": {"description": "The tickets",
+                                "headers": {"Link": {
+                                    "description": "RFC 8288 link to the next page, "
+                                                   "`</api/v1/tickets?cursor=...>; rel=\"next\"`, when there is one "
+                                                   "(your state and limit, with next_cursor as the cursor).",
+                                    "schema": {"type": "string"}}},
+                                "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["tickets", "queue_length", "done_limit", "more_done",
+                                                           "next_cursor"],
                             "properties": {"tickets": {"type": "array", "items": ticket_ref},
                                            "queue_length": {"type": "integer", "minimum": 0},
-                                           "done_limit": {"type": "integer", "minimum": 0,
+                                           "done_limit": {"type": "integer", "minimum": 1,
                                                           "description": "At most this many resolved or closed tickets "
-                                                                         "are listed, the most recently opened; "
+                                                                         "are listed on this page (the limit asked "
+                                                                         "for), the most recently ended first; "
                                                                          "open tickets are always all listed."},
                                            "more_done": {"type": "boolean",
                                                          "description": "Older resolved or closed tickets exist and "
-                                                                        "are not listed (read one by its id)."}}}}}},
+                                                                        "are not listed on this page: read them with "
+                                                                        "next_cursor."},
+                                           "next_cursor": {"type": ["string", "null"],
+                                                           "description": "Send as `cursor` for the next page; null on "
+                                                                          "the last page."}}}}}},
                         "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
-                        "400": _error_response("Bad query parameter"),
+                        "400": _error_response("Bad query parameter (state, limit or cursor), named in errors"),
                         "401": _error_response("Not authenticated"),
                         **COMMON_ERRORS,
                     },

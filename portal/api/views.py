@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, jsonify, request
 from flask_wtf.csrf import CSRFError
@@ -17,7 +18,7 @@ from ..extensions import csrf, db, limiter
 from ..models import Organisation
 from ..services import ticket_status, tickets
 from ..services.text import unstorable
-from . import auth
+from . import auth, paging
 from .openapi import TICKET_INPUT, openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -109,14 +110,35 @@ def openapi():
 
 @bp.get("/tickets")
 def list_tickets():
+    """Open tickets (all, in queue order) on the first page, then resolved and closed ones, newest ended
+    first, `limit` a page; `cursor` (the previous page's next_cursor) reads the next page of those."""
     state = request.args.get("state", "all")
     choices = {"all": None, "open": True, "done": False}
     if state not in choices:
         return _error(400, {"state": "Use one of: all, open, done."})
-    listing = ticket_status.tickets_for(auth.caller().organisation_id, open_only=choices[state])
-    return _conditional(jsonify({"tickets": [v.as_json() for v in listing.views],
-                                 "queue_length": ticket_status.queue_length(),
-                                 "done_limit": listing.done_limit, "more_done": listing.more_done}))
+    organisation_id = auth.caller().organisation_id
+    try:
+        limit = paging.parse_limit(request.args.get("limit"))
+        cursor = request.args.get("cursor")
+        after = None if cursor is None else paging.decode(organisation_id, cursor)
+    except paging.PagingError as error:
+        return _error(400, {error.field: error.message})
+    if after is not None and state == "open":
+        return _error(400, {"cursor": "Open tickets are all listed on one page; a cursor pages through "
+                                      "resolved and closed ones (state=all or state=done)."})
+    listing = ticket_status.tickets_for(organisation_id, open_only=choices[state], done_limit=limit, after=after)
+    next_cursor = paging.encode(organisation_id, listing.next_after) if listing.next_after is not None else None
+    response = jsonify({"tickets": [v.as_json() for v in listing.views],
+                        "queue_length": ticket_status.queue_length(),
+                        "done_limit": listing.done_limit, "more_done": listing.more_done,
+                        "next_cursor": next_cursor})
+    if next_cursor is not None:
+        query = {"state": state} if "state" in request.args else {}
+        if "limit" in request.args:
+            query["limit"] = str(limit)
+        query["cursor"] = next_cursor
+        response.headers["Link"] = f'<{bp.url_prefix}/tickets?{urlencode(query)}>; rel="next"'
+    return _conditional(response)
 
 
 @bp.get("/tickets/<int:ticket_id>")
