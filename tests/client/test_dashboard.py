@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from portal.extensions import db
 from portal.models import Ticket, TicketStatus
@@ -65,6 +66,10 @@ def test_compliance_over_the_last_90_days_and_past_tickets(client, monkeypatch):
     assert "1 of 2 (50%)" in compliance
     past = page.split('id="past-tickets"')[1].split("</section>")[0]
     assert "On time" in past and "Late" in past and "Too old to count" in past
+    # Listed by when each ended, newest first, and saying when.
+    assert past.index("On time") < past.index("Late") < past.index("Too old to count")
+    ended = (TUESDAY_10_NY - 10 * day + timedelta(hours=3)).astimezone(ZoneInfo("America/New_York"))
+    assert f"Resolved {ended:%a %d %b %H:%M} · opened" in past
     assert "Other organisation" not in page
 
 
@@ -99,7 +104,7 @@ def test_an_open_ticket_is_listed_however_long_the_history_after_it(client, monk
     past = page.split('id="past-tickets"')[1].split("</section>")[0]
     assert past.count("<li>") == 200
     assert "Old fault 0<" in past and "Old fault 199<" in past and "Old fault 200<" not in past
-    assert "The 200 most recent resolved and closed tickets are shown" in past
+    assert "The 200 most recently resolved and closed tickets are shown" in past
 
 
 def test_a_short_history_says_nothing_of_a_cap(client, monkeypatch):
