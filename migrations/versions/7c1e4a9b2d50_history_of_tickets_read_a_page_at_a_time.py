@@ -7,7 +7,7 @@ time (none is expected) is given its last change's, so no page leaves it out.
 
 Revision ID: 7c1e4a9b2d50
 Revises: 440e13de73d0
-Create Date: 2026-12-04 10:12:31.402817
+Create Date: 2026-12-03 16:50:12.402817
 
 """
 from alembic import op
