@@ -69,28 +69,39 @@ def compute_due(ticket: Ticket, plan: Optional[Plan], clock_start: datetime, now
     return due_times(terms_for(plan), clock_start, ticket.onsite_needed, pauses_since(ticket, clock_start), now=now)
 
 
-def apply_plan(ticket: Ticket, plan: Optional[Plan], clock_start: datetime, now: datetime) -> None:
-    """Put the ticket under `plan` (None = break/fix) with its clock started at `clock_start`; no commit."""
+def _set_due(ticket: Ticket, due: DueTimes, keep_done: bool) -> None:
+    """Write the due times; with `keep_done`, a response or arrival already made keeps the due time it was
+    judged against. Why: it was made under the terms in force then; an owner tightening the plan's targets
+    afterwards (re-timing open tickets on their own clock) must not turn a response made in time into a
+    missed promise on the ticket, the client's timeline and the Promises kept report."""
+    if not (keep_done and ticket.first_response_at is not None and ticket.response_due_at is not None):
+        ticket.response_due_at = due.response_due
+    if not (keep_done and ticket.arrived_at is not None and ticket.arrival_due_at is not None):
+        ticket.arrival_due_at = due.arrival_due if ticket.onsite_needed else None
+    ticket.sla_best_effort = due.best_effort
+
+
+def apply_plan(ticket: Ticket, plan: Optional[Plan], clock_start: datetime, now: datetime,
+               keep_done: bool = False) -> None:
+    """Put the ticket under `plan` (None = break/fix) with its clock started at `clock_start`; no commit.
+    `keep_done`: targets already met keep their due time (the same plan's terms changed, same clock)."""
     guaranteed = plan if plan is not None and plan.is_contract else None
     due = compute_due(ticket, guaranteed, clock_start, now)
     ticket.sla_plan = guaranteed
     ticket.sla_plan_id = guaranteed.id if guaranteed is not None else None
     ticket.sla_clock_start = clock_start
-    ticket.response_due_at = due.response_due
-    ticket.arrival_due_at = due.arrival_due if ticket.onsite_needed else None
-    ticket.sla_best_effort = due.best_effort
+    _set_due(ticket, due, keep_done and not due.best_effort)
     ticket.sla_state = ticket_state(ticket, now).value
 
 
 def recompute_due(ticket: Ticket, now: datetime) -> None:
-    """After a pause or a change of on-site need: same plan, same clock start, new due times."""
+    """After a pause or a change of on-site need: same plan, same clock start, new due times (a response
+    or arrival already made keeps the due time it was judged against)."""
     if ticket.sla_clock_start is None:
         apply_plan(ticket, ticket.sla_plan, ticket.opened_at, now)
         return
     due = compute_due(ticket, ticket.sla_plan, ticket.sla_clock_start, now)
-    ticket.response_due_at = due.response_due
-    ticket.arrival_due_at = due.arrival_due if ticket.onsite_needed else None
-    ticket.sla_best_effort = due.best_effort
+    _set_due(ticket, due, keep_done=not due.best_effort)
 
 
 def _one_state(due: Optional[datetime], minutes: Optional[int], ticket: Ticket, done_at: Optional[datetime],

@@ -604,7 +604,8 @@ def _retime_open_tickets(plan: Plan, now: datetime) -> int:
         select(Ticket).where(Ticket.sla_plan_id == plan.id, Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.id)
     ).all()
     for ticket in tickets:
-        sla.apply_plan(ticket, plan, ticket.sla_clock_start or ticket.opened_at, now)
+        # A response or arrival already made keeps the due time it was judged against (made under the old terms).
+        sla.apply_plan(ticket, plan, ticket.sla_clock_start or ticket.opened_at, now, keep_done=True)
         sla.record_breaches(ticket, now)
         # Public message: the firm's local time, like every other time the client reads.
         zone = ZoneInfo(settings.firm_timezone())
