@@ -593,8 +593,19 @@ def all_plans() -> list[Plan]:
 SLA_TERMS = ("is_contract", "coverage", "remote_response_minutes", "onsite_arrival_minutes")
 
 
-def _retime_open_tickets(plan: Plan, now: datetime) -> int:
+@dataclass(frozen=True)
+class PlanSaved:
+    """What saving a plan did to the open tickets under it, for the owner to read."""
+
+    plan: Plan
+    terms_changed: bool = False  # targets, coverage or class changed: open tickets were re-timed
+    retimed: tuple[int, ...] = ()  # tickets whose deadlines moved
+    now_overdue: tuple[int, ...] = ()  # of those, the ones already past a new deadline (recorded as missed)
+
+
+def _retime_open_tickets(plan: Plan, now: datetime) -> tuple[list[int], list[int]]:
     """Open tickets under the plan get due times from its new terms, their clocks unchanged.
+    Returns the tickets whose deadlines moved, and those of them already past a new one.
 
     Why: the SLA service computes due times from the plan's current terms whenever a ticket's
     clock moves (a pause, on-site need), so leaving the old times would only defer the change
@@ -603,24 +614,34 @@ def _retime_open_tickets(plan: Plan, now: datetime) -> int:
     tickets = db.session.scalars(
         select(Ticket).where(Ticket.sla_plan_id == plan.id, Ticket.status.in_(TicketStatus.OPEN)).order_by(Ticket.id)
     ).all()
+    retimed: list[int] = []
+    overdue: list[int] = []
+    zone = ZoneInfo(settings.firm_timezone())
     for ticket in tickets:
+        before = (ticket.response_due_at, ticket.arrival_due_at, ticket.sla_best_effort)
         # A response or arrival already made keeps the due time it was judged against (made under the old terms).
         sla.apply_plan(ticket, plan, ticket.sla_clock_start or ticket.opened_at, now, keep_done=True)
-        sla.record_breaches(ticket, now)
+        if (ticket.response_due_at, ticket.arrival_due_at, ticket.sla_best_effort) == before:
+            continue  # nothing it still waits for changed (a response and arrival already made keep theirs)
+        retimed.append(ticket.id)
+        if sla.record_breaches(ticket, now):
+            overdue.append(ticket.id)
         # Public message: the firm's local time, like every other time the client reads.
-        zone = ZoneInfo(settings.firm_timezone())
-        due = [f"response due {ticket.response_due_at.astimezone(zone):%a %d %b %H:%M}"] if ticket.response_due_at else []
-        if ticket.arrival_due_at:
+        due = []
+        if ticket.response_due_at and ticket.first_response_at is None:
+            due.append(f"response due {ticket.response_due_at.astimezone(zone):%a %d %b %H:%M}")
+        if ticket.arrival_due_at and ticket.arrived_at is None:
             due.append(f"arrival due {ticket.arrival_due_at.astimezone(zone):%a %d %b %H:%M}")
         ticket.events.append(TicketEvent(
             at=now, kind="sla_rebased", public=True,
-            message=f"The {plan.name} plan's targets changed: " + ("; ".join(due) or "best effort") + ".",
+            message=f"The {plan.name} plan's targets changed: "
+                    + ("; ".join(due) or ("best effort" if ticket.sla_best_effort else "no deadline left to meet")) + ".",
             detail={"plan": plan.name, "why": "plan terms changed"},
         ))
-    return len(tickets)
+    return retimed, overdue
 
 
-def update_plan(plan_id: int, data: PlanData, now: datetime) -> Plan:
+def update_plan(plan_id: int, data: PlanData, now: datetime) -> PlanSaved:
     """Change what a plan promises; open tickets under it are re-timed and the queue re-run."""
     plan = db.session.get(Plan, plan_id)
     if plan is None:
@@ -629,11 +650,13 @@ def update_plan(plan_id: int, data: PlanData, now: datetime) -> Plan:
     _price_in_stripe(plan, data)
     before = {name: getattr(plan, name) for name in SLA_TERMS}
     _apply_plan(plan, data)
+    saved = PlanSaved(plan)
     if any(getattr(plan, name) != value for name, value in before.items()):
-        _retime_open_tickets(plan, now)
+        retimed, overdue = _retime_open_tickets(plan, now)
+        saved = PlanSaved(plan, True, tuple(retimed), tuple(overdue))
     db.session.commit()
     _requeue(now)
-    return plan
+    return saved
 
 
 def create_plan(data: PlanData, now: datetime) -> Plan:

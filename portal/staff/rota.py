@@ -306,17 +306,42 @@ def register(bp) -> None:
         status = 200
         if form.validate_on_submit():
             try:
-                staff_service.update_plan(plan.id, _plan_data(form), clock.now())
+                saved = staff_service.update_plan(plan.id, _plan_data(form), clock.now())
             except StaffError as error:
                 db.session.rollback()
                 _attach(form, error, "name")
                 status = 400
             else:
-                flash(f"Plan {plan.name} saved; open tickets were re-ranked.", "success")
+                for message, category in _plan_saved_notes(saved):
+                    flash(message, category)
                 return redirect(url_for("staff.plans"))
         elif form.is_submitted():
             status = 400
         return render_template("staff/plan_form.html", form=form, plan=plan), status
+
+
+def _tickets(numbers) -> str:
+    shown = ", ".join(f"#{number}" for number in numbers[:10])
+    return shown + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+
+
+def _plan_saved_notes(saved: staff_service.PlanSaved) -> list[tuple[str, str]]:
+    """Whether saving moved open tickets' deadlines, and which: the owner must know what clients now read."""
+    name = saved.plan.name
+    if not saved.terms_changed:
+        return [(f"Plan {name} saved. Its targets and coverage are unchanged, so open tickets keep their deadlines; "
+                 "the queue was re-ranked.", "success")]
+    if not saved.retimed:
+        return [(f"Plan {name} saved with new targets. No open ticket had a deadline to move: the new targets "
+                 "apply to tickets opened from now on.", "success")]
+    count = len(saved.retimed)
+    notes = [(f"Plan {name} saved with new targets: {count} open ticket{'s' if count != 1 else ''} "
+              f"({_tickets(saved.retimed)}) now {'have' if count != 1 else 'has'} deadlines from them, counted from "
+              "each ticket's own start; each ticket's timeline tells the client.", "success")]
+    if saved.now_overdue:
+        notes.append((f"{_tickets(saved.now_overdue)} already passed a new deadline and "
+                      f"{'are' if len(saved.now_overdue) != 1 else 'is'} now counted as missed.", "error"))
+    return notes
 
 
 def _plan_data(form: PlanForm) -> PlanData:

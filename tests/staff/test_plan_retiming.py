@@ -50,3 +50,42 @@ def test_a_response_still_awaited_takes_the_new_target(client, monkeypatch):
     client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, remote_response_minutes="90"))
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).response_due_at == TUESDAY_10_NY + timedelta(minutes=90)
+
+
+def _open_at(org, title, at):
+    from decimal import Decimal
+    from portal.services import tickets
+    data = tickets.TicketInput(title=title, description="", category="software", impact="person",
+                               revenue_at_risk_per_hour=Decimal(0), client_deadline=None, onsite_needed=False,
+                               safety_critical=False)
+    return tickets.open_ticket(org.id, None, data, at).ticket
+
+
+def _flashes(response) -> str:
+    import html
+    import re
+    return html.unescape(" ".join(re.findall(r'<p class="flash[^"]*"[^>]*>(.*?)</p>', response.get_data(as_text=True), re.S)))
+
+
+def test_the_owner_is_told_whether_open_tickets_deadlines_moved_and_which(client, monkeypatch):
+    """Every save said 'open tickets were re-ranked', whether the deadlines clients read had moved or not."""
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    plan = make_plan("priority", name="Priority")
+    acme = make_organisation("Acme", plan)
+    early = open_ticket(acme, "Server down")
+    set_clock(monkeypatch, TUESDAY_10_NY + timedelta(minutes=40))
+    late = _open_at(acme, "Printer jammed", TUESDAY_10_NY + timedelta(minutes=40))
+    answered = _open_at(acme, "VPN slow", TUESDAY_10_NY + timedelta(minutes=40))
+    answered.first_response_at = TUESDAY_10_NY + timedelta(minutes=41)
+    db.session.commit()
+    set_clock(monkeypatch, TUESDAY_10_NY + timedelta(minutes=45))
+    staff(client, Role.OWNER)
+
+    named = client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, name="Priority Plus"), follow_redirects=True)
+    assert "targets and coverage are unchanged, so open tickets keep their deadlines" in _flashes(named)
+
+    tightened = _flashes(client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, remote_response_minutes="30"),
+                                     follow_redirects=True))
+    assert f"2 open tickets (#{early.id}, #{late.id}) now have deadlines from them" in tightened
+    assert f"#{early.id} already passed a new deadline and is now counted as missed" in tightened
+    assert f"#{answered.id}" not in tightened  # answered in time: its deadline did not move
