@@ -29,10 +29,10 @@ def duration_words(minutes: Optional[int], business_hours: bool) -> str:
     business = "business " if business_hours else ""
     if minutes < 60:
         return f"{minutes} {business}minutes"
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return f"{hours} {business}hour" + ("s" if hours != 1 else "")
-    return f"{minutes / 60:.1f} {business}hours"
+    hours, rest = divmod(minutes, 60)
+    words = f"{hours} {business}hour" + ("s" if hours != 1 else "")
+    # Exact minutes: 100 minutes read "1.7 hours" (102 minutes), 135 "2.2 hours", a promise other than the plan's.
+    return words if rest == 0 else f"{words} {rest} minute" + ("s" if rest != 1 else "")
 
 
 @dataclass(frozen=True)

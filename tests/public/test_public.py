@@ -195,3 +195,15 @@ def test_a_plan_sold_in_another_currency_shows_that_currency_wherever_it_is_pric
     login(client, "admin@bolt.example")
     billing = client.get("/billing/").get_data(as_text=True)
     assert "€490 a month" in billing and "$490" not in billing
+
+
+def test_a_target_of_hours_and_minutes_is_shown_exactly(client):
+    """An owner's 100-minute response target read 'within 1.7 business hours' (102 minutes) on the plans page."""
+    make_plan("priority", name="Priority", remote_response_minutes=100, onsite_arrival_minutes=135)
+    make_plan("premium-24-7", name="Premium 24/7", coverage="24x7", remote_response_minutes=61,
+              onsite_arrival_minutes=90, after_hours_emergencies=True)
+    page = client.get("/plans").get_data(as_text=True)
+    assert "Connected remotely within 1 business hour 40 minutes" in page
+    assert "Technician on site within 2 business hours 15 minutes" in page
+    assert "Connected remotely within 1 hour 1 minute" in page
+    assert "Technician on site within 1 hour 30 minutes" in page
