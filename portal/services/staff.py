@@ -576,7 +576,10 @@ def _price_in_stripe(plan: Plan, data: PlanData) -> None:
         return
     described = {"slug": data.slug, "name": data.name.strip(), "monthly_price": data.monthly_price,
                  "currency": data.currency}
-    if plan.stripe_price_id and all(getattr(plan, name) == value for name, value in described.items()):
+    # The stored price is known to match only if the plan was on sale as a paid contract when last saved: a
+    # plan repriced while off sale (or while break/fix) was never priced in Stripe, and kept its old price id.
+    priced = plan.active and plan.is_contract and plan.monthly_price is not None and plan.monthly_price > 0
+    if plan.stripe_price_id and priced and all(getattr(plan, name) == value for name, value in described.items()):
         return
     try:
         found = billing.stripe_price(billing.stripe_client(), summary=data.summary.strip(), **described)

@@ -288,6 +288,30 @@ def test_a_card_plans_new_price_is_priced_in_stripe_as_the_owner_saves_it(client
     assert recorder.requests == []
 
 
+def test_a_plan_repriced_while_off_sale_is_priced_in_stripe_when_it_goes_back_on_sale(client, recorder):
+    """Priced in Stripe at $1,290, taken off sale, repriced to $1,390 (nothing asked of Stripe for a plan not
+    sold), then put back on sale: the save asked Stripe nothing, so Checkout charged $1,290 while the plans
+    page showed $1,390."""
+    catalogue = FakeCatalogue()
+    recorder.answer(catalogue)
+    plan = make_plan("priority", name="Priority")
+    assert client.application.test_cli_runner().invoke(args=["stripe", "sync-plans"]).exit_code == 0
+    staff(client, Role.OWNER)
+    retired = plan_form(plan, monthly_price="1390")
+    del retired["active"]
+    assert client.post(f"/staff/plans/{plan.id}", data=retired).status_code == 302
+    db.session.expire_all()
+    plan = db.session.get(Plan, plan.id)
+    assert (plan.monthly_price, plan.active) == (Decimal("1390.00"), False)
+
+    assert client.post(f"/staff/plans/{plan.id}", data=plan_form(plan, active="y")).status_code == 302
+
+    db.session.expire_all()
+    plan = db.session.get(Plan, plan.id)
+    [price] = [p for p in catalogue.prices if p["id"] == plan.stripe_price_id]
+    assert (plan.active, price["unit_amount"]) == (True, 139000)
+
+
 def test_a_price_stripe_could_not_take_is_not_saved(client, recorder):
     recorder.answer(lambda r: (500, {"error": {"type": "api_error", "message": "Stripe is down"}}))
     plan = make_plan("priority", name="Priority", stripe_price_id="price_old")
