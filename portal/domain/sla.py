@@ -89,6 +89,27 @@ def _shift_for_pauses(
     return due
 
 
+def best_effort_target(calendar: CoverageCalendar, start: datetime) -> datetime:
+    """The start of the next business day: today's opening when `start` is before it (02:00 on a
+    Tuesday aims for Tuesday 08:00, as the after-hours notice says), else the first covered moment
+    of a later local day.
+
+    Why: aiming a ticket opened at 00:05 for the day after, when one opened at 23:55 the evening
+    before aims for this morning, told the client "we aim for Wed 08:00" beside "we will start
+    today, Tue 08:00" and an estimate of Tue 08:00.
+    """
+    start = as_utc(start, "start")
+    if not calendar.is_24x7:
+        zone = calendar.zone
+        day = start.astimezone(zone).date()
+        midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+        opening = calendar.next_covered(start)
+        if (opening > start and opening.astimezone(zone).date() == day
+                and calendar.covered_minutes(midnight, start) == 0):
+            return opening
+    return calendar.next_business_start(start)
+
+
 def due_times(
     terms: SlaTerms,
     clock_start: datetime,
@@ -106,7 +127,7 @@ def due_times(
     calendar = terms.calendar
     spans = _merged_pauses(pauses, start, now)
     if not terms.guaranteed:
-        target = _shift_for_pauses(calendar.next_business_start(start), spans, calendar)
+        target = _shift_for_pauses(best_effort_target(calendar, start), spans, calendar)
         return DueTimes(response_due=target, arrival_due=target if onsite_needed else None, best_effort=True)
 
     def promised(minutes: Optional[int], name: str) -> Optional[datetime]:

@@ -195,6 +195,21 @@ def test_after_hours_break_fix_is_told_the_next_business_day_and_offered_the_upg
     assert "paged" not in notice
 
 
+def test_break_fix_opened_in_the_small_hours_aims_for_the_morning_it_was_told(client, monkeypatch):
+    """Tuesday 02:00: the notice says work starts today at 08:00, so the best-effort aim (the page and the
+    email) is that opening, not Wednesday's."""
+    set_clock(monkeypatch, datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc))
+    org = make_organisation("Bolt Retail")
+    make_user("b@bolt.example", organisation=org)
+    login(client, "b@bolt.example")
+    ticket_id, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "today, Tue 24 Nov 2026 08:00" in page
+    assert "we aim for Tue 24 Nov 08:00" in page and "Wed 25 Nov" not in page
+    [received] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_received")).all()
+    assert "usually by Tue 24 Nov 08:00" in received.body
+
+
 def _on_call(at: datetime) -> None:
     tech = make_technician("oncall@firm.example", name="Owen Oncall")
     db.session.add(OnCallPeriod(technician=tech, starts_at=at - timedelta(hours=6), ends_at=at + timedelta(hours=6)))

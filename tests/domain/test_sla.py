@@ -107,6 +107,22 @@ def test_pause_before_the_clock_started_is_ignored():
     assert due_times(ESSENTIALS, start, False, [early]).response_due == ny(2026, 11, 24, 11, 0)
 
 
+@pytest.mark.parametrize("opened, aimed", [
+    (ny(2026, 11, 24, 0, 5), ny(2026, 11, 24, 8, 0)),  # just after midnight: today's opening, as 23:55 would be
+    (ny(2026, 11, 23, 23, 55), ny(2026, 11, 24, 8, 0)),
+    (ny(2026, 11, 24, 7, 59), ny(2026, 11, 24, 8, 0)),
+    (ny(2026, 11, 24, 8, 0), ny(2026, 11, 25, 8, 0)),  # open for business: the next business day
+    (ny(2026, 11, 24, 19, 0), ny(2026, 11, 25, 8, 0)),
+    (ny(2026, 11, 26, 2, 0), ny(2026, 11, 27, 8, 0)),  # Thanksgiving night: Friday
+    (ny(2027, 3, 14, 1, 30), ny(2027, 3, 15, 8, 0)),  # Sunday of spring forward: Monday 08:00 EDT
+])
+def test_break_fix_opened_before_opening_time_aims_for_that_mornings_opening(opened, aimed):
+    """The after-hours notice says "we will start when the next business day begins: today, 08:00":
+    the best-effort target of a ticket opened at 00:05 was the day after, a day later than one
+    opened ten minutes earlier."""
+    assert due_times(BREAK_FIX, opened, onsite_needed=True).response_due == aimed
+
+
 def test_break_fix_best_effort_target_also_moves_with_a_pause():
     start = ny(2026, 11, 24, 10, 0)  # target Wed 08:00
     pause = Pause(ny(2026, 11, 24, 11, 0), ny(2026, 11, 24, 12, 0))
