@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
+from .domain.calendar import repeated_hour_zone
 from .models import Role, TicketStatus
 
 
@@ -18,7 +19,11 @@ def firm_zone() -> ZoneInfo:
 def local_time(value: Optional[datetime], fmt: str = "%a %d %b %H:%M") -> str:
     if value is None:
         return "—"
-    return value.astimezone(firm_zone()).strftime(fmt)
+    local = value.astimezone(firm_zone())
+    text = local.strftime(fmt)
+    if "%H" in fmt and "%Z" not in fmt:
+        text += repeated_hour_zone(local)
+    return text
 
 
 def money(value: Optional[Decimal], currency: Optional[str] = "usd") -> str:

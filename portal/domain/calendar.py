@@ -106,6 +106,16 @@ def local_instant(naive: datetime, tz: str) -> datetime:
     return moment
 
 
+def repeated_hour_zone(local: datetime) -> str:
+    """" EST" or " EDT" when the wall-clock time `local` happens twice (the night the clocks go back), else "".
+
+    Why: on 1 Nov 2026 in New York a ticket opened at 01:30 (EDT) under a 30-minute promise is due at
+    01:00 (EST), half an hour later; without the zone the page read "due by 01:00" beside "opened 01:30".
+    """
+    other = local.replace(fold=1 - local.fold)
+    return f" {local:%Z}" if other.utcoffset() != local.utcoffset() else ""
+
+
 def _clock_text(value: time, *, is_end: bool) -> str:
     return "24:00" if is_end and value == time(0) else f"{value:%H:%M}"
 

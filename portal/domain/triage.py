@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Mapping, Optional, Sequence
 
-from portal.domain.calendar import CoverageCalendar, as_utc, load_zone
+from portal.domain.calendar import CoverageCalendar, as_utc, load_zone, repeated_hour_zone
 
 
 class Impact(str, Enum):
@@ -190,7 +190,7 @@ class _LocalDay:
 
 
 def _describe(local: datetime, today: date) -> str:
-    clock = f"{local:%H:%M}"
+    clock = f"{local:%H:%M}{repeated_hour_zone(local)}"
     delta = (local.date() - today).days
     if delta == 0:
         return f"today {clock}"

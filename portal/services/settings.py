@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import holidays as holiday_library
 from flask import current_app
 
-from ..domain.calendar import CoverageCalendar
+from ..domain.calendar import CoverageCalendar, repeated_hour_zone
 from ..domain.travel import TravelModel
 from ..domain.triage import TriageWeights
 from ..extensions import db
@@ -30,7 +30,8 @@ def firm_timezone() -> str:
 
 def firm_clock(at: datetime) -> str:
     """"Tue 24 Nov 11:00" in the firm's zone: how public messages give a time."""
-    return f"{at.astimezone(ZoneInfo(firm_timezone())):%a %d %b %H:%M}"
+    local = at.astimezone(ZoneInfo(firm_timezone()))
+    return f"{local:%a %d %b %H:%M}{repeated_hour_zone(local)}"
 
 
 def _calendar_cache() -> dict[tuple, Any]:

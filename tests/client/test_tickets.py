@@ -231,6 +231,31 @@ def test_after_hours_contract_with_emergencies_pages_on_call(client, monkeypatch
     assert "upgrading" not in notice
 
 
+def test_the_night_the_clocks_go_back_a_time_in_the_repeated_hour_names_its_zone(client, monkeypatch):
+    """Sun 1 Nov 2026, 01:30 EDT: a 30-minute response is due at 01:00 EST, half an hour later. Without
+    the zone the page said "Due by Sun 01 Nov 01:00" under a timeline that opened at 01:30."""
+    at = datetime(2026, 11, 1, 5, 30, tzinfo=timezone.utc)
+    set_clock(monkeypatch, at)
+    plan = make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True,
+                     remote_response_minutes=30, onsite_arrival_minutes=120)
+    org = make_organisation("Acme", plan)
+    make_user("a@acme.example", organisation=org)
+    _on_call(at)
+    login(client, "a@acme.example")
+    ticket_id, _ = file_ticket(client, onsite_needed=None)
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "Due by Sun 01 Nov 01:00 EST" in page
+    assert "Sun 01 Nov 01:30 EDT</time> Ticket opened" in page
+    assert "contract target due today 01:00 EST" in page
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["display"]["sla"].startswith("Due by Sun 01 Nov 01:00 EST")
+    # An hour that happens once keeps its short form.
+    later = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+    set_clock(monkeypatch, later)
+    second, _ = file_ticket(client, title="Second", onsite_needed=None)
+    assert "Due by Sun 01 Nov 03:30 —" in client.get(f"/client/tickets/{second}").get_data(as_text=True)
+
+
 def test_after_hours_emergency_with_nobody_on_call_does_not_say_a_technician_was_paged(client, monkeypatch):
     """Found filing an emergency on a Saturday with a gap in the rota: the page, the timeline and the
     "received" email said "the on-call technician has been paged" while the alert went to the
