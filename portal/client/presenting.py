@@ -112,11 +112,17 @@ def _done_sla_text(view: TicketStatusView) -> str:
 def _arrival_words(view: TicketStatusView) -> str:
     """The shown deadline's outlook from the estimate alone (after a missed response, the SLA state is
     the response's; before, "likely to be missed" says more than the clock's "at risk")."""
-    if view.eta_median is None or view.sla_due_at is None:
+    return deadline_outlook(view.eta_median, view.eta_p90, view.sla_due_at)
+
+
+def deadline_outlook(median: Optional[datetime], p90: Optional[datetime], due: Optional[datetime]) -> str:
+    """A deadline's outlook from an estimate alone: the status page's words, and the upgrade panel's for
+    each plan's guarantee, so a plan is never sold by a deadline its own estimate expects to miss."""
+    if median is None or due is None:
         return ""
-    if view.eta_median > view.sla_due_at:
+    if median > due:
         return "likely to be missed: the technician is expected after it"
-    if view.eta_p90 is not None and view.eta_p90 > view.sla_due_at:
+    if p90 is not None and p90 > due:
         return SLA_WORDS["at_risk"]
     return ""
 

@@ -614,3 +614,30 @@ def test_the_panel_compares_plans_with_now_from_one_run_and_says_when_none_is_so
     assert fresh.current.eta_median > saved and shown in now_line
     assert "Right now no plan would serve this ticket sooner: it is next in line already." in page
     assert "no sooner than now" in page and 'data-label="Guaranteed by"' in page
+
+
+def test_the_panel_says_when_a_plans_own_estimate_expects_to_miss_its_guarantee(client, monkeypatch, app):
+    """Wednesday 06:55, nobody on call: Premium 24/7 would guarantee a technician on site by 07:55, but its
+    own estimate is after 08:00, when the first shift starts. The panel showed "Guaranteed by 07:55" as
+    if it would hold; the ticket page, once upgraded, said "likely to be missed". Both now say so."""
+    at = datetime(2026, 11, 25, 11, 55, tzinfo=timezone.utc)
+    monkeypatch.setattr("portal.clock.now", lambda: at)
+    make_plan("priority", name="Priority", stripe_price_id="price_priority", display_order=2)
+    make_plan("premium", name="Premium 24/7", monthly_price=Decimal("2490"), coverage="24x7",
+              remote_response_minutes=30, onsite_arrival_minutes=60, after_hours_emergencies=True,
+              stripe_price_id="price_premium", display_order=3)
+    bolt = make_organisation("Bolt")
+    admin = make_user("admin@bolt.test", organisation=bolt)
+    add_technician("tom@firm.test", ["network", "printer"])
+    tills = tickets.open_ticket(bolt.id, admin.id, ticket_input(title="Tills down", impact="company",
+                                                                onsite_needed=True), at, None).ticket
+    login(client, "admin@bolt.test")
+
+    page = client.get(f"/billing/tickets/{tills.id}/upgrade").get_data(as_text=True)
+
+    quotes = {plan.slug: quote for plan, quote in queue.quote_upgrade(tills.id, at).plans}
+    assert quotes["premium"].eta_median > quotes["premium"].sla_due  # the estimate is after the guarantee
+    premium_row = page.split('<th scope="row">Premium 24/7</th>')[1].split("</tr>")[0]
+    assert "Wed 25 Nov 07:55<br><small>likely to be missed: the technician is expected after it</small>" in premium_row
+    priority_row = page.split('<th scope="row">Priority</th>')[1].split("</tr>")[0]
+    assert "missed" not in priority_row
