@@ -120,7 +120,7 @@ def _around(median: datetime, p90: Optional[datetime], tz: str) -> str:
     return words
 
 
-def _due_words(ticket: Ticket, tz: str) -> str:
+def _due_words(ticket: Ticket, tz: str, entry: Optional[QueueEntry] = None) -> str:
     if ticket.sla_best_effort:
         target = ticket.response_due_at
         when = f" (usually by {local_time(target, tz)})" if target else ""
@@ -130,7 +130,15 @@ def _due_words(ticket: Ticket, tz: str) -> str:
         parts.append(f"remote response by {local_time(ticket.response_due_at, tz)}")
     if ticket.onsite_needed and ticket.arrival_due_at:
         parts.append(f"technician on site by {local_time(ticket.arrival_due_at, tz)}")
-    return ("Your contract guarantees: " + " and ".join(parts) + ".") if parts else ""
+    if not parts:
+        return ""
+    text = "Your contract guarantees: " + " and ".join(parts)
+    # The status page's outlook for the deadline it shows, so the email never reads as safer than the page.
+    from ..client.presenting import deadline_outlook
+    from .ticket_status import sla_due_at
+
+    outlook = deadline_outlook(entry.eta_median, entry.eta_p90, sla_due_at(ticket)) if entry is not None else ""
+    return text + (f" — {outlook}." if outlook else ".")
 
 
 def ticket_received(ticket: Ticket, entry: QueueEntry, now: datetime, after_hours_message: str = "") -> int:
@@ -141,7 +149,7 @@ def ticket_received(ticket: Ticket, entry: QueueEntry, now: datetime, after_hour
         "",
         place_words(entry.position, entry.ahead),
         _estimate_words(entry, tz, ticket.onsite_needed),
-        _due_words(ticket, tz),
+        _due_words(ticket, tz, entry),
     ]
     if entry.client_reasons:
         lines.append("Why this place: " + "; ".join(entry.client_reasons) + ".")
@@ -158,7 +166,7 @@ def ticket_upgraded(ticket: Ticket, entry: Optional[QueueEntry], plan_name: str,
     lines = [f"Your {plan_name} contract is active: your ticket \"{ticket.title}\" is now served under it.", ""]
     if entry is not None and entry.position:
         lines += [place_words(entry.position, entry.ahead), _estimate_words(entry, tz, ticket.onsite_needed)]
-    lines.append(_due_words(ticket, tz))
+    lines.append(_due_words(ticket, tz, entry))
     if paged:
         lines += ["", paged]
     return _send(ticket, f"Now under {plan_name}: {ticket.title}", "\n".join(lines) + "\n", KIND_UPGRADED, now)

@@ -641,3 +641,32 @@ def test_the_panel_says_when_a_plans_own_estimate_expects_to_miss_its_guarantee(
     assert "Wed 25 Nov 07:55<br><small>likely to be missed: the technician is expected after it</small>" in premium_row
     priority_row = page.split('<th scope="row">Priority</th>')[1].split("</tr>")[0]
     assert "missed" not in priority_row
+
+
+def test_the_upgrade_email_says_the_new_deadline_is_likely_missed_as_the_ticket_page_does(client, monkeypatch, app):
+    """Upgraded at 06:55 with nobody on call: the page said the on-site deadline was likely to be missed,
+    the email only "Your contract guarantees: ... technician on site by 07:55"."""
+    from portal.models import OutboxMessage
+
+    at = datetime(2026, 11, 25, 11, 55, tzinfo=timezone.utc)
+    monkeypatch.setattr("portal.clock.now", lambda: at)
+    make_plan("premium", name="Premium 24/7", monthly_price=Decimal("2490"), coverage="24x7",
+              remote_response_minutes=30, onsite_arrival_minutes=60, minimum_term_months=1)
+    bolt = make_organisation("Bolt")
+    admin = make_user("admin@bolt.test", organisation=bolt)
+    add_technician("tom@firm.test", ["network", "printer"])
+    tills = tickets.open_ticket(bolt.id, admin.id, ticket_input(title="Tills down", impact="company",
+                                                                onsite_needed=True), at, None).ticket
+    login(client, "admin@bolt.test")
+    client.post("/client/plans/premium/invoice")
+    client.post("/auth/logout")
+    make_user("olga@firm.test", Role.OWNER)
+    login(client, "olga@firm.test")
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == bolt.id)).one()
+    assert client.post(f"/billing/staff/contracts/{contract.id}/activate").status_code == 302
+
+    [told] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_upgraded")).all()
+    assert "technician on site by Wed 25 Nov 07:55 EST — likely to be missed" in told.body
+    client.post("/auth/logout")
+    login(client, "admin@bolt.test")
+    assert "likely to be missed" in client.get(f"/client/tickets/{tills.id}").get_data(as_text=True)
