@@ -406,7 +406,14 @@ class AfterHoursDecision:
     page_on_call: bool
     next_business_at: Optional[datetime]
     message: str
+    # The on-call period ends before the response is due (or within ON_CALL_HANDOVER_MARGIN of it):
+    # the dispatchers are alerted too, to find cover, and the client is told so.
+    alert_dispatchers: bool = False
 
+
+# An on-call technician who goes off duty less than this after the response is due cannot be counted on
+# to answer it: a page at 06:55 to someone whose call ends at 07:00 is not a response by 07:25.
+ON_CALL_HANDOVER_MARGIN = timedelta(minutes=15)
 
 PAGED_MESSAGE = "After hours: your contract covers emergencies, so the on-call technician has been paged."
 NOBODY_ON_CALL_MESSAGE = ("After hours: your contract covers emergencies. No technician is on call right now, "
@@ -420,6 +427,8 @@ def after_hours_decision(
     plan_calendar: CoverageCalendar,
     business_calendar: CoverageCalendar,
     on_call: bool = True,
+    on_call_ends_at: Optional[datetime] = None,
+    response_due_at: Optional[datetime] = None,
 ) -> AfterHoursDecision:
     """What happens to a ticket opened at `now`.
 
@@ -427,14 +436,25 @@ def after_hours_decision(
     (or a plan whose own calendar covers this moment, e.g. 24x7) pages the on-call technician;
     everyone else is told plainly when work starts: the next covered moment of their plan.
     `on_call` False: the rota has nobody at `now`, so the page goes to the dispatchers and the
-    client is told that, not that a technician was paged.
+    client is told that, not that a technician was paged. `on_call_ends_at`: when the on-call cover
+    under way at `now` ends; if that is before `response_due_at` plus ON_CALL_HANDOVER_MARGIN (or,
+    with no response due, within the margin of `now`), the technician is paged and the dispatchers
+    alerted to find cover, and the client is told when the technician goes off duty and when the
+    day shift begins, not that the technician is on it (unless the day shift begins before the cover
+    ends: then there is no gap).
     """
     now = as_utc(now, "now")
     if business_calendar.is_covered(now):
         return AfterHoursDecision(True, False, None, "Within business hours: your ticket is in the queue now.")
     plan_covered = plan_calendar.is_covered(now)
     if is_contract and (after_hours_emergencies or plan_covered):
-        return AfterHoursDecision(True, True, None, PAGED_MESSAGE if on_call else NOBODY_ON_CALL_MESSAGE)
+        if not on_call:
+            return AfterHoursDecision(True, True, None, NOBODY_ON_CALL_MESSAGE)
+        day_shift_at = business_calendar.next_covered(now)
+        if on_call_ends_at is not None and on_call_cover_too_short(now, on_call_ends_at, response_due_at, day_shift_at):
+            message = _cover_ending_message(now, on_call_ends_at, day_shift_at, business_calendar)
+            return AfterHoursDecision(True, True, None, message, alert_dispatchers=True)
+        return AfterHoursDecision(True, True, None, PAGED_MESSAGE)
     if plan_covered:
         return AfterHoursDecision(True, False, None, "Your plan covers this time: your ticket is in the queue now.")
     next_at = plan_calendar.next_covered(now)
@@ -447,3 +467,38 @@ def after_hours_decision(
     else:
         message = f"Outside business hours: we will start on the next business day, {when}."
     return AfterHoursDecision(False, False, next_at, message)
+
+
+def on_call_cover_too_short(now: datetime, cover_ends_at: datetime, response_due_at: Optional[datetime],
+                            day_shift_at: Optional[datetime] = None) -> bool:
+    """Does the on-call cover under way at `now` end before the response is due, or less than
+    ON_CALL_HANDOVER_MARGIN after it (with no response due: within the margin of `now`)? A day shift
+    that begins before the cover ends leaves no gap."""
+    ends = as_utc(cover_ends_at, "cover_ends_at")
+    if day_shift_at is not None and as_utc(day_shift_at, "day_shift_at") <= ends:
+        return False
+    deadline = as_utc(response_due_at, "response_due_at") if response_due_at is not None else as_utc(now, "now")
+    return ends < deadline + ON_CALL_HANDOVER_MARGIN
+
+
+def _at_local(at: datetime, calendar: CoverageCalendar, today: date) -> str:
+    """"at 07:00" today, "tomorrow at 08:00", "on Mon 30 Nov at 08:00"."""
+    local = calendar.local(at)
+    clock = f"{local:%H:%M}{repeated_hour_zone(local)}"
+    delta = (local.date() - today).days
+    if delta == 0:
+        return f"at {clock}"
+    if delta == 1:
+        return f"tomorrow at {clock}"
+    year = f" {local.year}" if local.year != today.year else ""
+    return f"on {local:%a} {local.day} {local:%b}{year} at {clock}"
+
+
+def _cover_ending_message(now: datetime, cover_ends_at: datetime, day_shift_at: datetime,
+                          business_calendar: CoverageCalendar) -> str:
+    """Who was told and what happens next, when the on-call technician goes off duty before the
+    response is due: "has been paged" alone promised a technician who would be gone in five minutes."""
+    today = business_calendar.local(now).date()
+    return ("After hours: your contract covers emergencies. The on-call technician has been paged but goes off duty "
+            f"{_at_local(cover_ends_at, business_calendar, today)}, so our dispatchers have also been alerted to find "
+            f"cover; the day shift begins {_at_local(day_shift_at, business_calendar, today)}.")

@@ -11,6 +11,9 @@ from hypothesis import given, settings, strategies as st
 
 from portal.domain.calendar import CoverageCalendar
 from portal.domain.triage import (
+    NOBODY_ON_CALL_MESSAGE,
+    ON_CALL_HANDOVER_MARGIN,
+    PAGED_MESSAGE,
     AfterHoursDecision,
     Impact,
     TriageTicket,
@@ -140,6 +143,76 @@ def test_24x7_plan_after_hours_pages_on_call_and_daytime_is_just_queued():
     assert after_hours_decision(ny(2026, 11, 24, 23, 0), True, False, always, BUSINESS).page_on_call
     daytime = after_hours_decision(ny(2026, 11, 24, 10, 0), False, False, BUSINESS, BUSINESS)
     assert daytime.covered_now and not daytime.page_on_call and daytime.next_business_at is None
+
+
+def test_on_call_ending_before_the_response_is_due_alerts_the_dispatchers_and_says_so():
+    """Wed 06:55, a 24x7 contract, response due 07:25: the on-call technician goes off duty at 07:00
+    and the day shift begins at 08:00. "Has been paged" alone promised someone who would be gone."""
+    always = CoverageCalendar.always()
+    decision = after_hours_decision(ny(2026, 11, 25, 6, 55), True, True, always, BUSINESS,
+                                    on_call_ends_at=ny(2026, 11, 25, 7, 0), response_due_at=ny(2026, 11, 25, 7, 25))
+    assert decision.page_on_call and decision.alert_dispatchers
+    assert decision.message == (
+        "After hours: your contract covers emergencies. The on-call technician has been paged but goes off duty "
+        "at 07:00, so our dispatchers have also been alerted to find cover; the day shift begins at 08:00.")
+
+
+def test_on_call_ending_just_after_the_response_is_due_counts_as_ending_before_it():
+    always = CoverageCalendar.always()
+    due = ny(2026, 11, 25, 7, 25)
+    inside = after_hours_decision(ny(2026, 11, 25, 6, 55), True, True, always, BUSINESS,
+                                  on_call_ends_at=due + ON_CALL_HANDOVER_MARGIN - timedelta(minutes=1),
+                                  response_due_at=due)
+    assert inside.alert_dispatchers
+    clear = after_hours_decision(ny(2026, 11, 25, 6, 55), True, True, always, BUSINESS,
+                                 on_call_ends_at=due + ON_CALL_HANDOVER_MARGIN, response_due_at=due)
+    assert not clear.alert_dispatchers and clear.message == PAGED_MESSAGE
+
+
+def test_on_call_cover_lasting_past_the_response_still_reads_paged():
+    decision = after_hours_decision(ny(2026, 11, 24, 23, 0), True, True, BUSINESS, BUSINESS,
+                                    on_call_ends_at=ny(2026, 11, 25, 7, 0), response_due_at=ny(2026, 11, 24, 23, 30))
+    assert decision.message == PAGED_MESSAGE and not decision.alert_dispatchers
+
+
+def test_cover_ending_on_a_weekend_names_the_monday_day_shift():
+    always = CoverageCalendar.always()
+    decision = after_hours_decision(ny(2026, 11, 28, 23, 50), True, True, always, BUSINESS,
+                                    on_call_ends_at=ny(2026, 11, 29, 0, 0), response_due_at=ny(2026, 11, 29, 0, 20))
+    assert "goes off duty tomorrow at 00:00" in decision.message
+    assert "the day shift begins on Mon 30 Nov at 08:00" in decision.message
+
+
+def test_nobody_on_call_still_reads_nobody_on_call():
+    decision = after_hours_decision(ny(2026, 11, 24, 23, 0), True, True, BUSINESS, BUSINESS, on_call=False,
+                                    response_due_at=ny(2026, 11, 24, 23, 30))
+    assert decision.message == NOBODY_ON_CALL_MESSAGE and not decision.alert_dispatchers
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    opened=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31),
+                        timezones=st.just(UTC)),
+    cover_minutes=st.integers(min_value=1, max_value=60 * 24 * 3),
+    response_minutes=st.integers(min_value=0, max_value=60 * 8),
+)
+def test_paged_alone_is_never_said_when_cover_ends_before_the_response_is_due(opened, cover_minutes, response_minutes):
+    always = CoverageCalendar.always()
+    ends, due = opened + timedelta(minutes=cover_minutes), opened + timedelta(minutes=response_minutes)
+    decision = after_hours_decision(opened, True, True, always, BUSINESS, on_call_ends_at=ends, response_due_at=due)
+    if BUSINESS.is_covered(opened):
+        assert not decision.page_on_call
+        return
+    assert decision.page_on_call
+    gap = BUSINESS.next_covered(opened) > ends
+    if gap and ends < due + ON_CALL_HANDOVER_MARGIN:
+        assert decision.alert_dispatchers and decision.message != PAGED_MESSAGE
+        assert "goes off duty" in decision.message and "dispatchers" in decision.message
+        assert "day shift begins" in decision.message
+    else:
+        assert not decision.alert_dispatchers and decision.message == PAGED_MESSAGE
+    if decision.message == PAGED_MESSAGE and ends < due:
+        assert not gap  # only when the day shift takes over as the call ends
 
 
 # --- other rules -----------------------------------------------------------------------------------
