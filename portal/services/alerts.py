@@ -182,8 +182,12 @@ def tell_technician_client_stopped(ticket: Ticket, previous: str, now: datetime,
                                      detail={"recipient": technician.user.email}))
 
 
-def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime, why: Optional[str] = None) -> bool:
+def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime, why: Optional[str] = None,
+                 cover_ends_at: Optional[datetime] = None) -> bool:
     """Page the on-call technician about an after-hours emergency, once per ticket.
+
+    `cover_ends_at`: the technician goes off duty then, before the response is due, so the dispatchers
+    get the page too, to find cover (as when nobody is on call).
 
     Adds to the caller's transaction (the ticket's opening, or the contract change that made an
     open ticket an emergency: `why`) without committing, so the page is sent if and only if that
@@ -192,6 +196,9 @@ def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime,
     if ticket.id is not None and _already(ticket.id, PAGED_KIND):
         return False
     recipients = [technician_email] if technician_email else dispatcher_addresses()
+    short_cover = bool(technician_email and cover_ends_at is not None)
+    if short_cover:
+        recipients += [address for address in dispatcher_addresses() if address != technician_email]
     org = ticket.organisation
     subject = f"[AFTER-HOURS EMERGENCY] {org.name}: {ticket.title}"
     body = (
@@ -205,12 +212,17 @@ def page_on_call(ticket: Ticket, technician_email: Optional[str], now: datetime,
     if not technician_email:
         subject = "[NOBODY ON CALL] " + subject
         body += "Nobody is on the on-call rota right now: please find a technician.\n"
+    elif short_cover:
+        subject = f"[ON CALL ENDS {firm_time(cover_ends_at)}] " + subject
+        body += (f"The on-call technician goes off duty at {firm_time(cover_ends_at)}, before the response is due: "
+                 "dispatchers, please find cover until the day shift.\n")
     for address in recipients:
         outbox.enqueue(address, subject, body, PAGED_KIND, now)
     ticket.events.append(
         TicketEvent(
             at=now, kind=PAGED_KIND, public=False,
-            message=("On-call technician paged" if technician_email else "Nobody on call: dispatchers told"),
+            message=(f"On-call technician paged; dispatchers told: on call ends {firm_time(cover_ends_at)}" if short_cover
+                     else "On-call technician paged" if technician_email else "Nobody on call: dispatchers told"),
             detail={"recipients": recipients},
         )
     )

@@ -443,6 +443,24 @@ def on_call_at(now: datetime) -> Optional[Technician]:
     return period.technician if period else None
 
 
+def on_call_cover_ends(now: datetime) -> Optional[datetime]:
+    """When the on-call cover under way at `now` ends: the period's end, or a later one's when the next
+    period starts as it ends (a handover leaves no gap). None when nobody is on call at `now`."""
+    ends: Optional[datetime] = None
+    at = now
+    for _ in range(64):  # periods last at most 31 days: a bounded walk down the rota
+        period = db.session.scalars(
+            _periods_of_active_technicians()
+            .where(OnCallPeriod.starts_at <= at, OnCallPeriod.ends_at > at)
+            .order_by(OnCallPeriod.ends_at.desc())
+        ).first()
+        if period is None:
+            break
+        ends = period.ends_at
+        at = ends
+    return ends
+
+
 def add_on_call(technician_id: int, starts_at: datetime, ends_at: datetime, now: datetime) -> OnCallPeriod:
     """One technician answers the pager at a time: periods may not overlap."""
     tech = db.session.get(Technician, technician_id)

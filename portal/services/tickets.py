@@ -349,10 +349,13 @@ def decide_after_hours(ticket: Ticket, at: datetime) -> AfterHoursDecision:
         business_calendar=settings.business_calendar(),
     )
     decision = after_hours_decision(at, **terms)
-    if decision.page_on_call and staff.on_call_at(at) is None:
-        # The page goes to the dispatchers: "the on-call technician has been paged" told a client
-        # in an emergency that someone was coming when nobody was on the rota.
-        decision = after_hours_decision(at, on_call=False, **terms)
+    if decision.page_on_call:
+        cover_ends = staff.on_call_cover_ends(at)
+        # Nobody on the rota: the page goes to the dispatchers ("the on-call technician has been paged"
+        # told a client in an emergency that someone was coming when nobody was). Cover ending before
+        # the response is due: the dispatchers are alerted too, and the client told when it ends.
+        decision = after_hours_decision(at, on_call=cover_ends is not None, on_call_ends_at=cover_ends,
+                                        response_due_at=ticket.response_due_at, **terms)
     return decision
 
 
@@ -454,7 +457,8 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
                                                detail={"ticket_id": ticket.id}))
         if decision.page_on_call:
             technician = staff.on_call_at(now)
-            alerts.page_on_call(ticket, technician.user.email if technician else None, now)
+            alerts.page_on_call(ticket, technician.user.email if technician else None, now,
+                                cover_ends_at=staff.on_call_cover_ends(now) if decision.alert_dispatchers else None)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -279,6 +279,34 @@ def test_after_hours_emergency_with_nobody_on_call_does_not_say_a_technician_was
     assert not any("has been paged" in message for message in public)
 
 
+def test_emergency_as_the_on_call_period_ends_says_who_was_told_and_that_the_deadline_is_likely_missed(
+        client, monkeypatch):
+    """Wed 06:55, a 30-minute response: the on-call technician goes off duty at 07:00, the day shift
+    begins at 08:00. The page said "the on-call technician has been paged", and nobody looked for cover."""
+    at = datetime(2026, 11, 25, 11, 55, tzinfo=timezone.utc)
+    set_clock(monkeypatch, at)
+    plan = make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True,
+                     remote_response_minutes=30, onsite_arrival_minutes=120)
+    org = make_organisation("Cedar Pharmacy", plan)
+    make_user("c@cedar.example", organisation=org)
+    make_user("dispatch@firm.example", role=Role.DISPATCHER)
+    owen = make_technician("oncall@firm.example", name="Owen Oncall", skills=("network",))
+    make_technician("day@firm.example", name="Dora Day", skills=("network", "printer"))
+    db.session.add(OnCallPeriod(technician=owen, starts_at=at - timedelta(hours=10), ends_at=at + timedelta(minutes=5)))
+    db.session.commit()
+    login(client, "c@cedar.example")
+    ticket_id, response = file_ticket(client, onsite_needed=None)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    notice = page.split('id="after-hours"')[1].split("</p>")[0]
+    assert "has been paged but goes off duty at 07:00" in notice
+    assert "dispatchers have also been alerted to find cover; the day shift begins at 08:00" in notice
+    assert "Due by Wed 25 Nov 07:25 — likely to be missed" in page
+    pages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "staff_alert_on_call")).all()
+    assert sorted(p.recipient for p in pages) == ["dispatch@firm.example", "oncall@firm.example"]
+    [received] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_received")).all()
+    assert "goes off duty at 07:00" in received.body and "likely to be missed" in received.body
+
+
 def test_after_hours_contract_without_emergencies_waits_for_business_hours(client, monkeypatch):
     set_clock(monkeypatch, AFTER_HOURS_CASES[1][1])
     org = make_organisation("Delta", make_plan("priority", after_hours_emergencies=False))

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import OutboxMessage, QueueEntry, Ticket, TicketEvent, TicketPause, TicketStatus
+from portal.models import OnCallPeriod, OutboxMessage, QueueEntry, Ticket, TicketEvent, TicketPause, TicketStatus
 from portal.services import queue, sla, tickets
 from portal.services.tickets import TicketError
 
-from .conftest import open_for, ticket_input
+from .conftest import add_technician, open_for, ticket_input
 
 NY = "America/New_York"
 
@@ -197,6 +197,46 @@ def test_after_hours_contract_with_emergencies_pages_on_call(firm):
     assert "after_hours" in kinds(opened.ticket.id)
 
 
+EARLY = datetime(2026, 11, 25, 11, 55, tzinfo=timezone.utc)  # Wednesday 06:55 in New York
+
+
+def _on_call_ends(firm, at: datetime) -> None:
+    [period] = db.session.scalars(select(OnCallPeriod).where(OnCallPeriod.technician_id == firm.technician.id)).all()
+    period.ends_at = at
+    db.session.commit()
+
+
+def test_on_call_ending_before_the_response_is_due_pages_the_technician_and_the_dispatchers(firm):
+    """06:55, on call until 07:00, response due 07:25, day shift at 08:00: the client was told the
+    technician was on it, and nobody was told to find cover."""
+    _on_call_ends(firm, datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc))
+    opened = open_for(firm.cedar, firm.cedar_admin, EARLY, title="Server room flooded", onsite_needed=True)
+    decision = opened.after_hours
+    assert decision.page_on_call and decision.alert_dispatchers
+    assert "has been paged but goes off duty at 07:00" in decision.message
+    assert "dispatchers have also been alerted to find cover; the day shift begins at 08:00" in decision.message
+    pages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "staff_alert_on_call")).all()
+    assert sorted(p.recipient for p in pages) == ["dana@firm.test", "tom@firm.test"]
+    assert all("goes off duty at Wed 25 Nov 07:00" in p.body and "07:00" in p.subject for p in pages)
+    public = db.session.scalars(select(TicketEvent.message).where(
+        TicketEvent.ticket_id == opened.ticket.id, TicketEvent.kind == "after_hours")).all()
+    assert public == [decision.message]
+    received = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_received")).one()
+    assert decision.message in received.body
+
+
+def test_on_call_handed_over_without_a_gap_reads_paged(firm):
+    """The next technician's call starts as this one ends: cover goes on past the response deadline."""
+    handover = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    _on_call_ends(firm, handover)
+    add_technician("ann@firm.test", ["network"], on_call=(handover, handover + timedelta(hours=1)))
+    opened = open_for(firm.cedar, firm.cedar_admin, EARLY)
+    assert opened.after_hours.page_on_call and not opened.after_hours.alert_dispatchers
+    assert "goes off duty" not in opened.after_hours.message
+    pages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "staff_alert_on_call")).all()
+    assert [p.recipient for p in pages] == ["tom@firm.test"]
+
+
 def test_after_hours_break_fix_is_told_next_business_day(firm):
     opened = open_for(firm.bolt, firm.bolt_admin, NIGHT)
     decision = opened.after_hours
@@ -355,7 +395,6 @@ def test_a_job_in_hand_given_to_someone_else_or_to_nobody_waits_again(firm, now,
     """Reassigning a job in hand (its technician went home sick) left it 'en route' or 'on site' under a
     technician who had not set off; unassigning it left it 'en route' with nobody, on no phone and with
     no place in the queue."""
-    from .conftest import add_technician
 
     ticket = open_for(firm.acme, firm.acme_admin, now, onsite_needed=True, category="hardware").ticket
     tickets.assign(ticket.id, firm.technician.id, firm.dispatcher, now)
