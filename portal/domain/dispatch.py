@@ -60,9 +60,6 @@ _DAY = 24 * 60.0
 # Quantile points used to recompute a chain's moments after a calendar pushed part of it.
 _STANDARD_NORMAL = NormalDist()
 _QUAD_Z = tuple(_STANDARD_NORMAL.inv_cdf((k + 0.5) / 9) for k in range(9))
-# A little beyond the outer points: if both are inside one covered stretch, no point is pushed.
-_EDGE_Z = (_QUAD_Z[0] * 1.2, _QUAD_Z[-1] * 1.2)
-_ESTIMATE_Z = (0.0, Z90)
 
 
 @dataclass(frozen=True)
@@ -130,16 +127,10 @@ class ArrivalEstimate:
 
 def _quantile(mean: float, var: float, z: float) -> float:
     """Quantile of a non-negative sum with this mean and variance, read as a lognormal."""
-    return _quantiles(mean, var, (z,))[0]
-
-
-def _quantiles(mean: float, var: float, zs: Sequence[float]) -> list[float]:
-    """`_quantile` at each point of `zs`, reading the lognormal's parameters once."""
     if var <= 0.0 or mean <= 0.0:
-        return [mean if mean > 0.0 else 0.0] * len(zs)
+        return mean if mean > 0.0 else 0.0
     s2 = math.log1p(var / (mean * mean))
-    mu, sigma = math.log(mean) - s2 / 2.0, math.sqrt(s2)
-    return [math.exp(mu + z * sigma) for z in zs]
+    return math.exp(math.log(mean) - s2 / 2.0 + z * math.sqrt(s2))
 
 
 class _Cover:
@@ -263,9 +254,9 @@ def _arrival(free: float, drive: float, tech: _Cover, ticket: _Cover) -> tuple[f
     for attempt in range(50):
         covered = _both(start, tech, ticket)[0]
         if attempt == 0:
+            ready = tech.at_or_after(start)[0]
             if covered == start:
                 return start, start
-            ready = tech.at_or_after(start)[0]
         if covered == start or covered == math.inf:
             return covered, ready
         leave = tech.at_or_after(max(leave, covered - drive))[0]
@@ -309,7 +300,7 @@ class _Chain:
     availability), their order in the heaps; idle gaps inside the chain are indexed separately.
     """
 
-    __slots__ = ("tech", "cover", "anchor", "mean", "var", "location", "version", "key", "gaps", "free")
+    __slots__ = ("tech", "cover", "anchor", "mean", "var", "location", "version", "key", "gaps")
 
     def __init__(self, tech: TechnicianInput, cover: _Cover, now: datetime) -> None:
         self.tech = tech
@@ -329,17 +320,7 @@ class _Chain:
         self.rekey()
 
     def rekey(self) -> None:
-        """Called after every change of anchor, mean or var: the quantiles cached for the old ones go."""
-        free50 = self.anchor + _quantile(self.mean, self.var, 0.0)
-        self.free = {0.0: free50}
-        self.key = self.cover.at_or_after(free50)[0]
-
-    def free_at(self, z: float) -> float:
-        """Minute the technician is free at standard normal point `z`; every ticket weighed asks it."""
-        found = self.free.get(z)
-        if found is None:
-            found = self.free[z] = self.anchor + _quantile(self.mean, self.var, z)
-        return found
+        self.key = self.cover.at_or_after(self.anchor + _quantile(self.mean, self.var, 0.0))[0]
 
 
 @dataclass
@@ -364,20 +345,18 @@ def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: Trav
         drive = travel.estimate(chain.location, ticket.site)
         mean += drive.mean_minutes
         var += drive.variance
-    q50, q90 = _quantiles(mean, var, _ESTIMATE_Z)
-    s50, ready = _start_at(chain, 0.0, q50, cover)
-    s90 = _start_at(chain, Z90, q90, cover)[0] if var > 0.0 else s50
+    s50, ready = _start_at(chain, mean, var, 0.0, cover)
+    s90 = _start_at(chain, mean, var, Z90, cover)[0] if var > 0.0 else s50
     return _Option(chain, s50, max(s90, s50), mean, var, ready)
 
 
-def _start_at(chain: _Chain, z: float, total: float, cover: _Cover) -> tuple[float, float]:
-    """The start at standard normal point `z` of a job whose free time plus drive has the quantile
-    `total` there (minutes after the chain's anchor).
+def _start_at(chain: _Chain, mean: float, var: float, z: float, cover: _Cover) -> tuple[float, float]:
+    """The start at standard normal point `z` of a job whose free time plus drive has these moments.
 
-    That quantile less the quantile of the technician's free time alone is the drive's part
+    The sum's quantile less the quantile of the technician's free time alone is the drive's part
     at that point, which comes after the technician sets off (`_arrival`)."""
-    free = chain.free_at(z)
-    return _arrival(free, chain.anchor + total - free, chain.cover, cover)
+    free = chain.anchor + _quantile(chain.mean, chain.var, z)
+    return _arrival(free, chain.anchor + _quantile(mean, var, z) - free, chain.cover, cover)
 
 
 def _evaluate_with_gaps(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
@@ -432,16 +411,16 @@ def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job
     if var <= 0.0:
         new_anchor, new_mean, new_var = option.median, 0.0, 0.0
     else:
-        lo, hi = (anchor + q for q in _quantiles(mean, var, _EDGE_Z))
-        leave = chain.free_at(_EDGE_Z[0])
+        lo = anchor + _quantile(mean, var, _QUAD_Z[0] * 1.2)
+        hi = anchor + _quantile(mean, var, _QUAD_Z[-1] * 1.2)
+        leave = anchor + _quantile(chain.mean, chain.var, _QUAD_Z[0] * 1.2)
         start, until = _both(lo, chain.cover, cover)
         off, on_until = chain.cover.at_or_after(leave)
         if start == lo and until >= hi and off == leave and on_until >= hi:
             new_anchor, new_mean, new_var = anchor, mean, var
         else:
-            totals = _quantiles(mean, var, _QUAD_Z)
-            raw = [anchor + q for q in totals]
-            pushed = [_start_at(chain, z, q, cover)[0] for z, q in zip(_QUAD_Z, totals)]
+            raw = [anchor + _quantile(mean, var, z) for z in _QUAD_Z]
+            pushed = [_start_at(chain, mean, var, z, cover)[0] for z in _QUAD_Z]
             new_anchor = pushed[0]
             offsets = [p - new_anchor for p in pushed]
             new_mean = sum(offsets) / len(offsets)
@@ -452,8 +431,8 @@ def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job
             new_var = spread * (var / raw_spread) if raw_spread > 0 else spread
     if option.waits and option.median - option.tech_ready >= shortest_job:
         # Idle until the ticket's covered hours begin: offer that time to later tickets.
-        free50 = chain.cover.at_or_after(chain.free_at(0.0))[0]
-        free90 = chain.cover.at_or_after(chain.free_at(Z90))[0]
+        free50 = chain.cover.at_or_after(anchor + _quantile(chain.mean, chain.var, 0.0))[0]
+        free90 = chain.cover.at_or_after(anchor + _quantile(chain.mean, chain.var, Z90))[0]
         next_site = ticket.site if ticket.onsite else None
         opened = _Gap(chain, free50, max(free50, free90), chain.location, option.median, next_site, id(cover))
         chain.gaps.append(opened)

@@ -9,7 +9,7 @@ the site (the next job is at the same client) travels for nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from portal.domain.effort import EffortEstimate
@@ -22,26 +22,20 @@ SAME_SITE_KM = 0.05
 class Location:
     latitude: float
     longitude: float
-    # The latitude in radians and its cosine, worked out once: the dispatcher measures the same
-    # places against each other tens of thousands of times in one recompute.
-    _lat_radians: float = field(init=False, repr=False, compare=False)
-    _cos_lat: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.latitude, (int, float)) and -90.0 <= self.latitude <= 90.0):
             raise ValueError("latitude must be between -90 and 90")
         if not (isinstance(self.longitude, (int, float)) and -180.0 <= self.longitude <= 180.0):
             raise ValueError("longitude must be between -180 and 180")
-        radians = math.radians(self.latitude)
-        object.__setattr__(self, "_lat_radians", radians)
-        object.__setattr__(self, "_cos_lat", math.cos(radians))
 
 
 def distance_km(a: Location, b: Location) -> float:
     """Great-circle (haversine) distance in kilometres."""
-    dlat = b._lat_radians - a._lat_radians
+    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
+    dlat = lat2 - lat1
     dlon = math.radians(b.longitude - a.longitude)
-    h = math.sin(dlat / 2) ** 2 + a._cos_lat * b._cos_lat * math.sin(dlon / 2) ** 2
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 

@@ -172,24 +172,9 @@ def promise_points(result: TriageResult) -> float:
 
 def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
     """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
-    return _LocalDay(now, tz).describe(at)
-
-
-class _LocalDay:
-    """Today in the firm's zone, worked out once for a whole queue's reasons rather than per ticket."""
-
-    __slots__ = ("zone", "today")
-
-    def __init__(self, now: datetime, tz: str) -> None:
-        self.zone = load_zone(tz)
-        self.today = as_utc(now, "now").astimezone(self.zone).date()
-
-    def describe(self, at: datetime) -> str:
-        local = as_utc(at, "at").astimezone(self.zone)
-        return _describe(local, self.today)
-
-
-def _describe(local: datetime, today: date) -> str:
+    zone = load_zone(tz)
+    local = as_utc(at, "at").astimezone(zone)
+    today = as_utc(now, "now").astimezone(zone).date()
     clock = f"{local:%H:%M}{repeated_hour_zone(local)}"
     delta = (local.date() - today).days
     if delta == 0:
@@ -236,7 +221,7 @@ def _check_ticket(ticket: TriageTicket) -> Impact:
     return impact
 
 
-def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, day: _LocalDay) -> _Scored:
+def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str) -> _Scored:
     """Cost-of-delay score of one ticket: depends on nothing but the ticket, now and weights."""
     impact = _check_ticket(ticket)
     opened = as_utc(ticket.opened_at, f"ticket {ticket.id} opened_at")
@@ -269,7 +254,7 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, day: _Lo
     if ticket.client_deadline is not None:
         deadline = as_utc(ticket.client_deadline, f"ticket {ticket.id} client_deadline")
         deadline_points, hours = _urgency(deadline, now, weights.deadline_max, weights.deadline_horizon_hours)
-        when = day.describe(deadline)
+        when = describe_local_time(deadline, now, tz)
         if hours <= 0:
             staff.append(f"client deadline passed ({when}): +{deadline_points:.1f}")
             client.append(f"deadline {when} has passed")
@@ -302,7 +287,7 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, day: _Lo
         sla_due = as_utc(ticket.sla_due, f"ticket {ticket.id} sla_due")
         hours = (sla_due - now) / timedelta(hours=1)
         slack = hours
-        when = day.describe(sla_due)
+        when = describe_local_time(sla_due, now, tz)
         if hours <= 0:
             staff.append(f"SLA overdue since {when}")
         else:
@@ -346,13 +331,13 @@ def rank_tickets(
     place keep their natural order, one right after the other (pins never swap places).
     """
     now = as_utc(now, "now")
-    day = _LocalDay(now, tz)
+    load_zone(tz)
     seen: set[int] = set()
     for ticket in tickets:
         if ticket.id in seen:
             raise ValueError(f"ticket {ticket.id} appears twice")
         seen.add(ticket.id)
-    scored = sorted((_score(t, weights, now, day) for t in tickets), key=lambda s: s.key)
+    scored = sorted((_score(t, weights, now, tz) for t in tickets), key=lambda s: s.key)
     natural_place = {s.ticket.id: index for index, s in enumerate(scored, start=1)}
     free = [s for s in scored if s.ticket.override_position is None]
     pinned = sorted(
