@@ -174,17 +174,22 @@ def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
     """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
     zone = load_zone(tz)
     local = as_utc(at, "at").astimezone(zone)
-    today = as_utc(now, "now").astimezone(zone).date()
-    clock = f"{local:%H:%M}{repeated_hour_zone(local)}"
-    delta = (local.date() - today).days
+    delta, day, clock = _day_and_clock(local, as_utc(now, "now").astimezone(zone).date())
     if delta == 0:
         return f"today {clock}"
     if delta == 1:
         return f"tomorrow {clock}"
     if delta == -1:
         return f"yesterday {clock}"
+    return f"{day} {clock}"
+
+
+def _day_and_clock(local: datetime, today: date) -> tuple[int, str, str]:
+    """(days after today, "Fri 27 Nov" with the year when not this year's, "09:00" with its zone in a
+    repeated hour): the parts every sentence that names a local time is made of."""
     year = f" {local.year}" if local.year != today.year else ""
-    return f"{local:%a} {local.day} {local:%b}{year} {clock}"
+    day = f"{local:%a} {local.day} {local:%b}{year}"
+    return (local.date() - today).days, day, f"{local:%H:%M}{repeated_hour_zone(local)}"
 
 
 def _urgency(due: datetime, now: datetime, maximum: float, horizon_hours: float) -> tuple[float, float]:
@@ -468,15 +473,12 @@ def on_call_cover_too_short(now: datetime, cover_ends_at: datetime, response_due
 
 def _at_local(at: datetime, calendar: CoverageCalendar, today: date) -> str:
     """"at 07:00" today, "tomorrow at 08:00", "on Mon 30 Nov at 08:00"."""
-    local = calendar.local(at)
-    clock = f"{local:%H:%M}{repeated_hour_zone(local)}"
-    delta = (local.date() - today).days
+    delta, day, clock = _day_and_clock(calendar.local(at), today)
     if delta == 0:
         return f"at {clock}"
     if delta == 1:
         return f"tomorrow at {clock}"
-    year = f" {local.year}" if local.year != today.year else ""
-    return f"on {local:%a} {local.day} {local:%b}{year} at {clock}"
+    return f"on {day} at {clock}"
 
 
 def _cover_ending_message(now: datetime, cover_ends_at: datetime, day_shift_at: datetime,
