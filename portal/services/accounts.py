@@ -53,6 +53,10 @@ class EmailNotConfirmed(AccountError):
     """The right password, but the address was never confirmed: the account stays closed."""
 
 
+class AccessRemoved(AccountError):
+    """The right password of an account whose access was removed (only its holder learns that)."""
+
+
 class ConfirmationRefused(AccountError):
     """A confirmation link that cannot be used; `reason` is "invalid", "expired" or "used"."""
 
@@ -261,20 +265,45 @@ def confirm_email(token: str, password: str, now: datetime) -> Confirmation:
 def authenticate(email: str, password: str, now: datetime) -> Optional[User]:
     """The account for this address and password, or None (the same None whatever was wrong).
 
-    The right password of an account whose address was never confirmed raises EmailNotConfirmed:
-    only someone who knows the password learns that.
+    The right password of an account whose address was never confirmed raises EmailNotConfirmed,
+    and of an account whose access was removed AccessRemoved: only someone who knows the password
+    learns that. Why: a colleague removed while signed in was sent to log in, then told their
+    password did not match, and the reset link they asked for never came.
     """
     user = find_user(email)
     if user is None:
         burn_verification_time(password)
         return None
-    if not verify_password(user.password_hash, password) or not user.active:
+    if not verify_password(user.password_hash, password):
         return None
+    if not user.active:
+        raise AccessRemoved(access_removed_message(user))
     if user.email_confirmed_at is None:
         raise EmailNotConfirmed("Your address is not confirmed yet: open the link we emailed to it when you signed up.")
     user.last_login_at = now
     db.session.commit()
     return user
+
+
+def admins_to_ask(organisation_id: Optional[int], without: Optional[int] = None) -> str:
+    """The organisation's active client admins, named for someone who needs one ("Ada Admin
+    (ada@acme.example) or Carl Admin (carl@acme.example)"); empty when there is none."""
+    if organisation_id is None:
+        return ""
+    admins = db.session.scalars(
+        select(User).where(User.organisation_id == organisation_id, User.role == Role.CLIENT_ADMIN,
+                           User.active.is_(True)).order_by(User.full_name, User.email)
+    ).all()
+    names = [named(admin) for admin in admins if admin.id != without]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + (" or " + names[-1] if names else "")
+
+
+def access_removed_message(user: User) -> str:
+    if user.organisation is None:
+        return "This account no longer has access to the portal; ask the firm if you still need it."
+    admins = admins_to_ask(user.organisation_id, without=user.id)
+    return (f"Your access to the {user.organisation.name} portal was removed by an admin of your organisation. "
+            + (f"If you still need it, ask {admins}." if admins else "If you still need it, contact us."))
 
 
 def _sign_out_everywhere(user: User) -> None:
