@@ -7,7 +7,7 @@ from flask_login import current_user
 from .. import clock
 from ..auth import roles_required
 from ..models import Role, TicketStatus
-from ..services import contracts, plan_offers
+from ..services import accounts, contracts, plan_offers
 from ..services import plans as plan_service
 from ..services import sla as sla_service
 from ..services import ticket_status
@@ -24,6 +24,14 @@ account.register(bp)
 colleagues.register(bp)
 ticket_views.register(bp)
 COMPLIANCE_DAYS = 90
+
+
+@bp.app_template_global()
+def ask_an_admin(to: str) -> str:
+    """What a member reads where only an admin can act: who those admins are, to ask them by name."""
+    admins = accounts.admins_to_ask(current_user.organisation_id)
+    organisation = current_user.organisation.name if current_user.organisation else "your organisation"
+    return f"Only an admin of {organisation} can {to}" + (f": ask {admins}." if admins else ".")
 
 
 @bp.route("/")

@@ -382,7 +382,7 @@ def _card_contract_refusal(contract: Optional[Contract]) -> Optional[contracts.C
         return contracts.ChangeRefusal("You have no card-paid contract to change; choose a plan first.")
     if contract.cancel_at_period_end:
         return contracts.ChangeRefusal("Your contract is set to end at the close of this period.",
-                                       "Keep it on your billing page first, then change it.")
+                                       "Keep it on your billing page first, then change it.", admins_only=True)
     return None
 
 
@@ -406,7 +406,8 @@ def change_refusal(organisation: Organisation, new_plan: Plan, now: datetime) ->
         blocked = cancel_refusal(organisation, now)
         return contracts.ChangeRefusal(
             f"You are on {contract.plan.name}: break/fix is what remains once that contract ends.",
-            blocked.reason if blocked else "To end it, cancel at the end of the paid period on your billing page.")
+            blocked.reason if blocked else "To end it, cancel at the end of the paid period on your billing page.",
+            admins_only=blocked is None)
     if not new_plan.is_contract or not new_plan.stripe_price_id or new_plan.monthly_price <= 0:
         return contracts.ChangeRefusal(f"{new_plan.name} cannot be paid by card; choose another plan.")
     downgrade = new_plan.monthly_price < contract.plan.monthly_price

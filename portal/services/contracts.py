@@ -51,7 +51,7 @@ def suspended_refusal(organisation_id: int) -> Optional["ChangeRefusal"]:
     return ChangeRefusal(
         f"Your {suspended.plan.name} contract is suspended: Stripe could not collect its payment.",
         "Pay the open invoice in the Stripe billing portal (billing page): the contract resumes as soon as "
-        "Stripe confirms it, and you can change plan from there.")
+        "Stripe confirms it, and you can change plan from there.", admins_only=True)
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class ChangeRefusal:
     reason: str
     remedy: str = ""
     withdrawable: Optional[Contract] = None  # the request in the way, which the client may take back
+    # The remedy is a client admin's to carry out (the billing page, withdrawing a request): a member
+    # is told which admin to ask instead of being sent to a page that refuses them.
+    admins_only: bool = False
 
     def __str__(self) -> str:
         return f"{self.reason} {self.remedy}".strip()
@@ -116,7 +119,7 @@ def pending_refusal(organisation_id: int) -> Optional[ChangeRefusal]:
     reason = f"You already have a plan request waiting for confirmation: {pending.plan.name}, sent {firm_date(pending.created_at)}."
     if can_withdraw(pending):
         return ChangeRefusal(reason, "One request at a time: withdraw the pending one first to ask for another plan.",
-                             withdrawable=pending)
+                             withdrawable=pending, admins_only=True)
     return ChangeRefusal(reason, "It becomes active as soon as Stripe confirms the payment.")
 
 
@@ -141,7 +144,8 @@ def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> 
         if current is not None:
             return ChangeRefusal(f"You are on {current.plan.name}: break/fix is what remains once that contract ends.",
                                  "To end it, cancel at the end of the paid period on your billing page."
-                                 if current.stripe_subscription_id else "To end an invoiced contract, contact us.")
+                                 if current.stripe_subscription_id else "To end an invoiced contract, contact us.",
+                                 admins_only=bool(current.stripe_subscription_id))
         return ChangeRefusal("Break/fix needs no contract: just report a problem when you have one.")
     if current is not None and current.plan_id == plan.id:
         return ChangeRefusal(f"You are already on {plan.name}.")

@@ -78,10 +78,29 @@ def test_panel_shows_each_paid_plan_with_place_estimate_price_and_fee_and_writes
 
 
 def test_members_see_the_panel_but_cannot_pay(client, world):
+    """A member in an emergency reads who can upgrade, by name, not only "ask an admin"."""
     login(client, "member@bolt.test")
     page = client.get(f"/billing/tickets/{world['ticket'].id}/upgrade").get_data(as_text=True)
-    assert "Ask an admin of your organisation to upgrade" in page and "Upgrade and pay" not in page
+    assert "Only an admin of Bolt can upgrade: ask Test Person (admin@bolt.test)." in page
+    assert "Upgrade and pay" not in page
     assert client.post(f"/billing/tickets/{world['ticket'].id}/upgrade/priority").status_code == 403
+
+
+def test_a_member_is_not_told_to_withdraw_a_request_only_an_admin_can_withdraw(client, world):
+    """Found as a member of an organisation whose admin had asked for a plan by invoice: every plan on the
+    upgrade panel, the plans page and the plan pages read "withdraw the pending one first", which a
+    member can neither do nor open the billing page for. They are told which admin can."""
+    ticket = world["ticket"]
+    login(client, "admin@bolt.test")
+    client.post("/client/plans/priority/invoice")
+    client.post("/auth/logout")
+    login(client, "member@bolt.test")
+    ask = "Only an admin of Bolt can change the plan: ask Test Person (admin@bolt.test)."
+    for path in (f"/billing/tickets/{ticket.id}/upgrade", "/plans", "/plans/premium", "/client/plans/premium"):
+        page = client.get(path).get_data(as_text=True)
+        assert "You already have a plan request waiting for confirmation: Priority" in page, path
+        assert ask in page, path
+        assert "withdraw the pending one first" not in page and "Withdraw the request" not in page, path
 
 
 def test_another_organisations_ticket_is_not_found(client, world):

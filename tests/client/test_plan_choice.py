@@ -87,7 +87,7 @@ def test_a_member_is_told_why_not_rather_than_to_ask_an_admin(client, monkeypatc
     acme_in_its_term(client, monkeypatch, Role.CLIENT_MEMBER)
     page = client.get("/client/plans/essentials").get_data(as_text=True)
     assert TERM_REASON in page and "Ask an admin" not in page
-    assert "Ask an admin of your organisation to change the plan." in client.get(
+    assert "Only an admin of Acme can change the plan." in client.get(
         "/client/plans/enterprise").get_data(as_text=True)
 
 
