@@ -132,6 +132,30 @@ def _too_large(page: Callable[..., Any]):
     return page(413, "Too large", text)
 
 
+def _member_on_an_admin_page() -> bool:
+    """A client member refused a page of the client or billing side: one only their admins may open."""
+    from flask_login import current_user
+
+    from .models import Role
+
+    endpoint = request.endpoint or ""
+    return (current_user.is_authenticated and current_user.role == Role.CLIENT_MEMBER
+            and endpoint.startswith(("client.", "billing.")) and not endpoint.startswith("billing.staff"))
+
+
+def _admins_only(page: Callable[..., Any]):
+    """Why: a member who typed or was sent the users or billing address read only "Your account cannot
+    open this page.", not who can."""
+    from flask_login import current_user
+
+    from .services.accounts import admins_to_ask
+
+    admins = admins_to_ask(current_user.organisation_id)
+    text = ("This page is for your organisation's admins (users, billing and API tokens)."
+            + (f" Ask {admins} if something there needs changing." if admins else ""))
+    return page(403, "For admins only", text, back_url=url_for("client.dashboard"), back_text="Back to your tickets")
+
+
 FORM_EXPIRED_TITLE = "Nothing was sent"
 
 
@@ -191,6 +215,8 @@ def _register_error_pages(app: Flask) -> None:
             return _too_large(page)
         if isinstance(error, CSRFError):
             return form_expired_page(error)
+        if error.code == 403 and _member_on_an_admin_page():
+            return _admins_only(page)
         if error.code in ERROR_PAGES:
             return page(error.code, *ERROR_PAGES[error.code])
         return error

@@ -417,3 +417,20 @@ def test_double_submits_are_harmless(client):
     assert ("info", "The invitation to carol@acme.example was already cancelled or had expired.") in _flash(
         again.get_data(as_text=True))
     assert snapshot() == before
+
+
+def test_a_member_refused_an_admin_page_is_told_who_the_admins_are(client):
+    """Found as a member opening the users and billing addresses: the refusal read only "Your account
+    cannot open this page." and led to the home page."""
+    _people()
+    login(client, "bob@acme.example")
+    for path in ("/client/users", "/billing/", "/client/account"):
+        refused = client.get(path)
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 403, path
+        assert "For admins only" in page and "Ask Ada Admin (admin@acme.example)" in page, path
+        assert 'href="/client/"' in page and "Back to your tickets" in page, path
+    assert client.post("/client/users", data={"email": "x@acme.example", "role": "client_member"}).status_code == 403
+    assert db.session.scalars(select(Invitation)).all() == []
+    # a page only the firm's staff open is refused in the usual words
+    assert "Your account cannot open this page." in client.get("/billing/staff/contracts").get_data(as_text=True)
