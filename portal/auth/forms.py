@@ -1,4 +1,6 @@
 """Account forms. Validation messages name the field and never reveal whether an account exists."""
+import re
+
 from ..forms import PortalForm
 from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
@@ -8,8 +10,15 @@ from . import password_problem
 
 
 class StrongPassword:
+    """The strength check, told the account's own words (its address and name, as typed in the form or,
+    for an account that exists, set by the view as `form.own_words`): a password made of them is weak."""
+
     def __call__(self, form, field):
-        problem = password_problem(field.data or "", (getattr(form, "email", None) and form.email.data or "",))
+        typed = [getattr(form, name).data or "" for name in ("email", "full_name") if hasattr(form, name)]
+        words = [*typed, *getattr(form, "own_words", ())]
+        # Each part too ("mia", "member", "acme"): zxcvbn matches a given word only whole.
+        parts = [part for word in words for part in re.split(r"[^\w]+", word.lower()) if len(part) > 1]
+        problem = password_problem(field.data or "", (*words, *parts))
         if problem:
             raise ValidationError(problem)
 
@@ -47,6 +56,15 @@ class AddressForm(PortalForm):
 class ResetPasswordForm(PortalForm):
     password = PasswordField("New password", validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
+
+
+class ChangePasswordForm(PortalForm):
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=200)],
+                            render_kw={"autocomplete": "current-password"})
+    password = PasswordField("New password", validators=[DataRequired(), StrongPassword()],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat new password", render_kw={"autocomplete": "new-password"},
+                            validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
 
 
 class InviteForm(PortalForm):

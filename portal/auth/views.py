@@ -12,7 +12,8 @@ from . import safe_next
 from ..extensions import limiter
 from ..models import Role
 from ..services import accounts, plans
-from .forms import AcceptInviteForm, AddressForm, ConfirmEmailForm, LoginForm, ResetPasswordForm, SignupForm
+from .forms import (AcceptInviteForm, AddressForm, ChangePasswordForm, ConfirmEmailForm, LoginForm, ResetPasswordForm,
+                    SignupForm)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -180,10 +181,12 @@ def _email_a_link(send: Callable[[str, datetime], None], sent: str, template: st
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
-    if accounts.user_for_reset_token(token) is None:
+    user = accounts.user_for_reset_token(token)
+    if user is None:
         flash("That reset link has expired or was already used. Ask for a new one.", "error")
         return redirect(url_for("auth.reset_request"))
     form = ResetPasswordForm()
+    form.own_words = (user.email, user.full_name or "")
     if form.validate_on_submit():
         accounts.reset_password(token, form.password.data, clock.now())
         logout_user()
@@ -194,6 +197,24 @@ def reset_password(token: str):
     return render_template("auth/reset_password.html", form=form), status
 
 
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def change_password():
+    """Change one's password knowing the current one (before, only a reset link by email could)."""
+    form = ChangePasswordForm()
+    form.own_words = (current_user.email, current_user.full_name or "")
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        if accounts.change_password(user, form.current.data, form.password.data, clock.now()):
+            _start_session(user, remember=False)
+            flash("Your password is changed. Every other device and browser is signed out.", "success")
+            return redirect(_home_for(user))
+        form.current.errors = list(form.current.errors) + ["That is not your current password. Nothing changed."]
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/change_password.html", form=form), status
+
+
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
     invitation = accounts.open_invitation(token, clock.now())
@@ -201,6 +222,7 @@ def accept_invitation(token: str):
         flash("That invitation has expired or was already used. Ask your admin for a new one.", "error")
         return redirect(url_for("auth.login"))
     form = AcceptInviteForm()
+    form.own_words = (invitation.email,)
     if form.validate_on_submit():
         user = accounts.accept_invitation(token, form.full_name.data, form.password.data, clock.now())
         if user is not None:

@@ -318,6 +318,24 @@ def end_all_sessions(user: User, now: datetime) -> None:
     db.session.commit()
 
 
+def change_password(user: User, current_password: str, new_password: str, now: datetime) -> bool:
+    """Set a new password for someone who knows the current one; False (nothing changed) when they do not.
+
+    Why every session ends: a password is changed because it may be known to someone else, whose
+    sessions and remember-me cookies must stop working with it. The caller starts a fresh session
+    for the person who changed it.
+    """
+    if not verify_password(user.password_hash, current_password):
+        return False
+    user.password_hash = hash_password(new_password)
+    _sign_out_everywhere(user)
+    account_log.record(user.organisation_id, "password_changed",
+                       f"{named(user)} changed their password; every other session was signed out.", now,
+                       actor=user, subject=user)
+    db.session.commit()
+    return True
+
+
 def _reset_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
 
@@ -366,7 +384,7 @@ def reset_password(token: str, new_password: str, now: datetime) -> Optional[Use
     user.password_hash = hash_password(new_password)
     if user.email_confirmed_at is None:
         user.email_confirmed_at = now  # the reset link reached the inbox: the address is proved
-    user.session_version = (user.session_version or 0) + 1
+    _sign_out_everywhere(user)
     account_log.record(user.organisation_id, "password_reset",
                        f"{named(user)} set a new password with a reset link; every session was signed out.", now,
                        actor=user, subject=user)

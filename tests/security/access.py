@@ -41,6 +41,7 @@ ROUTES: dict[str, Access] = {
     "auth.reset_password": Access.PUBLIC,
     "auth.accept_invitation": Access.PUBLIC,
     "auth.end_all_sessions": Access.LOGGED_IN,
+    "auth.change_password": Access.LOGGED_IN,
     # client area
     "client.dashboard": Access.CLIENT,
     "client.users": Access.CLIENT_ADMIN,
