@@ -218,6 +218,9 @@ def change_password():
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
     invitation = accounts.open_invitation(token, clock.now())
+    if invitation is None and current_user.is_authenticated and accounts.accepted_by(token, current_user):
+        flash(f"You have joined the {current_user.organisation.name} portal.", "success")
+        return redirect(url_for("client.dashboard"), code=303)
     if invitation is None:
         flash("That invitation has expired or was already used. Ask your admin for a new one.", "error")
         return redirect(url_for("auth.login"))

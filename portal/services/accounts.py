@@ -461,6 +461,15 @@ def open_invitation(token: str, now: datetime) -> Optional[Invitation]:
     return invitation
 
 
+def accepted_by(token: str, user: User) -> Optional[Invitation]:
+    """The invitation behind `token` if `user` is the one who accepted it: the join form sent twice
+    (a double click, or Back and send) is a repeat of a join that went through, not a dead link."""
+    invitation = db.session.scalars(select(Invitation).where(Invitation.token_hash == _token_hash(token))).first()
+    if invitation is None or invitation.accepted_at is None or invitation.email != user.email:
+        return None
+    return invitation
+
+
 def accept_invitation(token: str, full_name: str, password: str, now: datetime) -> Optional[User]:
     invitation = open_invitation(token, now)
     if invitation is None or find_user(invitation.email) is not None:

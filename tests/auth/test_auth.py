@@ -147,7 +147,15 @@ def test_invitation_flow(client):
     assert response.status_code == 302
     user = db.session.scalars(select(User).where(User.email == "colleague@acme.example")).one()
     assert user.organisation_id == org.id and user.role == Role.CLIENT_MEMBER
+    # The form sent again (a double click, or Back and send) is the join that went through, not a dead link.
+    again = client.post(link, data={"full_name": "Cole League", "password": PASSWORD, "confirm": PASSWORD},
+                        follow_redirects=True)
+    page = again.get_data(as_text=True)
+    assert "You have joined the Acme portal." in page and "expired or was already used" not in page
+    assert db.session.scalar(select(func.count()).select_from(User).where(User.email == "colleague@acme.example")) == 1
     assert user.email_confirmed_at is not None  # the invitation link proved the address
+    assert client.get(link).headers["Location"].endswith("/client/")  # no join form again, for them either
+    client.post("/auth/logout")
     assert client.get(link).status_code == 302  # used once only
 
 
