@@ -485,6 +485,9 @@ class QueueEntry(db.Model):
     technician_id: Mapped[Optional[int]] = mapped_column(ForeignKey("technician.id"), nullable=True)
     eta_median: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
     eta_p90: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
+    # When the technician is expected to set off (on-site) or start (remote): the ticket's response.
+    set_off_median: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
+    set_off_p90: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
     sla_at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float] = mapped_column(default=0.0)
     note: Mapped[str] = mapped_column(Text, default="")

@@ -123,6 +123,10 @@ class ArrivalEstimate:
     sla_at_risk: bool
     waits_for_coverage: bool
     note: str
+    # When the technician is expected to set off for an on-site job (the start less the drive), or to
+    # start remote work: the technician's first action, which is the ticket's response.
+    set_off_median: Optional[datetime] = None
+    set_off_p90: Optional[datetime] = None
 
 
 def _quantile(mean: float, var: float, z: float) -> float:
@@ -332,6 +336,8 @@ class _Option:
     var: float
     tech_ready: float  # median minute the technician could start, ignoring the ticket's hours
     gap: Optional[_Gap] = None
+    drive50: float = 0.0  # the drive before the start at each bound (0 for remote work)
+    drive90: float = 0.0
 
     @property
     def waits(self) -> bool:
@@ -345,18 +351,23 @@ def _evaluate(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: Trav
         drive = travel.estimate(chain.location, ticket.site)
         mean += drive.mean_minutes
         var += drive.variance
-    s50, ready = _start_at(chain, mean, var, 0.0, cover)
-    s90 = _start_at(chain, mean, var, Z90, cover)[0] if var > 0.0 else s50
-    return _Option(chain, s50, max(s90, s50), mean, var, ready)
+    s50, ready, drive50 = _start_at(chain, mean, var, 0.0, cover)
+    s90, _, drive90 = _start_at(chain, mean, var, Z90, cover) if var > 0.0 else (s50, ready, drive50)
+    if s90 < s50:
+        s90, drive90 = s50, drive50
+    return _Option(chain, s50, s90, mean, var, ready, drive50=drive50, drive90=drive90)
 
 
-def _start_at(chain: _Chain, mean: float, var: float, z: float, cover: _Cover) -> tuple[float, float]:
-    """The start at standard normal point `z` of a job whose free time plus drive has these moments.
+def _start_at(chain: _Chain, mean: float, var: float, z: float, cover: _Cover) -> tuple[float, float, float]:
+    """(start, start ignoring the ticket's hours, drive) at standard normal point `z` of a job whose free
+    time plus drive has these moments.
 
     The sum's quantile less the quantile of the technician's free time alone is the drive's part
-    at that point, which comes after the technician sets off (`_arrival`)."""
+    at that point, which comes after the technician sets off (`_arrival`): they set off at the
+    start less the drive."""
     free = chain.anchor + _quantile(chain.mean, chain.var, z)
-    return _arrival(free, chain.anchor + _quantile(mean, var, z) - free, chain.cover, cover)
+    drive = chain.anchor + _quantile(mean, var, z) - free
+    return (*_arrival(free, drive, chain.cover, cover), drive)
 
 
 def _evaluate_with_gaps(chain: _Chain, ticket: DispatchTicket, cover: _Cover, travel: TravelModel) -> _Option:
@@ -384,7 +395,7 @@ def _in_gap(gap: _Gap, ticket: DispatchTicket, cover: _Cover, travel: TravelMode
         done90 += travel.estimate(here, gap.next_site).p90_minutes
     if done90 > gap.next_start:
         return None
-    return _Option(chain, s50, s90, 0.0, 0.0, ready, gap)
+    return _Option(chain, s50, s90, 0.0, 0.0, ready, gap, drive50, drive90)
 
 
 def _commit(option: _Option, ticket: DispatchTicket, cover: _Cover, shortest_job: float) -> Optional[_Gap]:
@@ -489,23 +500,25 @@ def plan_dispatch(
             )
             continue
         median = now + timedelta(minutes=option.median)
+        set_off = now + timedelta(minutes=max(0.0, option.median - option.drive50))
         notes = [note] if note else []
         if waits:
             notes.append("Outside the hours this ticket is covered: work starts when covered time begins.")
         if option.p90 == math.inf:
             # The technician's covered time (e.g. a last on-call night) ends before the 90% bound: no
             # honest bound to show, and no deadline can be called safe.
-            p90 = None
+            p90 = set_off_p90 = None
             at_risk = ticket.sla_due is not None
             notes.append("No 90% bound: the technician's covered time ends before it.")
         else:
             p90 = now + timedelta(minutes=option.p90)
+            set_off_p90 = max(set_off, now + timedelta(minutes=max(0.0, option.p90 - option.drive90)))
             at_risk = ticket.sla_due is not None and p90 > ticket.sla_due
             if at_risk:
                 notes.append("The 90% bound is past the SLA deadline.")
         results.append(
             ArrivalEstimate(ticket.id, position[k], position[k] - 1, option.chain.tech.id, median, p90,
-                            at_risk, waits, " ".join(notes))
+                            at_risk, waits, " ".join(notes), set_off, set_off_p90)
         )
     return results
 

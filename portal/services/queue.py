@@ -566,7 +566,8 @@ def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[
         row = dict(
             ticket_id=p.facts.id, organisation_id=p.facts.organisation_id, position=e.position, ahead=e.ahead,
             technician_id=e.technician_id if e.technician_id in names else None,
-            eta_median=e.median, eta_p90=e.p90, sla_at_risk=e.sla_at_risk, score=float(t.score), note=e.note,
+            eta_median=e.median, eta_p90=e.p90, set_off_median=e.set_off_median, set_off_p90=e.set_off_p90,
+            sla_at_risk=e.sla_at_risk, score=float(t.score), note=e.note,
             client_reasons=reasons, staff_reasons=list(t.staff_reasons), computed_at=now,
             generation=generation,
         )
@@ -609,7 +610,8 @@ def _save(loaded: Loaded, now: datetime, generation: int, pin_changed: Optional[
         median, p90 = arrivals.get(ticket.id, (None, None))
         rows.append(dict(
             ticket_id=ticket.id, organisation_id=ticket.organisation_id, position=None, ahead=None,
-            technician_id=ticket.technician_id, eta_median=median, eta_p90=p90, sla_at_risk=False, score=0.0,
+            technician_id=ticket.technician_id, eta_median=median, eta_p90=p90, set_off_median=None,
+            set_off_p90=None, sla_at_risk=False, score=0.0,
             note=ACTIVE_NOTES.get(ticket.status, ""), client_reasons=[], staff_reasons=[], computed_at=now,
             generation=generation,
         ))

@@ -82,6 +82,35 @@ def test_a_technician_off_shift_drives_to_the_site_after_the_shift_begins():
     assert client_hours.median == monday_8 and client_hours.waits_for_coverage
 
 
+def test_the_technician_sets_off_at_the_start_less_the_drive():
+    """Setting off is an on-site job's response: the estimate carries it, the arrival less the drive (the
+    start itself for remote work)."""
+    drive = TRAVEL.estimate(OFFICE, CLIENT)
+    monday_8 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    second = timedelta(seconds=1)
+    day_shift = CoverageCalendar.business(NY)
+    onsite = plan_dispatch([ticket(1, onsite=True)], [tech(1, calendar=day_shift, now=SATURDAY_NIGHT)],
+                           SATURDAY_NIGHT, TRAVEL)[0]
+    assert abs(onsite.set_off_median - monday_8) < second and abs(onsite.set_off_p90 - monday_8) < second
+    remote = plan_dispatch([ticket(1)], [tech(1, calendar=day_shift, now=SATURDAY_NIGHT)], SATURDAY_NIGHT, TRAVEL)[0]
+    assert remote.set_off_median == remote.median == monday_8
+    early = CoverageCalendar.business(NY, "Mon-Fri 07:00-18:00")
+    client_hours = plan_dispatch([ticket(1, onsite=True, effort=FIXED, coverage=BUSINESS)],
+                                 [tech(1, calendar=early, now=SATURDAY_NIGHT)], SATURDAY_NIGHT, TRAVEL)[0]
+    # Sets off early enough to be there as the client's hours begin.
+    assert abs(client_hours.set_off_median - (monday_8 - timedelta(minutes=drive.median_minutes))) < second
+
+
+@settings(max_examples=60, deadline=None)
+@given(busy=st.integers(0, 600), onsite=st.booleans(), count=st.integers(1, 4))
+def test_setting_off_is_never_after_the_start_nor_before_now(busy, onsite, count):
+    result = plan_dispatch([ticket(i, onsite=onsite) for i in range(count)], [tech(1, busy=busy)],
+                           WEDNESDAY_10_NY, TRAVEL)
+    for r in result:
+        assert WEDNESDAY_10_NY <= r.set_off_median <= r.median
+        assert r.set_off_median <= r.set_off_p90 <= r.p90
+
+
 def test_a_job_waiting_for_a_technician_with_its_skill_to_come_on_duty_says_so():
     """Friday night: the on-call technician has no printer skill, the printer technician starts
     Monday 08:00. The 24x7 printer job gets them then, and the estimate says why; a network job
