@@ -6,8 +6,9 @@ and every update read exactly the same, and no wording lives in JavaScript.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from ..domain.sla import RESPONSE, Outlook, OwedOutlook, estimate_outlook
 from ..models import TicketStatus
 from ..services.ticket_status import TicketStatusView
 from ..templating import local_time, ordinal
@@ -71,9 +72,11 @@ def sla_text(view: TicketStatusView) -> str:
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
-    outlook = _arrival_words(view)
-    if view.sla_state == "at_risk" and outlook.startswith("likely"):
-        state = outlook  # half the time later than the deadline: "at risk" would understate it
+    outlook = outlook_words(view.sla_outlook, view.response_pending_due_at)
+    if view.sla_state == "at_risk" and outlook:
+        # Which promise the plan expects to slip, and how badly: "at risk" alone would understate a
+        # deadline half the time missed, and would not say it is the response beside the arrival.
+        state = outlook
     if view.response_missed_due_at is not None:
         text = (f"Remote response was due by {_when(view.response_missed_due_at)} — missed; "
                 f"technician on site due by {_when(view.sla_due_at)}")
@@ -109,22 +112,36 @@ def _done_sla_text(view: TicketStatusView) -> str:
     return f"{ended} {when}; the deadline, {_when(view.sla_due_at)}, {verdict}."
 
 
-def _arrival_words(view: TicketStatusView) -> str:
-    """The shown deadline's outlook from the estimate alone (after a missed response, the SLA state is
-    the response's; before, "likely to be missed" says more than the clock's "at risk")."""
-    return deadline_outlook(view.eta_median, view.eta_p90, view.sla_due_at)
+_LIKELY = "likely to be missed"
+_OUTLOOK_WORDS = {
+    Outlook.ON_TRACK: "",
+    Outlook.AT_RISK: SLA_WORDS["at_risk"],
+    Outlook.LIKELY_MISSED: f"{_LIKELY}: the technician is expected after it",
+}
+
+
+def outlook_words(outlook: Optional[OwedOutlook], response_owed_at: Optional[datetime],
+                  when: Callable[[Optional[datetime]], str] = _when) -> str:
+    """The words for the promise the dispatch plan expects to slip (`ticket_status.sla_outlook`), for the
+    status page and the emails alike; "" when every promise still owed is on track.
+
+    `response_owed_at`: the remote response's due time while it is owed beside the on-site deadline
+    shown; when that response is the promise at risk, the words name it and when the technician is
+    expected to set off (their first action is the response), or "on track" beside 07:25 would
+    read as a promise kept by a technician leaving at 08:00."""
+    worst = outlook.worst if outlook is not None else None
+    if worst is None:
+        return ""
+    if worst.promise == RESPONSE and response_owed_at is not None and worst.due == response_owed_at:
+        missed = _LIKELY if worst.outlook == Outlook.LIKELY_MISSED else SLA_WORDS["at_risk"]
+        return f"the remote response is {missed}: the technician is expected to set off at {when(worst.expected)}"
+    return _OUTLOOK_WORDS[worst.outlook]
 
 
 def deadline_outlook(median: Optional[datetime], p90: Optional[datetime], due: Optional[datetime]) -> str:
-    """A deadline's outlook from an estimate alone: the status page's words, and the upgrade panel's for
-    each plan's guarantee, so a plan is never sold by a deadline its own estimate expects to miss."""
-    if median is None or due is None:
-        return ""
-    if median > due:
-        return "likely to be missed: the technician is expected after it"
-    if p90 is not None and p90 > due:
-        return SLA_WORDS["at_risk"]
-    return ""
+    """A deadline's outlook from an estimate alone: the upgrade panel's words for each plan's guarantee,
+    so a plan is never sold by a deadline its own estimate expects to miss (the rule: `estimate_outlook`)."""
+    return _OUTLOOK_WORDS[estimate_outlook(median, p90, due)]
 
 
 def technician_text(view: TicketStatusView) -> str:

@@ -260,3 +260,85 @@ def missed_promises(outcome: SlaOutcome, now: datetime) -> list[MissedPromise]:
             done = as_utc(done, "done") if done is not None else None
             missed.append(MissedPromise(which, due, done, (done or now) - due))
     return missed
+
+
+# --- the outlook of promises still owed, from the dispatch plan's estimate -------------------------------------
+
+
+class Outlook(int, Enum):
+    """What the dispatch estimate says of one promise still owed; a larger value is worse."""
+
+    ON_TRACK = 0
+    AT_RISK = 1  # the 90% bound is past the due time
+    LIKELY_MISSED = 2  # the median is past it: more likely missed than kept
+
+
+def estimate_outlook(median: Optional[datetime], p90: Optional[datetime], due: Optional[datetime]) -> Outlook:
+    """One promise against the moment its action is expected (median and 90% bound); no estimate or
+    no due time says nothing (on track)."""
+    if median is None or due is None:
+        return Outlook.ON_TRACK
+    if median > due:
+        return Outlook.LIKELY_MISSED
+    if p90 is not None and p90 > due:
+        return Outlook.AT_RISK
+    return Outlook.ON_TRACK
+
+
+RESPONSE = "response"
+ARRIVAL = "arrival"
+
+
+@dataclass(frozen=True)
+class PromiseOutlook:
+    """One promise still owed: which (RESPONSE or ARRIVAL), its due time, when its action is expected (the
+    technician setting off or starting remote work for the response, reaching the site for the arrival)
+    and what that says."""
+
+    promise: str
+    due: datetime
+    expected: Optional[datetime]
+    outlook: Outlook
+
+
+def promise_outlook(promise: str, due: datetime, median: Optional[datetime], p90: Optional[datetime],
+                    flagged: bool = False) -> PromiseOutlook:
+    """`flagged`: the dispatch plan already calls this promise at risk (e.g. no 90% bound at all)."""
+    outlook = estimate_outlook(median, p90, due)
+    if flagged:
+        outlook = max(outlook, Outlook.AT_RISK)
+    return PromiseOutlook(promise, due, median, outlook)
+
+
+@dataclass(frozen=True)
+class OwedOutlook:
+    """The state shown for a ticket's promises still owed, and the promise that sets it (None: all on track)."""
+
+    state: str  # an SlaState value
+    worst: Optional[PromiseOutlook]
+
+    @property
+    def outlook(self) -> Outlook:
+        return self.worst.outlook if self.worst is not None else Outlook.ON_TRACK
+
+
+_CLOCK_ORDER = {SlaState.ON_TRACK.value: 0, SlaState.AT_RISK.value: 1}
+
+
+def owed_outlook(clock_state: Optional[str], promises: Sequence[PromiseOutlook]) -> OwedOutlook:
+    """The worse of the clock's state and each owed promise's estimate.
+
+    Why: the clock goes "at risk" only once most of a target's time has passed, while the plan may
+    know at once that the technician sets off after the response is due (or arrives after the
+    arrival is due). The state is never better than any promise's own: an estimate at risk or
+    likely missed makes an on-track clock "at risk"; met, breached and best effort stay as they are.
+    The worst promise is named; on a tie the earlier due time (the response, for an on-site job).
+    """
+    worst = None
+    for p in sorted(promises, key=lambda p: p.due):
+        if p.outlook > Outlook.ON_TRACK and (worst is None or p.outlook > worst.outlook):
+            worst = p
+    state = clock_state
+    if worst is not None and clock_state == SlaState.ON_TRACK.value:
+        state = SlaState.AT_RISK.value
+    return OwedOutlook(state, worst)

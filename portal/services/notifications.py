@@ -133,11 +133,13 @@ def _due_words(ticket: Ticket, tz: str, entry: Optional[QueueEntry] = None) -> s
     if not parts:
         return ""
     text = "Your contract guarantees: " + " and ".join(parts)
-    # The status page's outlook for the deadline it shows, so the email never reads as safer than the page.
-    from ..client.presenting import deadline_outlook
-    from .ticket_status import sla_due_at
+    # The status page's outlook for the promises still owed (the same judgement, the same words), so the
+    # email never reads as safer than the page.
+    from ..client.presenting import outlook_words
+    from .ticket_status import response_owed_at, sla_outlook
 
-    outlook = deadline_outlook(entry.eta_median, entry.eta_p90, sla_due_at(ticket)) if entry is not None else ""
+    outlook = (outlook_words(sla_outlook(ticket, entry), response_owed_at(ticket), lambda at: local_time(at, tz))
+               if entry is not None else "")
     return text + (f" — {outlook}." if outlook else ".")
 
 

@@ -17,7 +17,8 @@ from sqlalchemy import Select, bindparam, func, select, tuple_, union_all
 from sqlalchemy.orm import aliased, joinedload
 
 from ..domain.dispatch import OFF_DUTY_NOTE
-from ..domain.sla import SlaState
+from ..domain import sla as sla_rules
+from ..domain.sla import OwedOutlook, SlaState
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
 from . import queue
@@ -71,6 +72,8 @@ class TicketStatusView:
     client_deadline: Optional[datetime] = None  # the client's own ("payroll at 17:00"), not the contract's
     resolved_at: Optional[datetime] = None
     follows_ticket_id: Optional[int] = None  # the done ticket this one reports again
+    # What the dispatch plan expects of the promises still owed (`sla_outlook`): the worst one and why.
+    sla_outlook: Optional[OwedOutlook] = None
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -117,18 +120,39 @@ def _response_beside(ticket: Ticket, shown: Optional[datetime]) -> tuple[Optiona
     return None, None
 
 
-def shown_sla_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
-    """The SLA clock's state, unless the dispatch plan already sees the deadline slipping.
+def response_owed_at(ticket: Ticket) -> Optional[datetime]:
+    """The remote response's due time while it is still owed beside the on-site deadline shown."""
+    return _response_beside(ticket, sla_due_at(ticket))[1]
+
+
+def sla_outlook(ticket: Ticket, entry: Optional[QueueEntry]) -> OwedOutlook:
+    """The one judgement of a ticket's promises still owed: the SLA clock's state made no better than
+    what the dispatch plan expects of each promise.
 
     Why: the clock goes "at risk" only once most of the target's time has passed, while the plan
     may know at once that the technician will arrive after the deadline (their 90% bound is past
-    it). A page reading "around Fri 08:00" beside "due Thu 10:58, on track" would contradict itself;
-    the client's pages, the API and the staff's board and ticket page all show this state.
+    it), or, on an on-site job whose remote response is still owed, set off after the response is
+    due (the technician's first action is the response). A page reading "around Fri 08:00" beside
+    "due Thu 10:58, on track" would contradict itself; the client's pages, emails, the API and the
+    staff's board and ticket page all show this state.
     """
-    if (ticket.sla_state == SlaState.ON_TRACK.value and entry is not None and entry.sla_at_risk
-            and ticket.status not in TicketStatus.DONE):
-        return SlaState.AT_RISK.value
-    return ticket.sla_state
+    promises = []
+    if entry is not None and ticket.status not in TicketStatus.DONE and not ticket.sla_best_effort:
+        due = sla_due_at(ticket)
+        if due is not None:
+            shown = sla_rules.ARRIVAL if ticket.onsite_needed and due == ticket.arrival_due_at else sla_rules.RESPONSE
+            promises.append(sla_rules.promise_outlook(shown, due, entry.eta_median, entry.eta_p90,
+                                                      flagged=entry.sla_at_risk))
+            owed = _response_beside(ticket, due)[1]
+            if owed is not None and entry.set_off_median is not None:
+                promises.append(sla_rules.promise_outlook(sla_rules.RESPONSE, owed, entry.set_off_median,
+                                                          entry.set_off_p90))
+    return sla_rules.owed_outlook(ticket.sla_state, promises)
+
+
+def shown_sla_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
+    """The state shown everywhere (`sla_outlook`)."""
+    return sla_outlook(ticket, entry).state
 
 
 def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineItem, ...] = ()) -> TicketStatusView:
@@ -138,6 +162,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
     estimated = entry is not None and ticket.status not in TicketStatus.DONE
     due = sla_due_at(ticket)
     response_missed, response_owed = _response_beside(ticket, due)
+    outlook = sla_outlook(ticket, entry)
     return TicketStatusView(
         id=ticket.id,
         title=ticket.title,
@@ -155,7 +180,8 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         response_missed_due_at=response_missed,
         response_pending_due_at=response_owed,
         client_deadline=ticket.client_deadline if ticket.is_open else None,
-        sla_state=shown_sla_state(ticket, entry),
+        sla_state=outlook.state,
+        sla_outlook=outlook,
         sla_best_effort=ticket.sla_best_effort,
         technician=ticket.technician.user.first_name if ticket.technician is not None else None,
         likely_technician=planned.user.first_name if planned is not None and ticket.is_open else None,

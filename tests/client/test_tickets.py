@@ -654,14 +654,16 @@ def test_a_missed_response_is_named_beside_the_on_site_deadline_still_ahead(clie
     assert live["sla"]["state"] == "breached"
     assert live["sla"]["response_missed_due_at"].startswith("2026-11-24T16:00:00")
     assert "Remote response was due by" in client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
-    # The on-site part keeps its own outlook from the estimate.
-    from dataclasses import replace
-
+    # The on-site part keeps its own outlook from the estimate (the queue's, as the service judges it).
     from portal.client.presenting import sla_text
+    from portal.models import QueueEntry
     from portal.services.ticket_status import ticket_view
 
-    view = ticket_view(acme[0].id, ticket_id)
-    late = replace(view, eta_median=view.sla_due_at + timedelta(hours=1), eta_p90=view.sla_due_at + timedelta(hours=2))
+    entry = db.session.get(QueueEntry, ticket_id)
+    due = ticket_view(acme[0].id, ticket_id).sla_due_at
+    entry.eta_median, entry.eta_p90 = due + timedelta(hours=1), due + timedelta(hours=2)
+    db.session.commit()
+    late = ticket_view(acme[0].id, ticket_id)
     assert sla_text(late).endswith("technician on site due by Tue 24 Nov 14:00 — likely to be missed: "
                                    "the technician is expected after it")
 
@@ -804,3 +806,75 @@ def test_a_form_sent_after_signing_out_says_nothing_was_sent_and_leads_to_log_in
     body = response.get_data(as_text=True)
     assert response.status_code == 400 and _stored(csrf_app, Ticket) == []
     assert "nothing was sent" in body and "Log in again" in body and "/auth/login" in body
+
+
+def _on_site_emergency_as_the_on_call_period_ends(client, monkeypatch) -> int:
+    """Wed 06:55 (New York), Premium 24/7: remote response due 07:25, technician on site due 08:55. The on-call
+    technician (without the job's skill) goes off duty at 07:00; the day shift starts at 08:00."""
+    at = datetime(2026, 11, 25, 11, 55, tzinfo=timezone.utc)
+    set_clock(monkeypatch, at)
+    plan = make_plan("premium", name="Premium 24/7", coverage="24x7", after_hours_emergencies=True,
+                     remote_response_minutes=30, onsite_arrival_minutes=120)
+    org = make_organisation("Cedar Pharmacy", plan)
+    org.latitude = 40.85  # uptown: a drive from the technicians' base
+    make_user("c@cedar.example", organisation=org)
+    make_user("dispatch@firm.example", role=Role.DISPATCHER)
+    owen = make_technician("oncall@firm.example", name="Owen Oncall", skills=("network",))
+    make_technician("day@firm.example", name="Dora Day", skills=("network", "printer"))
+    db.session.add(OnCallPeriod(technician=owen, starts_at=at - timedelta(hours=10), ends_at=at + timedelta(minutes=5)))
+    db.session.commit()
+    login(client, "c@cedar.example")
+    ticket_id, _ = file_ticket(client, onsite_needed="y")
+    return ticket_id
+
+
+def test_an_on_site_emergency_whose_technician_sets_off_after_the_response_is_due_is_not_on_track(
+        client, monkeypatch):
+    """Found at 06:55: "Remote response due by 07:25, technician on site by 08:55 — on track", while the
+    plan had the day technician setting off at 08:00. Only the arrival was judged; setting off is the
+    response. The page, its live update, the received email and the API now agree that it is at risk."""
+    from portal.models import QueueEntry
+
+    ticket_id = _on_site_emergency_as_the_on_call_period_ends(client, monkeypatch)
+    entry = db.session.get(QueueEntry, ticket_id)
+    ticket = db.session.get(Ticket, ticket_id)
+    assert entry.set_off_median is not None and entry.set_off_median > ticket.response_due_at
+    assert entry.eta_median <= ticket.arrival_due_at  # the arrival alone would still read on track
+    assert entry.set_off_median < entry.eta_median  # the arrival less the drive
+    set_off = entry.set_off_median.astimezone(timezone(timedelta(hours=-5))).strftime("%H:%M")
+    words = f"the remote response is likely to be missed: the technician is expected to set off at "
+    line = ("Remote response due by Wed 25 Nov 07:25, technician on site by Wed 25 Nov 08:55 — " + words)
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert f"{line}Wed 25 Nov {set_off}" in page
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["display"]["sla"].startswith(line) and live["display"]["sla_state"] == "at_risk"
+    assert client.get(f"/api/v1/tickets/{ticket_id}").get_json()["sla"]["state"] == "at_risk"
+    [received] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_received")).all()
+    assert ("remote response by Wed 25 Nov 07:25 EST and technician on site by Wed 25 Nov 08:55 EST — "
+            + words) in received.body
+    assert set_off in received.body.split(words)[1].split("\n")[0]
+
+
+def test_once_the_response_is_made_only_the_arrival_is_judged(client, monkeypatch):
+    """The technician set off (the response) after its due time: that promise is settled (missed), and the
+    on-site deadline shown beside it is judged on the arrival estimate alone."""
+    from portal.models import QueueEntry
+    from portal.services.ticket_status import sla_outlook, ticket_view
+
+    ticket_id = _on_site_emergency_as_the_on_call_period_ends(client, monkeypatch)
+    ticket = db.session.get(Ticket, ticket_id)
+    entry = db.session.get(QueueEntry, ticket_id)
+    # Responded (remotely) at 07:20, in time: only the arrival is owed; its estimate is on track.
+    ticket.first_response_at = ticket.response_due_at - timedelta(minutes=5)
+    db.session.commit()
+    outlook = sla_outlook(ticket, entry)
+    assert outlook.worst is None and outlook.state == ticket.sla_state == "on_track"
+    view = ticket_view(ticket.organisation_id, ticket_id)
+    assert view.response_pending_due_at is None and view.sla_state == "on_track"
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "Due by Wed 25 Nov 08:55 — on track" in page and "remote response is" not in page
+    # An arrival estimate past its deadline still says so.
+    entry.eta_median, entry.eta_p90 = ticket.arrival_due_at + timedelta(minutes=10), ticket.arrival_due_at + timedelta(minutes=40)
+    db.session.commit()
+    assert sla_outlook(ticket, entry).worst.promise == "arrival"
+    assert ticket_view(ticket.organisation_id, ticket_id).sla_state == "at_risk"

@@ -9,8 +9,11 @@ from hypothesis import given, settings, strategies as st
 
 from portal.domain.calendar import CoverageCalendar
 from portal.domain.sla import (
+    ARRIVAL,
+    RESPONSE,
     Compliance,
     DueTimes,
+    Outlook,
     MissedPromise,
     Pause,
     SlaOutcome,
@@ -18,7 +21,10 @@ from portal.domain.sla import (
     SlaTerms,
     compliance,
     due_times,
+    estimate_outlook,
     missed_promises,
+    owed_outlook,
+    promise_outlook,
     sla_state,
 )
 
@@ -295,3 +301,62 @@ def test_state_only_gets_worse_while_nothing_happens(start: datetime, later: int
     after = sla_state(due, 120, start, BUSINESS, second, None, at_risk_share=share)
     assert SEVERITY[before] <= SEVERITY[after]
     assert (after is SlaState.BREACHED) == (second > due)
+
+
+# --- the outlook of promises still owed -------------------------------------------------------------------------
+
+SIX_55 = datetime(2026, 11, 25, 11, 55, tzinfo=UTC)  # Wed 06:55 in New York
+
+
+def test_an_estimate_past_the_due_is_likely_missed_and_a_bound_past_it_at_risk():
+    due = SIX_55 + timedelta(minutes=30)
+    assert estimate_outlook(due, due, due) is Outlook.ON_TRACK
+    assert estimate_outlook(due - timedelta(minutes=5), due + timedelta(minutes=1), due) is Outlook.AT_RISK
+    assert estimate_outlook(due + timedelta(minutes=1), due + timedelta(minutes=9), due) is Outlook.LIKELY_MISSED
+    assert estimate_outlook(None, None, due) is Outlook.ON_TRACK
+
+
+def test_an_on_site_job_setting_off_after_the_response_is_due_is_not_on_track():
+    """06:55: response due 07:25, arrival due 08:55; the day technician sets off at 08:00 and arrives 08:30."""
+    response_due, arrival_due = SIX_55 + timedelta(minutes=30), SIX_55 + timedelta(minutes=120)
+    set_off, arrival = SIX_55 + timedelta(minutes=65), SIX_55 + timedelta(minutes=95)
+    promises = [promise_outlook(ARRIVAL, arrival_due, arrival, arrival + timedelta(minutes=15)),
+                promise_outlook(RESPONSE, response_due, set_off, set_off)]
+    assert promises[0].outlook is Outlook.ON_TRACK
+    verdict = owed_outlook(SlaState.ON_TRACK.value, promises)
+    assert verdict.state == SlaState.AT_RISK.value and verdict.outlook is Outlook.LIKELY_MISSED
+    assert verdict.worst.promise == RESPONSE and verdict.worst.expected == set_off
+    # Once responded, only the arrival is owed: on track.
+    assert owed_outlook(SlaState.ON_TRACK.value, promises[:1]) == owed_outlook(SlaState.ON_TRACK.value, [])
+    assert owed_outlook(SlaState.ON_TRACK.value, promises[:1]).state == SlaState.ON_TRACK.value
+
+
+def test_settled_clocks_keep_their_state_and_a_plan_flag_counts_as_at_risk():
+    due = SIX_55 + timedelta(minutes=30)
+    late = [promise_outlook(RESPONSE, due, due + timedelta(hours=1), None)]
+    for settled in (SlaState.BREACHED, SlaState.MET, SlaState.BEST_EFFORT):
+        assert owed_outlook(settled.value, late).state == settled.value
+    flagged = promise_outlook(ARRIVAL, due, due - timedelta(minutes=20), None, flagged=True)
+    assert flagged.outlook is Outlook.AT_RISK
+    assert owed_outlook(SlaState.ON_TRACK.value, [flagged]).state == SlaState.AT_RISK.value
+
+
+_STATE_RANK = {SlaState.ON_TRACK.value: 0, SlaState.AT_RISK.value: 1}
+minutes = st.integers(-180, 180)
+
+
+@settings(max_examples=300, deadline=None)
+@given(clock=st.sampled_from([SlaState.ON_TRACK.value, SlaState.AT_RISK.value]),
+       estimates=st.lists(st.tuples(st.sampled_from([RESPONSE, ARRIVAL]), minutes, minutes, st.integers(0, 120),
+                                    st.booleans()), max_size=3))
+def test_the_combined_state_is_never_better_than_any_promise_or_the_clock(clock, estimates):
+    promises = [promise_outlook(name, SIX_55 + timedelta(minutes=due), SIX_55 + timedelta(minutes=median),
+                                SIX_55 + timedelta(minutes=median + spread), flagged)
+                for name, due, median, spread, flagged in estimates]
+    verdict = owed_outlook(clock, promises)
+    assert _STATE_RANK[verdict.state] >= _STATE_RANK[clock]
+    for p in promises:
+        assert verdict.outlook >= p.outlook  # the worst promise is the one named
+        own = SlaState.AT_RISK.value if p.outlook > Outlook.ON_TRACK else SlaState.ON_TRACK.value
+        assert _STATE_RANK[verdict.state] >= _STATE_RANK[own]
+    assert (verdict.worst is None) == all(p.outlook is Outlook.ON_TRACK for p in promises)
