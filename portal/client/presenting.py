@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Optional
 
-from ..domain.sla import RESPONSE, Outlook, OwedOutlook, estimate_outlook
+from ..domain.sla import ARRIVAL, RESPONSE, Outlook, OwedOutlook, estimate_outlook
 from ..models import TicketStatus
 from ..services.ticket_status import TicketStatusView
 from ..templating import local_time, ordinal
@@ -134,7 +134,9 @@ def outlook_words(outlook: Optional[OwedOutlook], response_owed_at: Optional[dat
         return ""
     if worst.promise == RESPONSE and response_owed_at is not None and worst.due == response_owed_at:
         missed = _LIKELY if worst.outlook == Outlook.LIKELY_MISSED else SLA_WORDS["at_risk"]
-        return f"the remote response is {missed}: the technician is expected to set off at {when(worst.expected)}"
+        both = any(p.promise == ARRIVAL and p.outlook == worst.outlook for p in outlook.promises)
+        which = "the remote response and the on-site arrival are" if both else "the remote response is"
+        return f"{which} {missed}: the technician is expected to set off at {when(worst.expected)}"
     return _OUTLOOK_WORDS[worst.outlook]
 
 

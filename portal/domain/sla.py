@@ -316,6 +316,7 @@ class OwedOutlook:
 
     state: str  # an SlaState value
     worst: Optional[PromiseOutlook]
+    promises: tuple[PromiseOutlook, ...] = ()  # every promise judged, in due order
 
     @property
     def outlook(self) -> Outlook:
@@ -335,10 +336,11 @@ def owed_outlook(clock_state: Optional[str], promises: Sequence[PromiseOutlook])
     The worst promise is named; on a tie the earlier due time (the response, for an on-site job).
     """
     worst = None
-    for p in sorted(promises, key=lambda p: p.due):
+    promises = tuple(sorted(promises, key=lambda p: p.due))
+    for p in promises:
         if p.outlook > Outlook.ON_TRACK and (worst is None or p.outlook > worst.outlook):
             worst = p
     state = clock_state
     if worst is not None and clock_state == SlaState.ON_TRACK.value:
         state = SlaState.AT_RISK.value
-    return OwedOutlook(state, worst)
+    return OwedOutlook(state, worst, promises)

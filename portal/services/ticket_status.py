@@ -217,7 +217,7 @@ def public_timeline(ticket_id: int) -> tuple[TimelineItem, ...]:
 
 
 # Bump when the wording or shape of what a client is shown changes, so old ETags stop matching.
-CHANGE_TAG_VERSION = "2"
+CHANGE_TAG_VERSION = "3"
 
 
 @functools.cache

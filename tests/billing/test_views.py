@@ -685,7 +685,9 @@ def test_the_upgrade_email_says_the_new_deadline_is_likely_missed_as_the_ticket_
     assert client.post(f"/billing/staff/contracts/{contract.id}/activate").status_code == 302
 
     [told] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_upgraded")).all()
-    assert "technician on site by Wed 25 Nov 07:55 EST — likely to be missed" in told.body
+    # The technician sets off at 08:00 when the day shift starts: both promises are likely missed.
+    assert ("technician on site by Wed 25 Nov 07:55 EST — the remote response and the on-site arrival are likely "
+            "to be missed: the technician is expected to set off at Wed 25 Nov 08:00 EST") in told.body
     client.post("/auth/logout")
     login(client, "admin@bolt.test")
     assert "likely to be missed" in client.get(f"/client/tickets/{tills.id}").get_data(as_text=True)
