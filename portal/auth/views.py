@@ -51,9 +51,6 @@ def login():
             # Only someone who knows the password gets here, so saying it reveals nothing new.
             flash(str(refusal), "error")
             return render_template("auth/login.html", form=form, unconfirmed=True), 403
-        except accounts.AccessRemoved as refusal:
-            flash(str(refusal), "error")
-            return render_template("auth/login.html", form=form), 403
         if user is not None:
             _start_session(user, form.remember.data)
             return redirect(safe_next(request.args.get("next")) or _home_for(user))

@@ -53,10 +53,6 @@ class EmailNotConfirmed(AccountError):
     """The right password, but the address was never confirmed: the account stays closed."""
 
 
-class AccessRemoved(AccountError):
-    """The right password of an account whose access was removed (only its holder learns that)."""
-
-
 class ConfirmationRefused(AccountError):
     """A confirmation link that cannot be used; `reason` is "invalid", "expired" or "used"."""
 
@@ -265,19 +261,17 @@ def confirm_email(token: str, password: str, now: datetime) -> Confirmation:
 def authenticate(email: str, password: str, now: datetime) -> Optional[User]:
     """The account for this address and password, or None (the same None whatever was wrong).
 
-    The right password of an account whose address was never confirmed raises EmailNotConfirmed,
-    and of an account whose access was removed AccessRemoved: only someone who knows the password
-    learns that. Why: a colleague removed while signed in was sent to log in, then told their
-    password did not match, and the reset link they asked for never came.
+    The right password of an account whose address was never confirmed raises EmailNotConfirmed:
+    only someone who knows the password learns that. A removed account answers as a wrong password
+    does: a leaked password of someone who left must not learn that the account exists, nor whom
+    to ask for it (tests/security/test_authentication.py).
     """
     user = find_user(email)
     if user is None:
         burn_verification_time(password)
         return None
-    if not verify_password(user.password_hash, password):
+    if not verify_password(user.password_hash, password) or not user.active:
         return None
-    if not user.active:
-        raise AccessRemoved(access_removed_message(user))
     if user.email_confirmed_at is None:
         raise EmailNotConfirmed("Your address is not confirmed yet: open the link we emailed to it when you signed up.")
     user.last_login_at = now
@@ -296,14 +290,6 @@ def admins_to_ask(organisation_id: Optional[int], without: Optional[int] = None)
     ).all()
     names = [named(admin) for admin in admins if admin.id != without]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + (" or " + names[-1] if names else "")
-
-
-def access_removed_message(user: User) -> str:
-    if user.organisation is None:
-        return "This account no longer has access to the portal; ask the firm if you still need it."
-    admins = admins_to_ask(user.organisation_id, without=user.id)
-    return (f"Your access to the {user.organisation.name} portal was removed by an admin of your organisation. "
-            + (f"If you still need it, ask {admins}." if admins else "If you still need it, contact us."))
 
 
 def _sign_out_everywhere(user: User) -> None:
