@@ -313,13 +313,18 @@ def change_password(user: User, current_password: str, new_password: str, now: d
     """
     if not verify_password(user.password_hash, current_password):
         return False
+    _set_password(user, new_password, "password_changed", "changed their password; every other session was signed out",
+                  now)
+    return True
+
+
+def _set_password(user: User, new_password: str, kind: str, what: str, now: datetime) -> None:
+    """A new password ends every session of the account (`_sign_out_everywhere`) and is written to the
+    organisation's account activity, in one commit."""
     user.password_hash = hash_password(new_password)
     _sign_out_everywhere(user)
-    account_log.record(user.organisation_id, "password_changed",
-                       f"{named(user)} changed their password; every other session was signed out.", now,
-                       actor=user, subject=user)
+    account_log.record(user.organisation_id, kind, f"{named(user)} {what}.", now, actor=user, subject=user)
     db.session.commit()
-    return True
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:
@@ -367,14 +372,10 @@ def reset_password(token: str, new_password: str, now: datetime) -> Optional[Use
     user = user_for_reset_token(token)
     if user is None:
         return None
-    user.password_hash = hash_password(new_password)
     if user.email_confirmed_at is None:
         user.email_confirmed_at = now  # the reset link reached the inbox: the address is proved
-    _sign_out_everywhere(user)
-    account_log.record(user.organisation_id, "password_reset",
-                       f"{named(user)} set a new password with a reset link; every session was signed out.", now,
-                       actor=user, subject=user)
-    db.session.commit()
+    _set_password(user, new_password, "password_reset", "set a new password with a reset link; every session was "
+                  "signed out", now)
     return user
 
 
