@@ -396,9 +396,13 @@ class AfterHoursDecision:
     page_on_call: bool
     next_business_at: Optional[datetime]
     message: str
-    # The on-call period ends before the response is due (or within ON_CALL_HANDOVER_MARGIN of it):
-    # the dispatchers are alerted too, to find cover, and the client is told so.
-    alert_dispatchers: bool = False
+    # When the on-call cover ends, set only if that is before the response is due (or within
+    # ON_CALL_HANDOVER_MARGIN of it): the dispatchers are alerted too, to find cover, and the client is told so.
+    cover_ends_at: Optional[datetime] = None
+
+    @property
+    def alert_dispatchers(self) -> bool:
+        return self.cover_ends_at is not None
 
 
 # An on-call technician who goes off duty less than this after the response is due cannot be counted on
@@ -443,7 +447,7 @@ def after_hours_decision(
         day_shift_at = business_calendar.next_covered(now)
         if on_call_ends_at is not None and on_call_cover_too_short(now, on_call_ends_at, response_due_at, day_shift_at):
             message = _cover_ending_message(now, on_call_ends_at, day_shift_at, business_calendar)
-            return AfterHoursDecision(True, True, None, message, alert_dispatchers=True)
+            return AfterHoursDecision(True, True, None, message, cover_ends_at=on_call_ends_at)
         return AfterHoursDecision(True, True, None, PAGED_MESSAGE)
     if plan_covered:
         return AfterHoursDecision(True, False, None, "Your plan covers this time: your ticket is in the queue now.")

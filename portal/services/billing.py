@@ -940,8 +940,8 @@ def _serve_waiting_tickets_under(contract: Contract, now: datetime) -> None:
             on_call = staff.on_call_at(now)
             why = (f"{ticket.organisation.name} upgraded to {contract.plan.name} at {alerts.firm_time(now)}: "
                    "their waiting ticket is now an after-hours emergency.")
-            cover_ends = staff.on_call_cover_ends(now) if decision.alert_dispatchers else None
-            if alerts.page_on_call(ticket, on_call.user.email if on_call else None, now, why, cover_ends_at=cover_ends):
+            if alerts.page_on_call(ticket, on_call.user.email if on_call else None, now, why,
+                                   cover_ends_at=decision.cover_ends_at):
                 paged = decision.message  # who was paged: the on-call technician, or the dispatchers
                 ticket.events.append(TicketEvent(at=now, kind="after_hours", public=True, message=paged))
         notifications.ticket_upgraded(ticket, queue.entry_for(ticket.id), contract.plan.name, paged, now)

@@ -458,7 +458,7 @@ def open_ticket(organisation_id: int, requester_id: Optional[int], data: TicketI
         if decision.page_on_call:
             technician = staff.on_call_at(now)
             alerts.page_on_call(ticket, technician.user.email if technician else None, now,
-                                cover_ends_at=staff.on_call_cover_ends(now) if decision.alert_dispatchers else None)
+                                cover_ends_at=decision.cover_ends_at)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
