@@ -72,7 +72,7 @@ def sla_text(view: TicketStatusView) -> str:
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
-    outlook = outlook_words(view.sla_outlook, view.response_pending_due_at)
+    outlook = outlook_words(view.sla_outlook)
     if view.sla_state == "at_risk" and outlook:
         # Which promise the plan expects to slip, and how badly: "at risk" alone would understate a
         # deadline half the time missed, and would not say it is the response beside the arrival.
@@ -120,19 +120,18 @@ _OUTLOOK_WORDS = {
 }
 
 
-def outlook_words(outlook: Optional[OwedOutlook], response_owed_at: Optional[datetime],
-                  when: Callable[[Optional[datetime]], str] = _when) -> str:
+def outlook_words(outlook: Optional[OwedOutlook], when: Callable[[Optional[datetime]], str] = _when) -> str:
     """The words for the promise the dispatch plan expects to slip (`ticket_status.sla_outlook`), for the
     status page and the emails alike; "" when every promise still owed is on track.
 
-    `response_owed_at`: the remote response's due time while it is owed beside the on-site deadline
-    shown; when that response is the promise at risk, the words name it and when the technician is
-    expected to set off (their first action is the response), or "on track" beside 07:25 would
-    read as a promise kept by a technician leaving at 08:00."""
+    A response judged beside an arrival is the remote response still owed on an on-site job: when it is
+    the promise at risk, the words name it and when the technician is expected to set off (their first
+    action is the response), or "on track" beside 07:25 would read as a promise kept by a technician
+    leaving at 08:00."""
     worst = outlook.worst if outlook is not None else None
     if worst is None:
         return ""
-    if worst.promise == RESPONSE and response_owed_at is not None and worst.due == response_owed_at:
+    if worst.promise == RESPONSE and any(p.promise == ARRIVAL for p in outlook.promises):
         missed = _LIKELY if worst.outlook == Outlook.LIKELY_MISSED else SLA_WORDS["at_risk"]
         both = any(p.promise == ARRIVAL and p.outlook == worst.outlook for p in outlook.promises)
         which = "the remote response and the on-site arrival are" if both else "the remote response is"

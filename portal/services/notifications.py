@@ -136,9 +136,9 @@ def _due_words(ticket: Ticket, tz: str, entry: Optional[QueueEntry] = None) -> s
     # The status page's outlook for the promises still owed (the same judgement, the same words), so the
     # email never reads as safer than the page.
     from ..client.presenting import outlook_words
-    from .ticket_status import response_owed_at, sla_outlook
+    from .ticket_status import sla_outlook
 
-    outlook = (outlook_words(sla_outlook(ticket, entry), response_owed_at(ticket), lambda at: local_time(at, tz))
+    outlook = (outlook_words(sla_outlook(ticket, entry), lambda at: local_time(at, tz))
                if entry is not None else "")
     return text + (f" — {outlook}." if outlook else ".")
 

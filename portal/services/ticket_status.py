@@ -120,11 +120,6 @@ def _response_beside(ticket: Ticket, shown: Optional[datetime]) -> tuple[Optiona
     return None, None
 
 
-def response_owed_at(ticket: Ticket) -> Optional[datetime]:
-    """The remote response's due time while it is still owed beside the on-site deadline shown."""
-    return _response_beside(ticket, sla_due_at(ticket))[1]
-
-
 def sla_outlook(ticket: Ticket, entry: Optional[QueueEntry]) -> OwedOutlook:
     """The one judgement of a ticket's promises still owed: the SLA clock's state made no better than
     what the dispatch plan expects of each promise.
