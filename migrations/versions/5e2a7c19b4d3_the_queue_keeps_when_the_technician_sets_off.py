@@ -7,7 +7,7 @@ Recomputed on the next queue recompute; empty until then.
 
 Revision ID: 5e2a7c19b4d3
 Revises: 7c1e4a9b2d50
-Create Date: 2026-12-10 09:00:00.000000
+Create Date: 2026-12-03 17:25:00.000000
 
 """
 from alembic import op
