@@ -39,7 +39,7 @@ TICKET = {
         },
         "sla": {
             "type": "object",
-            "required": ["due_at", "state", "best_effort", "response_missed_due_at", "response_due_at"],
+            "required": ["due_at", "state", "best_effort", "response_missed_due_at", "response_due_at", "at_risk"],
             "properties": {
                 "due_at": {**NULLABLE_DATETIME, "description": "The contract's deadline; for break/fix the best-effort time, never a promise."},
                 "state": {"type": ["string", "null"], "enum": ["on_track", "at_risk", "met", "breached", "best_effort", None]},
@@ -53,6 +53,25 @@ TICKET = {
                     **NULLABLE_DATETIME,
                     "description": "Set while the remote response is still owed on an on-site ticket: the nearer "
                                    "promise, before the on-site deadline (due_at).",
+                },
+                "at_risk": {
+                    "type": ["object", "null"],
+                    "description": "The promise the dispatch plan expects to slip, while the ticket is open; null "
+                                   "while every promise still owed is on track.",
+                    "required": ["promise", "due_at", "expected_at", "likely_missed"],
+                    "properties": {
+                        "promise": {"type": "string", "enum": ["response", "arrival"],
+                                    "description": "'response': the technician is expected to set off (or start "
+                                                   "remote work) after the response is due; 'arrival': to reach "
+                                                   "the site after the on-site deadline."},
+                        "due_at": {"type": "string", "format": "date-time"},
+                        "expected_at": {**NULLABLE_DATETIME,
+                                        "description": "When the technician is expected to set off (response) "
+                                                       "or arrive (arrival); the median estimate."},
+                        "likely_missed": {"type": "boolean",
+                                          "description": "true: the median estimate is past the due time; false: "
+                                                         "only the 90% bound is."},
+                    },
                 },
             },
         },

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from .. import clock
 from ..auth import roles_required, safe_next
-from ..client.presenting import deadline_outlook
+from ..client.presenting import outlook_words
 from ..extensions import csrf, db, limiter
 from ..models import Contract, Role, Ticket, TicketStatus
 from ..services import billing, contracts, plan_offers
@@ -213,8 +213,7 @@ def upgrade_panel(ticket_id: int):
                   if plan.monthly_price > contract.plan.monthly_price and upgrade.sooner(quote)]
     sooner = {plan.id: upgrade.sooner(quote) for plan, quote in quotes}
     # The ticket page's words for a deadline the estimate already sees slipping, beside each guarantee.
-    outlooks = {plan.id: "" if quote.best_effort else deadline_outlook(quote.eta_median, quote.eta_p90, quote.sla_due)
-                for plan, quote in quotes}
+    outlooks = {plan.id: outlook_words(quote.outlook()) for plan, quote in quotes}
     pending = contracts.pending_contract(ticket.organisation_id)
     return render_template(
         "billing/upgrade.html",

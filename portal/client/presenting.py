@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Optional
 
-from ..domain.sla import ARRIVAL, RESPONSE, Outlook, OwedOutlook, estimate_outlook
+from ..domain.sla import ARRIVAL, RESPONSE, Outlook, OwedOutlook
 from ..models import TicketStatus
 from ..services.ticket_status import TicketStatusView
 from ..templating import local_time, ordinal
@@ -137,12 +137,6 @@ def outlook_words(outlook: Optional[OwedOutlook], when: Callable[[Optional[datet
         which = "the remote response and the on-site arrival are" if both else "the remote response is"
         return f"{which} {missed}: the technician is expected to set off at {when(worst.expected)}"
     return _OUTLOOK_WORDS[worst.outlook]
-
-
-def deadline_outlook(median: Optional[datetime], p90: Optional[datetime], due: Optional[datetime]) -> str:
-    """A deadline's outlook from an estimate alone: the upgrade panel's words for each plan's guarantee,
-    so a plan is never sold by a deadline its own estimate expects to miss (the rule: `estimate_outlook`)."""
-    return _OUTLOOK_WORDS[estimate_outlook(median, p90, due)]
 
 
 def technician_text(view: TicketStatusView) -> str:

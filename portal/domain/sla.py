@@ -310,6 +310,23 @@ def promise_outlook(promise: str, due: datetime, median: Optional[datetime], p90
     return PromiseOutlook(promise, due, median, outlook)
 
 
+def owed_promises(shown: str, due: datetime, median: Optional[datetime], p90: Optional[datetime], *,
+                  flagged: bool = False, response_owed: Optional[datetime] = None,
+                  set_off_median: Optional[datetime] = None,
+                  set_off_p90: Optional[datetime] = None) -> list[PromiseOutlook]:
+    """Each promise a plan's estimate can judge: the deadline shown (`shown`: ARRIVAL on site, else
+    RESPONSE) against the arrival or start, and a remote response still owed beside an on-site
+    arrival (`response_owed`) against when the technician sets off, their first action.
+
+    Why one place: the ticket page, the staff alerts and the upgrade panel's quote for each plan
+    must judge a ticket's promises alike, or a plan could be sold on a response its own estimate
+    already sees slipping."""
+    promises = [promise_outlook(shown, due, median, p90, flagged=flagged)]
+    if response_owed is not None and set_off_median is not None:
+        promises.append(promise_outlook(RESPONSE, response_owed, set_off_median, set_off_p90))
+    return promises
+
+
 @dataclass(frozen=True)
 class OwedOutlook:
     """The state shown for a ticket's promises still owed, and the promise that sets it (None: all on track)."""

@@ -13,11 +13,12 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import QueueEntry, Role, Ticket, TicketEvent, TicketStatus, User
 from . import outbox
+from .ticket_status import sla_outlook
 
 AT_RISK = "at_risk"
 BREACHED = "breached"
@@ -45,10 +46,12 @@ def dispatcher_addresses() -> list[str]:
 
 
 def alert_state(ticket: Ticket, entry: Optional[QueueEntry]) -> Optional[str]:
-    """The state worth an alert: a recorded breach wins; at risk by the clock or by the dispatch forecast."""
+    """The state worth an alert: a recorded breach wins; at risk by the clock or by the dispatch plan,
+    judged as the board and the client's page judge it (`ticket_status.sla_outlook`), so a remote
+    response the technician sets off too late for alerts the dispatchers too, not only a late arrival."""
     if ticket.sla_state == BREACHED or ticket.response_breached_at or ticket.arrival_breached_at:
         return BREACHED
-    if ticket.sla_state == AT_RISK or (entry is not None and entry.sla_at_risk):
+    if sla_outlook(ticket, entry).state == AT_RISK:
         return AT_RISK
     return None
 
@@ -100,7 +103,9 @@ def _candidates() -> list[tuple[int, str]]:
             Ticket.sla_state.in_([AT_RISK, BREACHED])
             | Ticket.response_breached_at.is_not(None)
             | Ticket.arrival_breached_at.is_not(None)
-            | QueueEntry.sla_at_risk.is_(True),
+            | QueueEntry.sla_at_risk.is_(True)
+            | (Ticket.onsite_needed.is_(True) & Ticket.first_response_at.is_(None)
+               & (func.coalesce(QueueEntry.set_off_p90, QueueEntry.set_off_median) > Ticket.response_due_at)),
         )
         .order_by(Ticket.id)
     ).all()
@@ -144,6 +149,11 @@ def check_sla(now: datetime) -> CheckResult:
         if entry is not None and entry.eta_median is not None:
             body += f"Forecast start/arrival: {firm_time(entry.eta_median)} (90%: "
             body += f"{firm_time(entry.eta_p90)})\n" if entry.eta_p90 else "unknown)\n"
+        from ..client.presenting import outlook_words
+
+        risk = outlook_words(sla_outlook(ticket, entry), firm_time) if state == AT_RISK else ""
+        if risk:
+            body += f"Forecast: {risk}.\n"
         body += f"Open it on the dispatch board: {_ticket_link(ticket.id)}\n"
         for address in recipients:
             outbox.enqueue(address, subject, body, ALERT_KIND[state], now)

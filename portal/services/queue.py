@@ -32,7 +32,7 @@ from ..domain.dispatch import (
     plan_dispatch,
 )
 from ..domain.effort import EffortEstimate, EffortModel
-from ..domain.sla import due_times
+from ..domain.sla import ARRIVAL, RESPONSE, OwedOutlook, SlaState, due_times, owed_outlook, owed_promises
 from ..domain.travel import Location, TravelModel
 from ..domain.triage import (
     Impact, TriageResult, TriageTicket, TriageWeights, delay_cost_per_hour, promise_points, rank_tickets,
@@ -88,6 +88,10 @@ class TicketFacts:
     site: Optional[Location]
     coverage: CoverageCalendar
     technician_id: Optional[int]
+    # Which promise `sla_due` is (ARRIVAL on site, else RESPONSE), and the remote response still owed
+    # beside an on-site arrival: judged against when the technician sets off.
+    due_promise: str = RESPONSE
+    response_owed: Optional[datetime] = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,20 @@ class Quote:
     best_effort: bool
     sla_at_risk: bool = False
     note: str = ""
+    due_promise: str = RESPONSE
+    response_owed: Optional[datetime] = None
+    set_off_median: Optional[datetime] = None
+    set_off_p90: Optional[datetime] = None
+
+    def outlook(self) -> OwedOutlook:
+        """What this quote's own estimate says of each promise it would owe (`domain.sla.owed_promises`):
+        a plan quoting "on site by 10:00" must not hide a remote response due at 08:30 that its
+        technician sets off too late for."""
+        if self.best_effort or self.sla_due is None:
+            return owed_outlook(SlaState.ON_TRACK.value, [])
+        return owed_outlook(SlaState.ON_TRACK.value, owed_promises(
+            self.due_promise, self.sla_due, self.eta_median, self.eta_p90, response_owed=self.response_owed,
+            set_off_median=self.set_off_median, set_off_p90=self.set_off_p90))
 
 
 def _location(lat: Optional[float], lon: Optional[float]) -> Optional[Location]:
@@ -197,6 +215,7 @@ def _facts(ticket: Ticket, model: EffortModel) -> TicketFacts:
     plan = ticket.sla_plan
     org = ticket.organisation
     is_contract = plan is not None and plan.is_contract
+    due = _outstanding_due(ticket)
     return TicketFacts(
         id=ticket.id,
         organisation_id=ticket.organisation_id,
@@ -208,7 +227,7 @@ def _facts(ticket: Ticket, model: EffortModel) -> TicketFacts:
         revenue_per_hour=float(ticket.revenue_at_risk_per_hour or 0),
         client_deadline=ticket.client_deadline,
         safety_critical=ticket.safety_critical,
-        sla_due=_outstanding_due(ticket),
+        sla_due=due,
         best_effort=ticket.sla_best_effort,
         effort=_effort(model, ticket, plan.slug if plan is not None else None),
         opened_at=ticket.opened_at,
@@ -219,6 +238,8 @@ def _facts(ticket: Ticket, model: EffortModel) -> TicketFacts:
         site=_location(org.latitude, org.longitude),
         coverage=_coverage(plan),
         technician_id=ticket.technician_id,
+        due_promise=ARRIVAL if due is not None and due == ticket.arrival_due_at and ticket.onsite_needed else RESPONSE,
+        response_owed=sla.response_beside(ticket, due)[1],
     )
 
 
@@ -662,7 +683,8 @@ def _quotes(placed: list[Placed], names: dict[int, str]) -> list[Quote]:
             eta_median=p.estimate.median, eta_p90=p.estimate.p90,
             technician_name=names.get(p.estimate.technician_id) if p.estimate.technician_id is not None else None,
             sla_due=p.facts.sla_due, best_effort=p.facts.best_effort, sla_at_risk=p.estimate.sla_at_risk,
-            note=p.estimate.note,
+            note=p.estimate.note, due_promise=p.facts.due_promise, response_owed=p.facts.response_owed,
+            set_off_median=p.estimate.set_off_median, set_off_p90=p.estimate.set_off_p90,
         )
         for p in placed
     ]
@@ -673,10 +695,12 @@ def _on_plan(facts: TicketFacts, plan: Plan, now: datetime, onsite: bool) -> Tic
     terms = sla.terms_for(plan)
     due = due_times(terms, now, onsite, (), now=now)
     is_contract = plan.is_contract
-    outstanding = None if due.best_effort else (due.arrival_due if onsite and due.arrival_due else due.response_due)
+    arrival = not due.best_effort and onsite and due.arrival_due is not None
+    outstanding = None if due.best_effort else (due.arrival_due if arrival else due.response_due)
     return replace(
         facts, is_contract=is_contract, plan_name=plan.name if is_contract else "Break/Fix", plan_slug=plan.slug,
         sla_due=outstanding, best_effort=due.best_effort, coverage=_coverage(plan),
+        due_promise=ARRIVAL if arrival else RESPONSE, response_owed=due.response_due if arrival else None,
     )
 
 

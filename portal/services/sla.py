@@ -55,6 +55,25 @@ def terms_for(plan: Optional[Plan]) -> SlaTerms:
     )
 
 
+def due_shown(ticket: Ticket) -> Optional[datetime]:
+    """The deadline the client is waiting for: arrival when someone must come on site, else the remote response."""
+    if ticket.onsite_needed and ticket.arrival_due_at is not None:
+        return ticket.arrival_due_at
+    return ticket.response_due_at or ticket.arrival_due_at
+
+
+def response_beside(ticket: Ticket, shown: Optional[datetime]) -> tuple[Optional[datetime], Optional[datetime]]:
+    """(missed, still owed): the remote response's due time when the deadline `shown` is the on-site one,
+    according to whether the response was missed (and the arrival not yet) or is still owed."""
+    if shown is None or ticket.response_due_at is None or shown == ticket.response_due_at:
+        return None, None
+    if ticket.response_breached_at is not None:
+        return (ticket.response_due_at if ticket.arrival_breached_at is None else None), None
+    if ticket.is_open and ticket.first_response_at is None:
+        return None, ticket.response_due_at
+    return None, None
+
+
 def pauses_since(ticket: Ticket, clock_start: datetime) -> list[Pause]:
     """The ticket's waits on the client after the clock started (a pause before a rebase no longer counts)."""
     result = []

@@ -21,7 +21,7 @@ from ..domain import sla as sla_rules
 from ..domain.sla import OwedOutlook, SlaState
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
-from . import queue
+from . import queue, sla
 
 # Work has started (or the ball is with the client): the ticket no longer has a place in line.
 NO_PLACE = TicketStatus.ACTIVE | {TicketStatus.WAITING_ON_CLIENT} | TicketStatus.DONE
@@ -86,7 +86,8 @@ class TicketStatusView:
             "eta": {"median": _iso(self.eta_median), "p90": _iso(self.eta_p90), "kind": self.eta_kind},
             "sla": {"due_at": _iso(self.sla_due_at), "state": self.sla_state, "best_effort": self.sla_best_effort,
                     "response_missed_due_at": _iso(self.response_missed_due_at),
-                    "response_due_at": _iso(self.response_pending_due_at)},
+                    "response_due_at": _iso(self.response_pending_due_at),
+                    "at_risk": self._at_risk_json()},
             "client_deadline": _iso(self.client_deadline),
             "technician": self.technician,
             "reasons": list(self.reasons),
@@ -97,27 +98,18 @@ class TicketStatusView:
         }
 
 
+    def _at_risk_json(self) -> Optional[dict[str, Any]]:
+        """The promise the dispatch plan expects to slip, for a tool that must tell a response at risk
+        (the technician sets off late) from an arrival at risk; None while every promise owed is on track."""
+        worst = self.sla_outlook.worst if self.sla_outlook is not None else None
+        if worst is None:
+            return None
+        return {"promise": worst.promise, "due_at": _iso(worst.due), "expected_at": _iso(worst.expected),
+                "likely_missed": worst.outlook == sla_rules.Outlook.LIKELY_MISSED}
+
+
 def _iso(value: Optional[datetime]) -> Optional[str]:
     return value.isoformat() if value is not None else None
-
-
-def sla_due_at(ticket: Ticket) -> Optional[datetime]:
-    """The deadline the client is waiting for: arrival when someone must come on site, else the remote response."""
-    if ticket.onsite_needed and ticket.arrival_due_at is not None:
-        return ticket.arrival_due_at
-    return ticket.response_due_at or ticket.arrival_due_at
-
-
-def _response_beside(ticket: Ticket, shown: Optional[datetime]) -> tuple[Optional[datetime], Optional[datetime]]:
-    """(missed, still owed): the remote response's due time when the deadline `shown` is the on-site one,
-    according to whether the response was missed (and the arrival not yet) or is still owed."""
-    if shown is None or ticket.response_due_at is None or shown == ticket.response_due_at:
-        return None, None
-    if ticket.response_breached_at is not None:
-        return (ticket.response_due_at if ticket.arrival_breached_at is None else None), None
-    if ticket.is_open and ticket.first_response_at is None:
-        return None, ticket.response_due_at
-    return None, None
 
 
 def sla_outlook(ticket: Ticket, entry: Optional[QueueEntry]) -> OwedOutlook:
@@ -131,17 +123,15 @@ def sla_outlook(ticket: Ticket, entry: Optional[QueueEntry]) -> OwedOutlook:
     "due Thu 10:58, on track" would contradict itself; the client's pages, emails, the API and the
     staff's board and ticket page all show this state.
     """
-    promises = []
+    promises: list[sla_rules.PromiseOutlook] = []
     if entry is not None and ticket.status not in TicketStatus.DONE and not ticket.sla_best_effort:
-        due = sla_due_at(ticket)
+        due = sla.due_shown(ticket)
         if due is not None:
             shown = sla_rules.ARRIVAL if ticket.onsite_needed and due == ticket.arrival_due_at else sla_rules.RESPONSE
-            promises.append(sla_rules.promise_outlook(shown, due, entry.eta_median, entry.eta_p90,
-                                                      flagged=entry.sla_at_risk))
-            owed = _response_beside(ticket, due)[1]
-            if owed is not None and entry.set_off_median is not None:
-                promises.append(sla_rules.promise_outlook(sla_rules.RESPONSE, owed, entry.set_off_median,
-                                                          entry.set_off_p90))
+            promises = sla_rules.owed_promises(
+                shown, due, entry.eta_median, entry.eta_p90, flagged=entry.sla_at_risk,
+                response_owed=sla.response_beside(ticket, due)[1],
+                set_off_median=entry.set_off_median, set_off_p90=entry.set_off_p90)
     return sla_rules.owed_outlook(ticket.sla_state, promises)
 
 
@@ -155,8 +145,8 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
     planned = entry.technician if entry is not None and ticket.technician is None else None
     # Waiting tickets carry the dispatch estimate; an en-route ticket the arrival given when the technician set off.
     estimated = entry is not None and ticket.status not in TicketStatus.DONE
-    due = sla_due_at(ticket)
-    response_missed, response_owed = _response_beside(ticket, due)
+    due = sla.due_shown(ticket)
+    response_missed, response_owed = sla.response_beside(ticket, due)
     outlook = sla_outlook(ticket, entry)
     return TicketStatusView(
         id=ticket.id,

@@ -657,9 +657,40 @@ def test_the_panel_says_when_a_plans_own_estimate_expects_to_miss_its_guarantee(
     quotes = {plan.slug: quote for plan, quote in queue.quote_upgrade(tills.id, at).plans}
     assert quotes["premium"].eta_median > quotes["premium"].sla_due  # the estimate is after the guarantee
     premium_row = page.split('<th scope="row">Premium 24/7</th>')[1].split("</tr>")[0]
-    assert "Wed 25 Nov 07:55<br><small>likely to be missed: the technician is expected after it</small>" in premium_row
+    # The technician sets off at 08:00, after the remote response is due (07:25) as well.
+    assert ("Wed 25 Nov 07:55<br><small>the remote response and the on-site arrival are likely to be missed: "
+            "the technician is expected to set off at Wed 25 Nov 08:00</small>") in premium_row
     priority_row = page.split('<th scope="row">Priority</th>')[1].split("</tr>")[0]
     assert "missed" not in priority_row
+
+
+def test_the_panel_names_a_remote_response_its_plan_would_miss_though_the_arrival_holds(client, monkeypatch, app):
+    """Wednesday 06:55, nobody on call: a plan guaranteeing a response by 07:25 and a technician on site by
+    10:55. Its estimate has the day technician setting off at 08:00 and on site well before 10:55, so the
+    panel read "Guaranteed by 10:55" with nothing beside it, while the ticket page, once upgraded, said
+    the remote response was likely to be missed. The panel now judges both promises as the page does."""
+    at = datetime(2026, 11, 25, 11, 55, tzinfo=timezone.utc)
+    monkeypatch.setattr("portal.clock.now", lambda: at)
+    make_plan("premium", name="Premium 24/7", monthly_price=Decimal("2490"), coverage="24x7",
+              remote_response_minutes=30, onsite_arrival_minutes=240, after_hours_emergencies=True,
+              stripe_price_id="price_premium", display_order=3)
+    bolt = make_organisation("Bolt")
+    admin = make_user("admin@bolt.test", organisation=bolt)
+    add_technician("tom@firm.test", ["network", "printer"])
+    tills = tickets.open_ticket(bolt.id, admin.id, ticket_input(title="Tills down", impact="company",
+                                                                onsite_needed=True), at, None).ticket
+    login(client, "admin@bolt.test")
+
+    [(_, premium)] = queue.quote_upgrade(tills.id, at).plans
+    assert premium.response_owed is not None and premium.set_off_median > premium.response_owed
+    assert premium.eta_p90 <= premium.sla_due  # the arrival alone reads on track
+    outlook = premium.outlook()
+    assert outlook.worst.promise == "response" and outlook.state == "at_risk"
+    page = client.get(f"/billing/tickets/{tills.id}/upgrade").get_data(as_text=True)
+    set_off = premium.set_off_median.astimezone(ZoneInfo("America/New_York")).strftime("%a %d %b %H:%M")
+    premium_row = page.split('<th scope="row">Premium 24/7</th>')[1].split("</tr>")[0]
+    assert (f"Wed 25 Nov 10:55<br><small>the remote response is likely to be missed: the technician is expected "
+            f"to set off at {set_off}</small>") in premium_row
 
 
 def test_the_upgrade_email_says_the_new_deadline_is_likely_missed_as_the_ticket_page_does(client, monkeypatch, app):

@@ -848,7 +848,11 @@ def test_an_on_site_emergency_whose_technician_sets_off_after_the_response_is_du
     assert f"{line}Wed 25 Nov {set_off}" in page
     live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
     assert live["display"]["sla"].startswith(line) and live["display"]["sla_state"] == "at_risk"
-    assert client.get(f"/api/v1/tickets/{ticket_id}").get_json()["sla"]["state"] == "at_risk"
+    api = client.get(f"/api/v1/tickets/{ticket_id}").get_json()["sla"]
+    assert api["state"] == "at_risk"
+    # A tool can tell which promise slips: the response, the technician setting off after it is due.
+    assert api["at_risk"] == {"promise": "response", "due_at": ticket.response_due_at.isoformat(),
+                              "expected_at": entry.set_off_median.isoformat(), "likely_missed": True}
     [received] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "ticket_received")).all()
     assert ("remote response by Wed 25 Nov 07:25 EST and technician on site by Wed 25 Nov 08:55 EST — "
             + words) in received.body

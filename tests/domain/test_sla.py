@@ -24,6 +24,7 @@ from portal.domain.sla import (
     estimate_outlook,
     missed_promises,
     owed_outlook,
+    owed_promises,
     promise_outlook,
     sla_state,
 )
@@ -320,9 +321,9 @@ def test_an_on_site_job_setting_off_after_the_response_is_due_is_not_on_track():
     """06:55: response due 07:25, arrival due 08:55; the day technician sets off at 08:00 and arrives 08:30."""
     response_due, arrival_due = SIX_55 + timedelta(minutes=30), SIX_55 + timedelta(minutes=120)
     set_off, arrival = SIX_55 + timedelta(minutes=65), SIX_55 + timedelta(minutes=95)
-    promises = [promise_outlook(ARRIVAL, arrival_due, arrival, arrival + timedelta(minutes=15)),
-                promise_outlook(RESPONSE, response_due, set_off, set_off)]
-    assert promises[0].outlook is Outlook.ON_TRACK
+    promises = owed_promises(ARRIVAL, arrival_due, arrival, arrival + timedelta(minutes=15),
+                             response_owed=response_due, set_off_median=set_off, set_off_p90=set_off)
+    assert [p.promise for p in promises] == [ARRIVAL, RESPONSE] and promises[0].outlook is Outlook.ON_TRACK
     verdict = owed_outlook(SlaState.ON_TRACK.value, promises)
     assert verdict.state == SlaState.AT_RISK.value and verdict.outlook is Outlook.LIKELY_MISSED
     assert verdict.worst.promise == RESPONSE and verdict.worst.expected == set_off
@@ -360,3 +361,23 @@ def test_the_combined_state_is_never_better_than_any_promise_or_the_clock(clock,
         own = SlaState.AT_RISK.value if p.outlook > Outlook.ON_TRACK else SlaState.ON_TRACK.value
         assert _STATE_RANK[verdict.state] >= _STATE_RANK[own]
     assert (verdict.worst is None) == all(p.outlook is Outlook.ON_TRACK for p in promises)
+
+
+@settings(max_examples=300, deadline=None)
+@given(due=minutes, median=minutes, spread=st.integers(0, 120), owed=st.none() | minutes,
+       set_off=st.none() | minutes, set_off_spread=st.integers(0, 120))
+def test_a_response_owed_is_judged_on_the_set_off_and_never_hides_the_arrival(due, median, spread, owed, set_off,
+                                                                              set_off_spread):
+    """The upgrade panel, the alerts and the ticket page share `owed_promises`: the shown deadline is
+    always judged as it would be alone, and the response only when it is owed and a set-off is known."""
+    at = lambda m: SIX_55 + timedelta(minutes=m)  # noqa: E731
+    promises = owed_promises(ARRIVAL, at(due), at(median), at(median + spread),
+                             response_owed=None if owed is None else at(owed),
+                             set_off_median=None if set_off is None else at(set_off),
+                             set_off_p90=None if set_off is None else at(set_off + set_off_spread))
+    assert promises[0] == promise_outlook(ARRIVAL, at(due), at(median), at(median + spread))
+    judged = owed is not None and set_off is not None
+    assert len(promises) == (2 if judged else 1)
+    if judged:
+        assert promises[1].promise == RESPONSE and promises[1].expected == at(set_off)
+        assert (promises[1].outlook is Outlook.ON_TRACK) == (set_off + set_off_spread <= owed)

@@ -59,13 +59,44 @@ def test_breach_after_risk_is_a_second_alert(app):
 def test_forecast_late_counts_as_at_risk_and_owner_hears_without_dispatcher(app):
     make_user("o@firm.example", role=Role.OWNER)
     org = make_organisation("Acme")
-    t = ticket(org, sla_state="on_track")
+    t = ticket(org, sla_state="on_track", response_due_at=NOW + timedelta(hours=2, minutes=30))
     db.session.add(QueueEntry(ticket_id=t.id, organisation_id=org.id, position=1, ahead=0, sla_at_risk=True,
                               eta_median=NOW + timedelta(hours=2), eta_p90=NOW + timedelta(hours=3), computed_at=NOW))
     db.session.commit()
     assert alerts.check_sla(NOW).emails == 1
     mail = mails(alerts.ALERT_KIND[alerts.AT_RISK])[0]
     assert mail.recipient == "o@firm.example" and "Forecast start/arrival" in mail.body
+
+
+def test_a_remote_response_the_technician_sets_off_too_late_for_alerts_the_dispatchers(app):
+    """An on-site job: response due in 30 minutes, arrival in 4 hours. The plan has the technician setting
+    off in 65 minutes and on site in 95: the arrival holds, the response does not. The board and the
+    client's page said "at risk"; the dispatchers heard nothing, because only the arrival flag was read."""
+    make_user("d@firm.example", role=Role.DISPATCHER)
+    org = make_organisation("Acme")
+    t = ticket(org, sla_state="on_track", onsite_needed=True, response_due_at=NOW + timedelta(minutes=30),
+               arrival_due_at=NOW + timedelta(hours=4))
+    db.session.add(QueueEntry(ticket_id=t.id, organisation_id=org.id, position=1, ahead=0, sla_at_risk=False,
+                              eta_median=NOW + timedelta(minutes=95), eta_p90=NOW + timedelta(minutes=120),
+                              set_off_median=NOW + timedelta(minutes=65), set_off_p90=NOW + timedelta(minutes=80),
+                              computed_at=NOW))
+    db.session.commit()
+
+    assert alerts.check_sla(NOW) == alerts.CheckResult(1, 1)
+    [mail] = mails(alerts.ALERT_KIND[alerts.AT_RISK])
+    assert "SLA at risk" in mail.subject
+    assert ("Forecast: the remote response is likely to be missed: the technician is expected to set off at "
+            + alerts.firm_time(NOW + timedelta(minutes=65))) in mail.body
+
+    # Once the response is made, the arrival alone is judged: on track, so a fresh ticket alike is not alerted.
+    other = ticket(org, "Printer", sla_state="on_track", onsite_needed=True, response_due_at=NOW + timedelta(minutes=30),
+                   arrival_due_at=NOW + timedelta(hours=4), first_response_at=NOW)
+    db.session.add(QueueEntry(ticket_id=other.id, organisation_id=org.id, position=2, ahead=1, sla_at_risk=False,
+                              eta_median=NOW + timedelta(minutes=95), eta_p90=NOW + timedelta(minutes=120),
+                              set_off_median=NOW + timedelta(minutes=65), set_off_p90=NOW + timedelta(minutes=80),
+                              computed_at=NOW))
+    db.session.commit()
+    assert alerts.check_sla(NOW) == alerts.CheckResult(0, 0)
 
 
 def test_closed_tickets_are_not_alerted(app):
