@@ -55,6 +55,8 @@ def eta_text(view: TicketStatusView) -> str:
         text += f" (9 times out of 10 by {_when(view.eta_p90)})"
     if view.waits_for_coverage:
         text += ". Work starts when your plan's covered hours begin"
+    if view.holidays_closed:
+        text += f". {view.holidays_closed}"
     if view.waits_for_skill:
         text += ". Nobody with the skill this job needs is on duty now: this is when the first one starts"
     if view.client_deadline is not None and view.eta_median > view.client_deadline:

@@ -318,6 +318,23 @@ class CoverageCalendar:
         """`at` on the calendar's wall clock, for messages."""
         return as_utc(at, "at").astimezone(self._zone)
 
+    def holidays_closed(self, start: datetime, end: datetime) -> list[tuple[date, str]]:
+        """The public holidays, with their names, that close a working day from `start`'s local date up
+        to (not including) `end`'s: why the next business day is further off than a client expects
+        ("Thu 26 Nov is Thanksgiving Day"). A holiday on a day without weekly hours closes nothing."""
+        if self._weekly is None:
+            return []
+        day, last = self.local(start).date(), self.local(end).date()
+        if (last - day).days > 366:
+            last = day + timedelta(days=366)
+        named = getattr(self._holidays, "get", None)
+        closed = []
+        while day < last:
+            if self._weekly.get(day.weekday()) and day in self._holidays:
+                closed.append((day, (named(day) if named is not None else None) or "a public holiday"))
+            day += timedelta(days=1)
+        return closed
+
     # -- interval machinery -------------------------------------------------------------------
 
     def _day_intervals(self, day: date) -> tuple[Interval, ...]:

@@ -459,8 +459,22 @@ def after_hours_decision(
         # on Wed 25 Nov looked like a mistake.
         message = f"Outside business hours: we will start when the next business day begins: today, {when}."
     else:
-        message = f"Outside business hours: we will start on the next business day, {when}."
+        closed = holidays_words(plan_calendar.holidays_closed(now, next_at))
+        message = (f"Outside business hours{f' ({closed})' if closed else ''}: "
+                   f"we will start on the next business day, {when}.")
     return AfterHoursDecision(False, False, next_at, message)
+
+
+def holidays_words(closed: Sequence[tuple[date, str]]) -> str:
+    """"Thu 26 Nov is Thanksgiving Day, a public holiday": a Thursday 10:00 read as "outside business
+    hours", or Wednesday evening's "next business day" read as Friday, with no reason given."""
+    days = [f"{day:%a %d %b} ({name})" for day, name in closed]
+    if not days:
+        return ""
+    if len(days) == 1:
+        day, name = closed[0]
+        return f"{day:%a %d %b} is {name}, a public holiday"
+    return f"{', '.join(days[:-1])} and {days[-1]} are public holidays"
 
 
 def on_call_cover_too_short(now: datetime, cover_ends_at: datetime, response_due_at: Optional[datetime],

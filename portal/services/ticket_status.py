@@ -19,9 +19,10 @@ from sqlalchemy.orm import aliased, joinedload
 from ..domain.dispatch import OFF_DUTY_NOTE
 from ..domain import sla as sla_rules
 from ..domain.sla import OwedOutlook, SlaState
+from ..domain.triage import holidays_words
 from ..extensions import db
 from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
-from . import queue, sla
+from . import queue, settings, sla
 
 # Work has started (or the ball is with the client): the ticket no longer has a place in line.
 NO_PLACE = TicketStatus.ACTIVE | {TicketStatus.WAITING_ON_CLIENT} | TicketStatus.DONE
@@ -72,6 +73,9 @@ class TicketStatusView:
     client_deadline: Optional[datetime] = None  # the client's own ("payroll at 17:00"), not the contract's
     resolved_at: Optional[datetime] = None
     follows_ticket_id: Optional[int] = None  # the done ticket this one reports again
+    # The public holidays that close a working day before the estimate ("Thu 26 Nov is Thanksgiving Day, a
+    # public holiday"): why the wait is longer than a client expects.
+    holidays_closed: str = ""
     # What the dispatch plan expects of the promises still owed (`sla_outlook`): the worst one and why.
     sla_outlook: Optional[OwedOutlook] = None
 
@@ -148,6 +152,9 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
     due = sla.due_shown(ticket)
     response_missed, response_owed = sla.response_beside(ticket, due)
     outlook = sla_outlook(ticket, entry)
+    closed = ""
+    if estimated and entry is not None and entry.eta_median is not None:
+        closed = holidays_words(settings.business_calendar().holidays_closed(entry.computed_at, entry.eta_median))
     return TicketStatusView(
         id=ticket.id,
         title=ticket.title,
@@ -159,6 +166,7 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         eta_p90=entry.eta_p90 if estimated else None,
         eta_kind="arrival" if ticket.onsite_needed else "remote_start",
         waits_for_coverage=bool(entry is not None and COVERAGE_NOTE in (entry.note or "")),
+        holidays_closed=closed,
         waits_for_skill=bool(estimated and entry is not None and OFF_DUTY_NOTE in (entry.note or "")),
         note=(entry.note or "") if entry is not None else "",
         sla_due_at=due,

@@ -193,6 +193,26 @@ def test_after_hours_break_fix_is_told_the_next_business_day_and_offered_the_upg
     assert "next business day" in notice and next_text in notice, label
     assert "See what upgrading now would change" in notice
     assert "paged" not in notice
+    # On Thanksgiving the notice and the estimate say why a Thursday at 10:00 is outside business hours.
+    holiday = "Thu 26 Nov is Thanksgiving Day, a public holiday"
+    assert (holiday in notice) == (label == "Thanksgiving 10:00"), label
+
+
+def test_a_break_fix_estimate_that_waits_over_a_holiday_names_it(client, monkeypatch):
+    """Wednesday 18:30 before Thanksgiving: the notice and the estimate said work starts Friday, and a
+    client wondered why not Thursday."""
+    set_clock(monkeypatch, datetime(2026, 11, 25, 23, 30, tzinfo=timezone.utc))
+    make_technician("tech@firm.example", name="Tina Tech", skills=("network", "printer", "desktop"))
+    org = make_organisation("Bolt Retail")
+    make_user("b@bolt.example", organisation=org)
+    login(client, "b@bolt.example")
+    ticket_id, response = file_ticket(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    holiday = "Thu 26 Nov is Thanksgiving Day, a public holiday"
+    notice = page.split('id="after-hours"')[1].split("</div>")[0]
+    assert f"Outside business hours ({holiday}): we will start on the next business day, Fri 27 Nov 2026 08:00." in notice
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["display"]["eta"] == f"Technician expected on site around Fri 27 Nov 08:00. {holiday}"
 
 
 def test_break_fix_opened_in_the_small_hours_aims_for_the_morning_it_was_told(client, monkeypatch):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +20,7 @@ from portal.domain.triage import (
     TriageWeights,
     after_hours_decision,
     describe_local_time,
+    holidays_words,
     rank_tickets,
 )
 
@@ -122,7 +123,23 @@ def test_after_hours_break_fix_is_told_next_business_day():
     decision = after_hours_decision(night, False, False, BUSINESS, BUSINESS)
     assert not decision.covered_now and not decision.page_on_call
     assert decision.next_business_at == ny(2026, 11, 27, 8, 0)
-    assert decision.message == "Outside business hours: we will start on the next business day, Fri 27 Nov 2026 08:00."
+    assert decision.message == ("Outside business hours (Thu 26 Nov is Thanksgiving Day, a public holiday): "
+                                "we will start on the next business day, Fri 27 Nov 2026 08:00.")
+    monday = after_hours_decision(ny(2026, 11, 23, 23, 0), False, False, BUSINESS, BUSINESS)
+    assert monday.message == "Outside business hours: we will start on the next business day, Tue 24 Nov 2026 08:00."
+
+
+def test_every_holiday_that_closes_a_working_day_before_the_start_is_named():
+    christmas_eve = ny(2026, 12, 24, 19, 0)  # Thursday evening; Friday is Christmas Day
+    decision = after_hours_decision(christmas_eve, False, False, BUSINESS, BUSINESS)
+    assert decision.message == ("Outside business hours (Fri 25 Dec is Christmas Day, a public holiday): "
+                                "we will start on the next business day, Mon 28 Dec 2026 08:00.")
+    both = BUSINESS.holidays_closed(christmas_eve, ny(2027, 1, 4, 8, 0))
+    assert both == [(date(2026, 12, 25), "Christmas Day"), (date(2027, 1, 1), "New Year's Day")]
+    assert holidays_words(both) == "Fri 25 Dec (Christmas Day) and Fri 01 Jan (New Year's Day) are public holidays"
+    # Independence Day 2027 is a Sunday, which closes no working day; the Monday it is observed on does.
+    assert BUSINESS.holidays_closed(ny(2027, 7, 2, 19, 0), ny(2027, 7, 6, 8, 0)) == [(date(2027, 7, 5), "Independence Day (observed)")]
+    assert CoverageCalendar.always().holidays_closed(christmas_eve, ny(2027, 1, 4, 8, 0)) == []
 
 
 def test_before_opening_the_next_business_day_is_called_today():
