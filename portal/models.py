@@ -309,13 +309,19 @@ class Ticket(db.Model):
     arrived_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
     response_breached_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
     arrival_breached_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
+    # When the ticket stopped being owed its guaranteed promises: its contract ended, was suspended or moved
+    # to break/fix (`sla_promise_plan_id` keeps the plan they were made on), or it was closed without work.
+    # A promise kept or broken before then still counts as it was; one not yet due is no longer owed.
+    sla_promise_ended_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
+    sla_promise_plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("plan.id"), nullable=True)
 
     __mapper_args__ = {"version_id_col": version}
 
     organisation: Mapped[Organisation] = relationship()
     requester: Mapped[Optional["User"]] = relationship()
     technician: Mapped[Optional["Technician"]] = relationship(foreign_keys=[technician_id])
-    sla_plan: Mapped[Optional[Plan]] = relationship()
+    sla_plan: Mapped[Optional[Plan]] = relationship(foreign_keys=[sla_plan_id])
+    sla_promise_plan: Mapped[Optional[Plan]] = relationship(foreign_keys=[sla_promise_plan_id])
     follows: Mapped[Optional["Ticket"]] = relationship(remote_side="Ticket.id", foreign_keys=[follows_ticket_id],
                                                        back_populates="follow_ups")
     follow_ups: Mapped[list["Ticket"]] = relationship(foreign_keys=[follows_ticket_id], back_populates="follows",

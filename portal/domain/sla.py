@@ -235,6 +235,26 @@ def compliance(outcomes: Iterable[SlaOutcome], now: datetime) -> Compliance:
     return Compliance(r_total, r_ok, a_total, a_ok)
 
 
+def settled_by(due: Optional[datetime], done: Optional[datetime], acted: Optional[datetime],
+               ended: datetime) -> tuple[Optional[datetime], Optional[datetime]]:
+    """One promise of a ticket no longer owed its guarantee since `ended`: the (due, done) still judged.
+
+    `done` is what the ticket counts as done (the response, else the resolution); `acted` only the
+    response or arrival itself, since a ticket closed without work (a duplicate) has not kept anything.
+    Why: a promise made and broken stays broken, even if the contract ends or the ticket turns out
+    to be a duplicate afterwards; one kept by the technician before then stays kept; one not yet due
+    then was no longer owed (best effort, or carried by the original ticket) and is not judged.
+    """
+    if due is None:
+        return None, None
+    due, ended = as_utc(due, "due"), as_utc(ended, "ended")
+    if acted is not None and as_utc(acted, "acted") <= min(due, ended):
+        return due, acted
+    if due < ended:
+        return due, done
+    return None, None
+
+
 @dataclass(frozen=True)
 class MissedPromise:
     """A response or arrival not delivered by its due time: `done` is None while it still is not."""

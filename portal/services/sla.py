@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain.sla import (Compliance, DueTimes, MissedPromise, Pause, SlaOutcome, SlaState, SlaTerms, compliance,
-                          due_times, missed_promises, sla_state)
+                          due_times, missed_promises, settled_by, sla_state)
 from ..extensions import db
 from ..models import Contract, ContractStatus, Plan, Ticket, TicketEvent, TicketStatus
 from . import settings
@@ -105,7 +105,19 @@ def apply_plan(ticket: Ticket, plan: Optional[Plan], clock_start: datetime, now:
     """Put the ticket under `plan` (None = break/fix) with its clock started at `clock_start`; no commit.
     `keep_done`: targets already met keep their due time (the same plan's terms changed, same clock)."""
     guaranteed = plan if plan is not None and plan.is_contract else None
+    promised = ticket.sla_plan if ticket.sla_plan_id is not None and not ticket.sla_best_effort else None
+    if promised is not None and (guaranteed is None or guaranteed.id != promised.id):
+        # A promise already overdue when the plan changes is broken, not restarted or forgotten: a clock
+        # round may not have seen it yet.
+        refresh_ticket(ticket, now)
     due = compute_due(ticket, guaranteed, clock_start, now)
+    if guaranteed is not None:
+        ticket.sla_promise_ended_at = None
+        ticket.sla_promise_plan = None
+    elif promised is not None:
+        # The guarantee ends here: what was kept or broken by now still counts (`_outcome`), the rest is not owed.
+        ticket.sla_promise_ended_at = clock_start
+        ticket.sla_promise_plan = promised
     ticket.sla_plan = guaranteed
     ticket.sla_plan_id = guaranteed.id if guaranteed is not None else None
     ticket.sla_clock_start = clock_start
@@ -131,11 +143,18 @@ def _one_state(due: Optional[datetime], minutes: Optional[int], ticket: Ticket, 
 
 
 def ticket_state(ticket: Ticket, now: datetime, share: Optional[float] = None) -> SlaState:
-    """The worst of the response and (when on-site work is needed) arrival states; best effort for break/fix."""
+    """The worst of the response and (when on-site work is needed) arrival states; best effort for break/fix.
+    A ticket closed without work reads as its figures count it: met only for a promise the technician
+    kept, breached for one missed before, and otherwise not judged (best effort: nothing was owed)."""
     if ticket.sla_best_effort:
         return SlaState.BEST_EFFORT
     if ticket.response_breached_at or ticket.arrival_breached_at:
         return SlaState.BREACHED
+    if ticket.sla_promise_ended_at is not None:
+        figures = compliance([_outcome(ticket)], now)
+        if _missed_count(figures):
+            return SlaState.BREACHED
+        return SlaState.MET if figures.responses_total or figures.arrivals_total else SlaState.BEST_EFFORT
     share = settings.at_risk_share() if share is None else share
     plan = ticket.sla_plan
     states = [
@@ -252,6 +271,18 @@ def _refresh_unversioned(ticket: Ticket, now: datetime, share: float) -> int:
         return 0
 
 
+def close_without_work(ticket: Ticket, now: datetime) -> None:
+    """A ticket closed without work (a duplicate, nothing to do) owes nothing more from `now`; no commit.
+
+    Why: its closing is not a response, so it must not count as a promise kept (the original ticket
+    carries the promise), yet a promise it had already missed when closed stays missed: the client
+    waited past the due time all the same. Call after `record_breaches`, which records that miss.
+    """
+    if not ticket.sla_best_effort and ticket.sla_promise_ended_at is None:
+        ticket.sla_promise_ended_at = now
+        ticket.sla_promise_plan = ticket.sla_plan
+
+
 def _due_words(ticket: Ticket) -> str:
     if ticket.sla_best_effort:
         return "best effort, no guarantee"
@@ -309,23 +340,34 @@ def rebase_organisation(organisation_id: int, now: datetime, why: str) -> int:
 
 
 def _outcome(t: Ticket) -> SlaOutcome:
-    """The ticket's targets as `ticket_state` and `record_breaches` judge them: a ticket resolved or
-    closed (by the client too) before a target was due did not miss it, and a breach once recorded
+    """The ticket's targets as `ticket_state` and `record_breaches` judge them: a ticket resolved
+    by the client before a target was due did not miss it, and a breach once recorded
     stays missed, judged against the due time it was missed at (breach time = due time), even after
-    a plan change restarted the clock with a later due time: the ticket still reads 'breached'."""
+    a plan change restarted the clock with a later due time: the ticket still reads 'breached'.
+    Once its promises ended (contract ended, or closed without work) only those kept by a response
+    or arrival, or missed, before then are judged (`domain.sla.settled_by`)."""
     response_due = t.response_breached_at or t.response_due_at
+    responded = t.first_response_at or t.resolved_at
     arrival_due = (t.arrival_breached_at or t.arrival_due_at) if t.onsite_needed else None
-    return SlaOutcome(
-        response_due=response_due,
-        responded_at=t.first_response_at or t.resolved_at,
-        arrival_due=arrival_due,
-        arrived_at=(t.arrived_at or t.resolved_at) if t.onsite_needed else None,
-    )
+    arrived = (t.arrived_at or t.resolved_at) if t.onsite_needed else None
+    if t.sla_promise_ended_at is not None:
+        response_due, responded = settled_by(response_due, responded, t.first_response_at, t.sla_promise_ended_at)
+        arrival_due, arrived = settled_by(arrival_due, arrived, t.arrived_at if t.onsite_needed else None,
+                                          t.sla_promise_ended_at)
+    return SlaOutcome(response_due=response_due, responded_at=responded, arrival_due=arrival_due, arrived_at=arrived)
+
+
+# Tickets that were promised something: guaranteed now, or until their promises ended.
+PROMISED = or_(Ticket.sla_best_effort.is_(False), Ticket.sla_promise_ended_at.is_not(None))
+
+
+def _promised(t: Ticket) -> bool:
+    return not t.sla_best_effort or t.sla_promise_ended_at is not None
 
 
 def outcomes_for(tickets: Iterable[Ticket]) -> list[SlaOutcome]:
-    """The guaranteed tickets' outcomes (best effort promises nothing to judge)."""
-    return [_outcome(t) for t in tickets if not t.sla_best_effort]
+    """The outcomes of tickets that were promised something (best effort alone promises nothing to judge)."""
+    return [_outcome(t) for t in tickets if _promised(t)]
 
 
 def compliance_for(organisation_id: int, since: datetime, now: datetime) -> Compliance:
@@ -335,7 +377,7 @@ def compliance_for(organisation_id: int, since: datetime, now: datetime) -> Comp
             Ticket.organisation_id == organisation_id,
             Ticket.opened_at >= since,
             Ticket.opened_at <= now,
-            Ticket.sla_best_effort.is_(False),
+            PROMISED,
         )
     ).all()
     return compliance(outcomes_for(tickets), now)
@@ -359,8 +401,9 @@ def promise_report(since: datetime, now: datetime) -> PromiseReport:
     """Every organisation's guaranteed tickets opened since `since`, judged as each client's own
     dashboard judges them (`compliance_for`), so the firm and its clients never read two figures."""
     tickets = db.session.scalars(
-        select(Ticket).options(selectinload(Ticket.organisation), selectinload(Ticket.sla_plan)).where(
-            Ticket.opened_at >= since, Ticket.opened_at <= now, Ticket.sla_best_effort.is_(False))
+        select(Ticket).options(selectinload(Ticket.organisation), selectinload(Ticket.sla_plan),
+                               selectinload(Ticket.sla_promise_plan)).where(
+            Ticket.opened_at >= since, Ticket.opened_at <= now, PROMISED)
         .order_by(Ticket.id)
     ).all()
     judged = [(ticket, _outcome(ticket)) for ticket in tickets]
@@ -368,7 +411,8 @@ def promise_report(since: datetime, now: datetime) -> PromiseReport:
     organisations: dict[tuple[str, int], list[SlaOutcome]] = {}
     missed: list[tuple[Ticket, MissedPromise]] = []
     for ticket, outcome in judged:
-        plans.setdefault(ticket.sla_plan.name if ticket.sla_plan else "No plan", []).append(outcome)
+        plan = ticket.sla_plan or ticket.sla_promise_plan  # the plan the promise was made on
+        plans.setdefault(plan.name if plan else "No plan", []).append(outcome)
         organisations.setdefault((ticket.organisation.name, ticket.organisation_id), []).append(outcome)
         missed.extend((ticket, miss) for miss in missed_promises(outcome, now))
     by_organisation = [(name, org_id, compliance(outcomes, now)) for (name, org_id), outcomes in organisations.items()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update as sa_update
 
 from portal.extensions import db
 from portal.models import Contract, ContractStatus, Setting, Ticket, TicketEvent, TicketStatus
@@ -226,3 +226,111 @@ def test_a_breach_recorded_before_an_upgrade_still_counts_as_missed(firm, now):
     [(missed, miss)] = report.missed
     assert missed.id == ticket.id and miss.due == now + timedelta(minutes=60)
     assert miss.late_by == timedelta(minutes=70)
+
+
+def _end_contract(firm) -> None:
+    contract = db.session.scalars(select(Contract).where(Contract.organisation_id == firm.acme.id)).one()
+    contract.status = ContractStatus.CANCELED
+    db.session.commit()
+
+
+def test_a_promise_broken_before_the_contract_ended_stays_broken(firm, now):
+    """Acme's remote response was due at 16:00 and missed (breach recorded at 16:01); the contract ends
+    at 17:00 and the ticket goes best effort. The missed response still counts, under the plan it was
+    promised on, in the dashboard and the firm's report; the arrival, due at 19:00, was never owed."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Server down", onsite_needed=True).ticket
+    sla.refresh_states(now + timedelta(minutes=61))
+    _end_contract(firm)
+    change = now + timedelta(hours=2)
+    sla.rebase_organisation(firm.acme.id, change, "Contract ended")
+    t = db.session.get(Ticket, ticket.id)
+    assert t.sla_best_effort and t.sla_promise_ended_at == change
+    tickets.set_status(ticket.id, TicketStatus.EN_ROUTE, firm.tech_user, now + timedelta(hours=5))
+    tickets.set_status(ticket.id, TicketStatus.ON_SITE, firm.tech_user, now + timedelta(hours=6))
+    later = now + timedelta(hours=7)
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), later)
+    assert (result.responses_total, result.responses_on_time) == (1, 0)
+    assert (result.arrivals_total, result.arrivals_on_time) == (0, 0)
+    report = sla.promise_report(now - timedelta(days=90), later)
+    assert (report.total.responses_total, report.total.arrivals_total) == (1, 0)
+    assert [name for name, _ in report.by_plan] == [firm.priority.name]
+    [(missed, miss)] = report.missed
+    assert missed.id == ticket.id and miss.which == "response" and miss.due == now + timedelta(minutes=60)
+    assert miss.done == now + timedelta(hours=5)
+
+
+def test_a_promise_overdue_when_the_contract_ends_is_recorded_missed_not_forgotten(firm, now):
+    """No clock round has run since the 16:00 response was due: the contract ending at 16:00:30 still
+    records the miss on the timeline and in the figures, rather than letting best effort absorb it."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Server down").ticket
+    _end_contract(firm)
+    change = now + timedelta(minutes=60, seconds=30)
+    sla.rebase_organisation(firm.acme.id, change, "Contract ended")
+    t = db.session.get(Ticket, ticket.id)
+    assert t.response_breached_at == now + timedelta(minutes=60) and len(events(ticket.id, "sla_breached_response")) == 1
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), change + timedelta(hours=1))
+    assert (result.responses_total, result.responses_on_time) == (1, 0)
+
+
+def test_a_promise_kept_before_the_contract_ended_stays_kept_and_one_not_yet_due_is_not_owed(firm, now):
+    """The remote response came at 15:20, in time; the contract ends at 16:00 before the technician
+    (due on site by 19:00) arrives. The response counts as kept; the arrival is no longer owed, so
+    arriving at 21:00 counts neither way."""
+    kept = open_for(firm.acme, firm.acme_admin, now, title="Printer", onsite_needed=True).ticket
+    untouched = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
+    tickets.set_status(kept.id, TicketStatus.IN_PROGRESS, firm.tech_user, now + timedelta(minutes=20))
+    _end_contract(firm)
+    change = now + timedelta(minutes=59)
+    sla.rebase_organisation(firm.acme.id, change, "Contract ended")
+    tickets.set_status(kept.id, TicketStatus.ON_SITE, firm.tech_user, now + timedelta(hours=6))
+    tickets.set_status(untouched.id, TicketStatus.IN_PROGRESS, firm.tech_user, now + timedelta(hours=6))
+    later = now + timedelta(hours=7)
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), later)
+    assert (result.responses_total, result.responses_on_time) == (1, 1)
+    assert (result.arrivals_total, result.arrivals_on_time) == (0, 0)
+    report = sla.promise_report(now - timedelta(days=90), later)
+    assert (report.total.responses_total, report.total.responses_on_time, report.total.arrivals_total) == (1, 1, 0)
+    assert report.missed == []
+    assert [name for name, _ in report.by_plan] == [firm.priority.name]
+
+
+def test_a_renewed_contract_owes_its_promises_again(firm, now):
+    """Ended at 15:30, renewed at 16:30: the ticket is under a guarantee again, from the renewal."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
+    _end_contract(firm)
+    sla.rebase_organisation(firm.acme.id, now + timedelta(minutes=30), "Contract ended")
+    renewal = now + timedelta(minutes=90)
+    db.session.add(Contract(organisation_id=firm.acme.id, plan_id=firm.priority.id, status=ContractStatus.ACTIVE,
+                            payment_method="card", starts_at=renewal))
+    db.session.commit()
+    sla.rebase_organisation(firm.acme.id, renewal, "Contract renewed")
+    t = db.session.get(Ticket, ticket.id)
+    assert not t.sla_best_effort and t.sla_promise_ended_at is None and t.response_due_at == renewal + timedelta(minutes=60)
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), renewal + timedelta(minutes=61))
+    assert (result.responses_total, result.responses_on_time) == (1, 0)
+
+
+def test_the_migration_fills_in_promises_ended_from_the_timeline(firm, now):
+    """Tickets moved to break/fix, or closed without work, before the columns existed: the upgrade reads
+    when from their timeline, so their kept and missed promises count again."""
+    import importlib
+
+    migration = importlib.import_module(
+        "migrations.versions.a7d3c5e1f902_promises_made_before_a_contract_ended_still_count")
+    lapsed = open_for(firm.acme, firm.acme_admin, now, title="Server down").ticket
+    duplicate = open_for(firm.acme, firm.acme_admin, now, title="Server down again").ticket
+    resolved = open_for(firm.acme, firm.acme_admin, now, title="Mouse").ticket
+    tickets.set_status(resolved.id, TicketStatus.RESOLVED, firm.tech_user, now + timedelta(minutes=5))
+    tickets.set_status(resolved.id, TicketStatus.CLOSED, firm.dispatcher, now + timedelta(minutes=6))
+    tickets.set_status(duplicate.id, TicketStatus.CLOSED, firm.dispatcher, now + timedelta(minutes=10))
+    sla.refresh_states(now + timedelta(minutes=61))
+    _end_contract(firm)
+    sla.rebase_organisation(firm.acme.id, now + timedelta(hours=2), "Contract ended")
+    db.session.execute(sa_update(Ticket).values(sla_promise_ended_at=None, sla_promise_plan_id=None))
+    migration._backfill(db.session.connection())
+    db.session.commit()
+    db.session.expire_all()
+    assert (db.session.get(Ticket, lapsed.id).sla_promise_ended_at, db.session.get(Ticket, lapsed.id).sla_promise_plan_id) \
+        == (now + timedelta(hours=2), firm.priority.id)
+    assert db.session.get(Ticket, duplicate.id).sla_promise_ended_at == now + timedelta(minutes=10)
+    assert db.session.get(Ticket, resolved.id).sla_promise_ended_at is None
