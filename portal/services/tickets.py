@@ -621,6 +621,8 @@ def set_status(ticket_id: int, status: str, actor: Optional[User], now: datetime
             ticket.resolved_at = None
         sla.recompute_due(ticket, now)
         sla.record_breaches(ticket, now)
+        if target == TicketStatus.CLOSED and previous in TicketStatus.OPEN:
+            sla.close_without_work(ticket, now)
         ticket.sla_state = sla.ticket_state(ticket, now).value
 
         message = STATUS_MESSAGES[target]

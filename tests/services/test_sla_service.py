@@ -334,3 +334,51 @@ def test_the_migration_fills_in_promises_ended_from_the_timeline(firm, now):
         == (now + timedelta(hours=2), firm.priority.id)
     assert db.session.get(Ticket, duplicate.id).sla_promise_ended_at == now + timedelta(minutes=10)
     assert db.session.get(Ticket, resolved.id).sla_promise_ended_at is None
+
+
+def test_a_ticket_closed_as_a_duplicate_before_its_due_is_not_judged(firm, now):
+    """The client reported the outage twice; the dispatcher closes the second at 15:10, before anything
+    was due. Its closing is no response: neither the dashboard nor Promises kept counts it kept, and
+    the ticket does not read 'met' (the original, answered at 15:20, carries the promise)."""
+    original = open_for(firm.acme, firm.acme_admin, now, title="Server down", onsite_needed=True).ticket
+    duplicate = open_for(firm.acme, firm.acme_admin, now, title="Server down (again)", onsite_needed=True).ticket
+    tickets.set_status(duplicate.id, TicketStatus.CLOSED, firm.dispatcher, now + timedelta(minutes=10),
+                       note=f"Duplicate of #{original.id}.")
+    tickets.set_status(original.id, TicketStatus.IN_PROGRESS, firm.tech_user, now + timedelta(minutes=20))
+    t = db.session.get(Ticket, duplicate.id)
+    assert t.sla_state == "best_effort" and t.response_breached_at is None
+    later = now + timedelta(hours=6)
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), later)
+    assert (result.responses_total, result.responses_on_time) == (1, 1)
+    assert (result.arrivals_total, result.arrivals_on_time) == (1, 0)  # the original's arrival, due 19:00, is overdue
+    report = sla.promise_report(now - timedelta(days=90), later)
+    assert report.total == result
+    assert {ticket.id for ticket, _ in report.missed} == {original.id}
+
+
+def test_a_duplicate_closed_after_its_due_stays_missed(firm, now):
+    """Nobody answered by 16:00; the ticket is marked a duplicate at 16:30. The client had already been
+    kept waiting past the due time: the miss recorded stays on the ticket, the dashboard and the report."""
+    duplicate = open_for(firm.acme, firm.acme_admin, now, title="Printer jam").ticket
+    tickets.set_status(duplicate.id, TicketStatus.CLOSED, firm.dispatcher, now + timedelta(minutes=90),
+                       note="Duplicate.")
+    t = db.session.get(Ticket, duplicate.id)
+    assert t.sla_state == "breached" and t.response_breached_at == now + timedelta(minutes=60)
+    later = now + timedelta(hours=3)
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), later)
+    assert (result.responses_total, result.responses_on_time) == (1, 0)
+    [(missed, miss)] = sla.promise_report(now - timedelta(days=90), later).missed
+    assert missed.id == duplicate.id and miss.late_by == timedelta(minutes=30)
+
+
+def test_a_response_made_before_the_ticket_was_closed_without_work_stays_kept(firm, now):
+    """The technician answered at 15:05, asked the client, who then said it was a duplicate: the response
+    was made, in time, and counts; the ticket reads 'met'."""
+    ticket = open_for(firm.acme, firm.acme_admin, now, title="VPN").ticket
+    tickets.set_status(ticket.id, TicketStatus.IN_PROGRESS, firm.tech_user, now + timedelta(minutes=5))
+    tickets.set_status(ticket.id, TicketStatus.WAITING_ON_CLIENT, firm.tech_user, now + timedelta(minutes=6))
+    tickets.set_status(ticket.id, TicketStatus.ASSIGNED, firm.dispatcher, now + timedelta(minutes=7))
+    tickets.set_status(ticket.id, TicketStatus.CLOSED, firm.dispatcher, now + timedelta(minutes=8), note="Duplicate.")
+    assert db.session.get(Ticket, ticket.id).sla_state == "met"
+    result = sla.compliance_for(firm.acme.id, now - timedelta(days=90), now + timedelta(hours=3))
+    assert (result.responses_total, result.responses_on_time) == (1, 1)
