@@ -69,8 +69,8 @@ def sla_text(view: TicketStatusView) -> str:
         return _done_sla_text(view)
     if view.sla_best_effort:
         if view.sla_due_at is None:
-            return "Best effort: break/fix has no guaranteed time."
-        return f"Best effort, not a guarantee: we aim for {_when(view.sla_due_at)}."
+            return "Best effort: break/fix has no guaranteed time." + _missed_before(view)
+        return f"Best effort, not a guarantee: we aim for {_when(view.sla_due_at)}." + _missed_before(view)
     if view.sla_due_at is None:
         return "No deadline set yet."
     state = SLA_WORDS.get(view.sla_state or "", "")
@@ -95,6 +95,16 @@ def sla_text(view: TicketStatusView) -> str:
     return text
 
 
+def _missed_before(view: TicketStatusView) -> str:
+    """A promise missed under the contract before the ticket went best effort: best effort does not
+    undo it, and the client's dashboard still counts it, so the page says so too."""
+    if not view.missed_before_best_effort:
+        return ""
+    words = {"response": "the remote response", "arrival": "the technician's arrival"}
+    missed = " and ".join(f"{words[which]} (due {_when(due)})" for which, due in view.missed_before_best_effort)
+    return f" Under your contract, {missed} {'was' if len(view.missed_before_best_effort) == 1 else 'were'} missed."
+
+
 def _done_sla_text(view: TicketStatusView) -> str:
     """A finished ticket's deadline in the past tense: "we aim for Fri 08:00" after the work is done
     read as work still to come."""
@@ -106,8 +116,9 @@ def _done_sla_text(view: TicketStatusView) -> str:
     if view.sla_best_effort:
         # Best effort is never judged met or missed; only an early finish is worth saying.
         if view.sla_due_at is not None and view.resolved_at <= view.sla_due_at:
-            return f"Best effort: {ended.lower()} {when}, before the time we aimed for ({_when(view.sla_due_at)})."
-        return f"Best effort: {ended.lower()} {when}."
+            return (f"Best effort: {ended.lower()} {when}, before the time we aimed for ({_when(view.sla_due_at)})."
+                    + _missed_before(view))
+        return f"Best effort: {ended.lower()} {when}." + _missed_before(view)
     verdict = {"met": "was met", "breached": "was missed"}.get(view.sla_state or "")
     if view.sla_due_at is None or verdict is None:
         return f"{ended} {when}."

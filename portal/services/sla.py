@@ -68,7 +68,8 @@ def response_beside(ticket: Ticket, shown: Optional[datetime]) -> tuple[Optional
     if shown is None or ticket.response_due_at is None or shown == ticket.response_due_at:
         return None, None
     if ticket.response_breached_at is not None:
-        return (ticket.response_due_at if ticket.arrival_breached_at is None else None), None
+        # The due time it was missed at: a plan change since may have re-timed `response_due_at`.
+        return (ticket.response_breached_at if ticket.arrival_breached_at is None else None), None
     if ticket.is_open and ticket.first_response_at is None:
         return None, ticket.response_due_at
     return None, None

@@ -78,6 +78,9 @@ class TicketStatusView:
     holidays_closed: str = ""
     # What the dispatch plan expects of the promises still owed (`sla_outlook`): the worst one and why.
     sla_outlook: Optional[OwedOutlook] = None
+    # Promises missed under the contract before the ticket went best effort (it ended, was suspended or
+    # moved to break/fix): ("response" or "arrival", the due time missed). Best effort does not undo them.
+    missed_before_best_effort: tuple[tuple[str, datetime], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The API's ticket body: ISO 8601 datetimes with their offset."""
@@ -186,7 +189,15 @@ def _view(ticket: Ticket, entry: Optional[QueueEntry], timeline: tuple[TimelineI
         generation=entry.generation if entry is not None else 0,
         timeline=timeline,
         resolved_at=ticket.resolved_at,
+        missed_before_best_effort=_missed_before_best_effort(ticket),
     )
+
+
+def _missed_before_best_effort(ticket: Ticket) -> tuple[tuple[str, datetime], ...]:
+    if not ticket.sla_best_effort or ticket.sla_promise_ended_at is None:
+        return ()
+    missed = [("response", ticket.response_breached_at), ("arrival", ticket.arrival_breached_at)]
+    return tuple((which, due) for which, due in missed if due is not None)
 
 
 def _entries(ticket_ids: list[int]) -> dict[int, QueueEntry]:

@@ -747,6 +747,35 @@ def test_a_resolved_contract_ticket_says_when_it_was_resolved_and_whether_the_de
     assert shown == "Resolved Tue 24 Nov 12:00; the deadline, Tue 24 Nov 11:00, was missed."
 
 
+def test_after_the_contract_ends_the_page_says_best_effort_and_keeps_the_response_missed_before(client, acme):
+    """The 11:00 response was missed; the contract is cancelled at 12:00. The page no longer shows a
+    deadline (best effort now) but still says the contract's response was missed, as the dashboard counts it."""
+    from portal.models import Contract, ContractStatus
+    from portal.services import sla
+
+    ticket_id, _ = file_ticket(client, onsite_needed=None, money_lost="no")
+    sla.refresh_states(TUESDAY_10_NY + timedelta(minutes=61))
+    for contract in db.session.scalars(select(Contract)):
+        contract.status = ContractStatus.CANCELED
+    db.session.commit()
+    sla.rebase_organisation(db.session.get(Ticket, ticket_id).organisation_id, TUESDAY_10_NY + timedelta(hours=2),
+                            "Contract ended")
+    live = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()
+    assert live["display"]["sla"] == ("Best effort, not a guarantee: we aim for Wed 25 Nov 08:00. Under your contract, "
+                                      "the remote response (due Tue 24 Nov 11:00) was missed.")
+
+
+def test_a_ticket_closed_as_a_duplicate_says_closed_not_that_a_deadline_was_met(client, acme):
+    from portal.services import tickets as ticket_service
+
+    ticket_id, _ = file_ticket(client, onsite_needed=None, money_lost="no")
+    dispatcher = make_user("d@firm.example", role=Role.DISPATCHER)
+    ticket_service.set_status(ticket_id, TicketStatus.CLOSED, dispatcher, TUESDAY_10_NY + timedelta(minutes=10),
+                              note="Duplicate of your earlier report.")
+    shown = client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["display"]["sla"]
+    assert shown == "Closed Tue 24 Nov 10:10."
+
+
 # --- a form opened before the session changed ------------------------------------------------------
 
 
