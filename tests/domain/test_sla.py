@@ -18,6 +18,7 @@ from portal.domain.sla import (
     Pause,
     SlaOutcome,
     SlaState,
+    settled_by,
     SlaTerms,
     compliance,
     due_times,
@@ -381,3 +382,32 @@ def test_a_response_owed_is_judged_on_the_set_off_and_never_hides_the_arrival(du
     if judged:
         assert promises[1].promise == RESPONSE and promises[1].expected == at(set_off)
         assert (promises[1].outlook is Outlook.ON_TRACK) == (set_off + set_off_spread <= owed)
+
+
+_MOMENT = st.datetimes(datetime(2026, 11, 1), datetime(2026, 12, 31), timezones=st.just(UTC))
+
+
+@settings(max_examples=300, deadline=None)
+@given(due=_MOMENT, acted=st.one_of(st.none(), _MOMENT), ended=_MOMENT,
+       closed_after=st.one_of(st.none(), st.timedeltas(timedelta(0), timedelta(days=60))),
+       later=st.timedeltas(timedelta(0), timedelta(days=60)))
+def test_a_promise_that_ended_counts_as_it_stood_then_and_never_changes_after(due, acted, ended, closed_after, later):
+    """Kept or broken by the end: judged so, for good. Not yet due and not kept by then: never judged.
+    `done` is the response, else the closing: a duplicate's closing is the end itself, and a ticket whose
+    contract ended was still open then, so any closing is at or after the end."""
+    done = acted or (ended + closed_after if closed_after is not None else None)
+    judged_due, judged_done = settled_by(due, done, acted, ended)
+    figures = [compliance([SlaOutcome(judged_due, judged_done, None, None)], at)
+               for at in (ended, ended + later)]
+    assert figures[0] == figures[1]  # nothing done after the end moves the figures
+    if acted is not None and acted <= min(due, ended):
+        assert (figures[0].responses_total, figures[0].responses_on_time) == (1, 1)
+    elif due < ended:
+        assert (figures[0].responses_total, figures[0].responses_on_time) == (1, 0)
+        assert missed_promises(SlaOutcome(judged_due, judged_done, None, None), ended)[0].due == due
+    else:
+        assert judged_due is None and figures[0].responses_total == 0
+
+
+def test_settled_by_keeps_no_promise_that_had_none():
+    assert settled_by(None, None, None, datetime(2026, 11, 24, 15, tzinfo=UTC)) == (None, None)
