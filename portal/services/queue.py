@@ -130,15 +130,16 @@ class Quote:
     set_off_median: Optional[datetime] = None
     set_off_p90: Optional[datetime] = None
 
-    def outlook(self) -> OwedOutlook:
-        """What this quote's own estimate says of each promise it would owe (`domain.sla.owed_promises`):
+    def outlook(self, clock_state: str = SlaState.ON_TRACK.value) -> OwedOutlook:
+        """What this quote's own estimate says of each promise it would owe (`domain.sla.owed_promises`),
+        made no better than the ticket's SLA clock (`clock_state`; on track for a clock an upgrade restarts):
         a plan quoting "on site by 10:00" must not hide a remote response due at 08:30 that its
-        technician sets off too late for."""
+        technician sets off too late for, nor a dispatcher's preview a promise it would break."""
         if self.best_effort or self.sla_due is None:
-            return owed_outlook(SlaState.ON_TRACK.value, [])
-        return owed_outlook(SlaState.ON_TRACK.value, owed_promises(
-            self.due_promise, self.sla_due, self.eta_median, self.eta_p90, response_owed=self.response_owed,
-            set_off_median=self.set_off_median, set_off_p90=self.set_off_p90))
+            return owed_outlook(clock_state, [])
+        return owed_outlook(clock_state, owed_promises(
+            self.due_promise, self.sla_due, self.eta_median, self.eta_p90, flagged=self.sla_at_risk,
+            response_owed=self.response_owed, set_off_median=self.set_off_median, set_off_p90=self.set_off_p90))
 
 
 def _location(lat: Optional[float], lon: Optional[float]) -> Optional[Location]:

@@ -13,10 +13,13 @@ from typing import Optional, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..domain.sla import OwedOutlook, SlaState
 from ..extensions import db
 from ..models import Contract, ContractStatus, Plan, QueueEntry, QueueState, Technician, Ticket, TicketStatus
 from ..services.queue import STATE_ID
 from ..services.ticket_status import shown_sla_state
+
+ON_TRACK, AT_RISK = SlaState.ON_TRACK.value, SlaState.AT_RISK.value
 
 SLA_STATES = (
     ("on_track", "On track"),
@@ -204,6 +207,23 @@ class WhatIfRow:
     after_eta: Optional[datetime]
     after_eta_p90: Optional[datetime]
     technician_name: Optional[str]
+    # The deadline's state as the board shows it now, and as the scenario's estimate would make it.
+    before_state: Optional[str] = None
+    after_outlook: Optional[OwedOutlook] = None
+
+    @property
+    def after_state(self) -> Optional[str]:
+        return self.after_outlook.state if self.after_outlook is not None else None
+
+    @property
+    def puts_at_risk(self) -> bool:
+        """A promise on track now that the scenario would put at risk: what a dispatcher must see before
+        moving a ticket ahead of others."""
+        return self.before_state == ON_TRACK and self.after_state == AT_RISK
+
+    @property
+    def brings_on_track(self) -> bool:
+        return self.before_state == AT_RISK and self.after_state == ON_TRACK
 
     @property
     def moved(self) -> bool:
@@ -241,6 +261,8 @@ def compare_quotes(quotes: Sequence) -> list[WhatIfRow]:
             after_eta=quote.eta_median,
             after_eta_p90=quote.eta_p90,
             technician_name=quote.technician_name,
+            before_state=shown_sla_state(ticket, entry),
+            after_outlook=quote.outlook(ticket.sla_state or ON_TRACK),
         ))
     rows.sort(key=lambda r: (r.after_position is None, r.after_position or 0, r.ticket.id))
     return rows

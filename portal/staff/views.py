@@ -17,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 
 from .. import clock
 from ..auth import roles_required
+from ..client.presenting import outlook_words
 from ..extensions import db
 from ..models import Attachment, Comment, Organisation, QueueEntry, Role, Technician, Ticket, TicketStatus
 from ..services import account_log, contracts, settings, tickets as ticket_service
@@ -24,7 +25,7 @@ from ..services import queue as queue_service
 from ..services import sla as sla_service
 from ..services import staff as staff_service
 from ..services.text import whole_number
-from ..services.ticket_status import shown_sla_state
+from ..services.ticket_status import sla_outlook
 from . import rota, weights
 from .board import SLA_LABELS, SLA_STATES, Filters, board_tag, compare_quotes, load_board, my_jobs as load_my_jobs, plan_choices
 from .forms import (AssignForm, BoardFilterForm, ClearOverrideForm, CloseForm, CommentForm, DetailsForm,
@@ -175,11 +176,13 @@ def _render_ticket(ticket: Ticket, status: int = 200, **forms):
     refused = [form for form in forms.values() if form.errors or form.form_errors]
     context["refused_closed"] = bool(refused) and not ticket.is_open
     entry = db.session.get(QueueEntry, ticket.id)
+    outlook = sla_outlook(ticket, entry)
     return render_template(
         "staff/ticket.html",
         ticket=ticket,
         entry=entry,
-        sla_state=shown_sla_state(ticket, entry),
+        sla_state=outlook.state,
+        forecast=outlook_words(outlook),
         plan=_plan_of(ticket),
         comments=db.session.scalars(select(Comment).where(Comment.ticket_id == ticket.id).order_by(Comment.id)).all(),
         attachments=db.session.scalars(
@@ -529,4 +532,6 @@ def what_if():
             rows = compare_quotes(quotes)
     elif request.args:
         status = 400
-    return render_template("staff/what_if.html", form=form, rows=rows, has_waiting=bool(waiting)), status
+    forecasts = {row.ticket.id: outlook_words(row.after_outlook) for row in rows or ()}
+    return render_template("staff/what_if.html", form=form, rows=rows, has_waiting=bool(waiting),
+                           forecasts=forecasts, sla_labels=SLA_LABELS), status

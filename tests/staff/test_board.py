@@ -107,7 +107,7 @@ def test_staff_read_a_deadline_at_risk_as_the_client_does(client):
     on_track = client.get("/staff/?state=on_track").get_data(as_text=True)
     assert "Scanner offline" not in on_track and "Payroll PC" in on_track
     page = client.get(f"/staff/tickets/{slipping.id}").get_data(as_text=True)
-    assert "At risk</span> (forecast late" in page
+    assert "At risk</span> (forecast: at risk of being missed)" in page
     client.post("/auth/logout")
     login(client, q["tom"].user.email)
     job = client.get("/staff/my-jobs").get_data(as_text=True).split("Scanner offline")[1].split("</article>")[0]
@@ -118,7 +118,7 @@ def test_staff_read_a_deadline_at_risk_as_the_client_does(client):
     client.post("/auth/logout")
     staff(client, Role.DISPATCHER, "second@firm.example")
     page = client.get(f"/staff/tickets/{slipping.id}").get_data(as_text=True)
-    assert "On track" in page and "forecast late" not in page
+    assert "On track" in page and "(forecast:" not in page
 
 
 def test_unranked_tickets_are_still_listed(client):

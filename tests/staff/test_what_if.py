@@ -60,6 +60,25 @@ def test_move_a_ticket_to_place_n_shows_changed_places(client, monkeypatch):
     assert db.session.get(Ticket, last.id).override_position is None
 
 
+def test_a_move_that_would_put_a_promise_at_risk_says_so(client, monkeypatch):
+    """Moving a one-person ticket to the front pushes the others back: the preview showed places and
+    times only, and a dispatcher could not see that a promise on track now would slip."""
+    set_clock(monkeypatch, TUESDAY_10_NY)
+    tight = make_plan("tight", name="Tight", remote_response_minutes=70)
+    acme = make_organisation("Acme", tight)
+    make_technician()
+    made = [open_ticket(acme, f"Problem {n}", impact="company" if n == 1 else "person") for n in range(1, 4)]
+    staff(client, Role.DISPATCHER)
+    first, last = made[0], made[-1]
+    assert db.session.get(QueueEntry, first.id).position == 1
+    html = client.get(f"/staff/what-if?scenario=move&ticket_id={last.id}&move_to=1").get_data(as_text=True)
+    rows = html.split('id="what-if"')[1].split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+    problem_1 = next(row for row in rows if "Problem 1" in row)
+    cells = problem_1.split("<td>")
+    assert "On track" in cells[-2] and "At risk" in cells[-1], problem_1
+    assert "on track now would be at risk" in html
+
+
 def test_bad_questions_are_answered_with_the_field(client, monkeypatch):
     made = setup(monkeypatch)
     staff(client, Role.DISPATCHER)
