@@ -67,6 +67,19 @@ class ChangePasswordForm(PortalForm):
                             validators=[DataRequired(), EqualTo("password", "The two passwords differ.")])
 
 
+class ChangeEmailForm(PortalForm):
+    # Spaces around a pasted address are dropped before the syntax check, not refused.
+    email = EmailField("New email", validators=[DataRequired(), Email(), Length(max=254)],
+                       filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                       render_kw={"autocomplete": "email"})
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=200)],
+                            render_kw={"autocomplete": "current-password"})
+
+
+class ConfirmEmailChangeForm(PortalForm):
+    """Only the CSRF token: the change is made by a POST, so mail scanners opening the link change nothing."""
+
+
 class InviteForm(PortalForm):
     email = EmailField("Colleague's email", validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField("Role", choices=[SelectChoice("client_member", "Member (opens and follows tickets)"), SelectChoice("client_admin", "Admin (also manages users and billing)")])

@@ -1,4 +1,4 @@
-"""Log in, log out, sign up, password reset and invitations."""
+"""Log in, log out, sign up, password reset, password and address changes, and invitations."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,8 +12,8 @@ from . import safe_next
 from ..extensions import limiter
 from ..models import Role
 from ..services import accounts, plans
-from .forms import (AcceptInviteForm, AddressForm, ChangePasswordForm, ConfirmEmailForm, LoginForm, ResetPasswordForm,
-                    SignupForm)
+from .forms import (AcceptInviteForm, AddressForm, ChangeEmailForm, ChangePasswordForm, ConfirmEmailChangeForm,
+                    ConfirmEmailForm, LoginForm, ResetPasswordForm, SignupForm)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -210,6 +210,79 @@ def change_password():
         form.current.errors = list(form.current.errors) + ["That is not your current password. Nothing changed."]
     status = 400 if form.is_submitted() and form.errors else 200
     return render_template("auth/change_password.html", form=form), status
+
+
+@bp.route("/email", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def change_email():
+    """Ask to log in with another address, knowing the password; the change waits for the link sent there."""
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            email = accounts.request_email_change(user, form.email.data, form.current.data, clock.now())
+        except accounts.AccountError as refusal:
+            field = form.current if refusal.field == "current" else form.email
+            field.errors = list(field.errors) + [str(refusal)]
+        else:
+            # The same answer whether or not the address has an account: the email there says which.
+            flash(f"Check the inbox of {email}: we sent it a link that works for {accounts.EMAIL_CHANGE_HOURS} "
+                  f"hours. Your address changes only when the link is opened; until then you log in with "
+                  f"{user.email}.", "info")
+            return redirect(_home_for(user))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/change_email.html", form=form), status
+
+
+EMAIL_CHANGE_REFUSED = {
+    "invalid": "That link to change your address is not complete or was changed (a mail program may have cut it). "
+               "Nothing changed: ask for a new one.",
+    "expired": "That link to change your address has expired or was already used. Nothing changed: ask for a new one.",
+    "other_user": "That link to change an address is for another account than the one logged in here. Nothing "
+                  "changed: log out and open the link again, or log in as that account first.",
+}
+
+
+def _viewer():
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def _email_change_refused(refusal: accounts.EmailChangeRefused):
+    message = str(refusal) if refusal.reason == "taken" else EMAIL_CHANGE_REFUSED.get(
+        refusal.reason, EMAIL_CHANGE_REFUSED["invalid"])
+    flash(message, "error")
+    if current_user.is_authenticated:
+        return redirect(_home_for(current_user))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def confirm_email_change(token: str):
+    """Opening the link shows what will change; its POST makes the change (a GET never writes, and mail
+    scanners that open links must not use them up)."""
+    try:
+        change = accounts.check_email_change(token, clock.now(), _viewer())
+    except accounts.EmailChangeRefused as refusal:
+        return _email_change_refused(refusal)
+    form = ConfirmEmailChangeForm()
+    if form.validate_on_submit():
+        viewer = _viewer()
+        try:
+            change = accounts.confirm_email_change(token, clock.now(), viewer)
+        except accounts.EmailChangeRefused as refusal:
+            return _email_change_refused(refusal)
+        if viewer is not None:  # the change signed out every session; keep this browser in
+            _start_session(change.user, remember=False)
+            flash(f"Your address is now {change.new_email}: log in with it from now on. Every other device and "
+                  f"browser is signed out, and {change.old_email} was told of the change.", "success")
+            return redirect(_home_for(change.user))
+        flash(f"Your address is now {change.new_email}: log in with it from now on. Every session of the account "
+              f"was signed out, and {change.old_email} was told of the change.", "success")
+        return redirect(url_for("auth.login"))
+    status = 400 if form.is_submitted() and form.errors else 200
+    return render_template("auth/confirm_email_change.html", form=form, change=change), status
 
 
 @bp.route("/invitation/<token>", methods=["GET", "POST"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -325,6 +326,154 @@ def _set_password(user: User, new_password: str, kind: str, what: str, now: date
     _sign_out_everywhere(user)
     account_log.record(user.organisation_id, kind, f"{named(user)} {what}.", now, actor=user, subject=user)
     db.session.commit()
+
+
+EMAIL_CHANGE_HOURS = 24
+EMAIL_CHANGE_MAX_AGE = timedelta(hours=EMAIL_CHANGE_HOURS)
+EMAIL_CHANGE_EMAIL = "email_change"  # the outbox kind of the link sent to the new address
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class EmailChangeRefused(AccountError):
+    """A link to change an address that cannot be used; `reason` is "invalid", "expired", "other_user" or "taken"."""
+
+    def __init__(self, reason: str, message: str = ""):
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class EmailChange:
+    user: User
+    old_email: str
+    new_email: str
+
+
+def _email_change_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="email-change")
+
+
+def _account_fingerprint(user: User) -> str:
+    """Ties a change link to the address and the session version it was asked under: once the address
+    changes (which bumps the version) the link is dead, even if the address later changes back."""
+    return hashlib.sha256(f"{user.email}\n{user.session_version}".encode()).hexdigest()[:16]
+
+
+def email_change_token(user: User, new_email: str, now: datetime) -> str:
+    """Signed, naming the account and the new address; its age is judged on the portal clock."""
+    return _email_change_serializer().dumps(
+        {"u": user.id, "e": new_email, "f": _account_fingerprint(user), "t": int(now.timestamp())}
+    )
+
+
+def request_email_change(user: User, new_email: str, current_password: str, now: datetime) -> str:
+    """Email a link to the new address; the address changes only when it is opened. Returns the new address.
+
+    Why a link: the new address must be proved by its owner, or a typo (or a hijacker) would move the
+    account to an inbox nobody controls. An address that already has an account gets an email saying
+    so instead of a link, and the caller answers alike, so this form tells nobody which addresses have
+    accounts. A wrong password, the same address or an unusable one raise AccountError (nothing sent).
+    """
+    if not verify_password(user.password_hash, current_password):
+        raise AccountError("That is not your current password. Nothing changed.", "current")
+    email = normalise_email(new_email)
+    if len(email) > 254 or not _ADDRESS.match(email):
+        raise AccountError("Enter an address like name@company.com.", "email")
+    if email == normalise_email(user.email):
+        raise AccountError("That is already your address. Nothing changed.", "email")
+    firm = current_app.config["FIRM_NAME"]
+    existing = find_user(email)
+    if existing is None:
+        outbox.enqueue(
+            email,
+            f"Confirm your new address for the {firm} client portal",
+            f"{user.full_name or user.email} asked to log in to the {firm} client portal with this address "
+            f"instead of {user.email}.\n"
+            f"Open this link within {EMAIL_CHANGE_HOURS} hours to make the change:\n"
+            + url_for("auth.confirm_email_change", token=email_change_token(user, email, now), _external=True)
+            + "\n\nIf you did not ask for this, ignore this email: without the link nothing changes.",
+            EMAIL_CHANGE_EMAIL,
+            now,
+        )
+    elif existing.active:
+        outbox.enqueue(
+            email,
+            "Someone tried to move a portal account to your address",
+            f"Someone logged in to the {firm} client portal asked to use this address for their account, "
+            "but this address already has an account of its own. Nothing was changed.\n\n"
+            "If it was you, log in with this address instead:\n" + url_for("auth.login", _external=True)
+            + "\n\nForgot your password? Choose a new one:\n" + url_for("auth.reset_request", _external=True)
+            + "\n\nIf it was not you, ignore this email.",
+            "email_change_exists",
+            now,
+        )
+    db.session.commit()
+    return email
+
+
+def check_email_change(token: str, now: datetime, viewer: Optional[User] = None) -> EmailChange:
+    """The change a link asks for, or EmailChangeRefused saying why it cannot be made.
+
+    `viewer` is whoever is logged in in the browser that opened it: a link opened in another
+    account's session is refused, so nobody confirms a change for an account they did not mean.
+    """
+    try:
+        data = _email_change_serializer().loads(token)
+    except BadSignature:
+        raise EmailChangeRefused("invalid") from None
+    if (not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("t"), int)
+            or not isinstance(data.get("e"), str)):
+        raise EmailChangeRefused("invalid")
+    user = db.session.get(User, data["u"])
+    if user is None or not user.active:
+        raise EmailChangeRefused("invalid")
+    if viewer is not None and viewer.id != user.id:
+        raise EmailChangeRefused("other_user")
+    issued = datetime.fromtimestamp(data["t"], timezone.utc)
+    if now - issued > EMAIL_CHANGE_MAX_AGE or data.get("f") != _account_fingerprint(user):
+        raise EmailChangeRefused("expired")
+    return EmailChange(user=user, old_email=user.email, new_email=data["e"])
+
+
+def confirm_email_change(token: str, now: datetime, viewer: Optional[User] = None) -> EmailChange:
+    """Move the account to the new address, once, and tell the old address.
+
+    Why every session ends: it makes the link single use, and whoever may have been using the account
+    under its old address loses it. The notice to the old address lets its owner notice a hijack. The
+    address is checked free again here (it may have been taken since the link was sent); the unique
+    constraint settles a race. Invitations still waiting for the new address end: the address has an
+    account now, so they could never be accepted.
+    """
+    change = check_email_change(token, now, viewer)
+    user, old, new = change.user, change.old_email, change.new_email
+    taken = EmailChangeRefused("taken", f"{new} has been given to another account since the link was sent. "
+                                        "Nothing changed: you still log in with your old address.")
+    if find_user(new) is not None:
+        raise taken
+    before = named(user)
+    user.email = new
+    try:
+        db.session.flush()
+    except IntegrityError:  # taken by another request at the same moment
+        db.session.rollback()
+        raise taken from None
+    _sign_out_everywhere(user)
+    _revoke_pending_invitations(new, now)
+    account_log.record(user.organisation_id, "email_changed",
+                       f"{before} changed their address to {new}; every other session was signed out.", now,
+                       actor=user, subject=user)
+    firm = current_app.config["FIRM_NAME"]
+    outbox.enqueue(
+        old,
+        f"Your {firm} portal address was changed",
+        f"The account that logged in to the {firm} client portal as {old} now logs in as {new}. "
+        "Every session of it was signed out, and emails about it now go to the new address.\n\n"
+        f"If you did not make this change, contact {firm} at once: someone who knew your password did.",
+        "email_changed",
+        now,
+    )
+    db.session.commit()
+    return change
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:

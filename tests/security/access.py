@@ -42,6 +42,8 @@ ROUTES: dict[str, Access] = {
     "auth.accept_invitation": Access.PUBLIC,
     "auth.end_all_sessions": Access.LOGGED_IN,
     "auth.change_password": Access.LOGGED_IN,
+    "auth.change_email": Access.LOGGED_IN,
+    "auth.confirm_email_change": Access.PUBLIC,
     # client area
     "client.dashboard": Access.CLIENT,
     "client.users": Access.CLIENT_ADMIN,

@@ -78,6 +78,7 @@ class World:
     invitation_token: str         # a live invitation to organisation A
     invitation_a: int             # that invitation's id
     confirmation_token: str       # a live confirmation link of a sign-up not confirmed yet
+    email_change_token: str       # a live link moving organisation A's member to a new address
     contract_a: int
 
     def client_for(self, app: Flask, role: str) -> FlaskClient:
@@ -160,6 +161,7 @@ def build_world() -> World:
         api_secret_a=issued.secret, reset_token=_token_in_last("password_reset"),
         invitation_token=_token_in_last("invitation"), invitation_a=invited.invitation.id, attachment_a=attachment_a.id, contract_a=contract_a.id,
         confirmation_token=accounts.confirmation_token(prospect, plan.slug, clock.now()),
+        email_change_token=accounts.email_change_token(users["client_member"], "mia@acme-new.example", clock.now()),
     )
 
 
@@ -241,6 +243,7 @@ ENDPOINT_PARAMETERS: dict[tuple[str, str], Callable[[World], object]] = {
     ("auth.reset_password", "token"): lambda w: w.reset_token,
     ("auth.accept_invitation", "token"): lambda w: w.invitation_token,
     ("auth.confirm_email", "token"): lambda w: w.confirmation_token,
+    ("auth.confirm_email_change", "token"): lambda w: w.email_change_token,
     ("staff.delete_time_off", "period_id"): lambda w: w.time_off,
 }
 
