@@ -485,12 +485,16 @@ def _password_fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
+def _address_fingerprint(user: User) -> str:
+    return hashlib.sha256(normalise_email(user.email).encode()).hexdigest()[:16]
+
+
 def request_password_reset(email: str, now: datetime) -> None:
     """Email a reset link if the account exists; the caller shows the same message either way."""
     user = find_user(email)
     if user is None or not user.active:
         return
-    token = _reset_serializer().dumps({"u": user.id, "p": _password_fingerprint(user)})
+    token = _reset_serializer().dumps({"u": user.id, "p": _password_fingerprint(user), "e": _address_fingerprint(user)})
     outbox.enqueue(
         user.email,
         "Reset your portal password",
@@ -513,6 +517,10 @@ def user_for_reset_token(token: str) -> Optional[User]:
     user = db.session.get(User, data.get("u"))
     # A colleague removed after asking for the link: it dies with their access, as the log-in does.
     if user is None or not user.active or data.get("p") != _password_fingerprint(user):
+        return None
+    # A link sent to an address the account has since left dies: that inbox may be why it moved.
+    # (Links made before addresses could change carry no "e" and live out their hour.)
+    if "e" in data and data["e"] != _address_fingerprint(user):
         return None
     return user
 

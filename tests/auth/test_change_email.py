@@ -236,3 +236,17 @@ def test_invitations_waiting_for_the_new_address_end(client):
     client.post("/auth/logout")
     response = client.get(invitation_link)
     assert response.status_code == 302 and response.headers["Location"].endswith("/auth/login")
+
+
+def test_a_reset_link_sent_to_the_old_address_dies_with_the_change(client):
+    user = _member()
+    client.post("/auth/reset", data={"email": OLD})
+    reset_link = _link("password_reset")
+    login(client, OLD)
+    _ask(client)
+    client.post(_link())
+    client.post("/auth/logout")
+    new_password = "a-brand-new-passphrase-42"
+    response = client.post(reset_link, data={"password": new_password, "confirm": new_password})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/auth/reset")
+    assert login(client, NEW, new_password).status_code == 401 and _email_of(user.id) == NEW
