@@ -240,47 +240,39 @@ EMAIL_CHANGE_REFUSED = {
                "Nothing changed: ask for a new one.",
     "expired": "That link to change your address has expired or was already used. Nothing changed: ask for a new one.",
     "other_user": "That link to change an address is for another account than the one logged in here. Nothing "
-                  "changed: log out and open the link again, or log in as that account first.",
+                  "changed: log out, log in as the account that asked for it, and open the link again.",
 }
-
-
-def _viewer():
-    return current_user._get_current_object() if current_user.is_authenticated else None
 
 
 def _email_change_refused(refusal: accounts.EmailChangeRefused):
     message = str(refusal) if refusal.reason == "taken" else EMAIL_CHANGE_REFUSED.get(
         refusal.reason, EMAIL_CHANGE_REFUSED["invalid"])
     flash(message, "error")
-    if current_user.is_authenticated:
-        return redirect(_home_for(current_user))
-    return redirect(url_for("auth.login"))
+    return redirect(_home_for(current_user))
 
 
 @bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+@login_required
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
 def confirm_email_change(token: str):
     """Opening the link shows what will change; its POST makes the change (a GET never writes, and mail
-    scanners that open links must not use them up)."""
+    scanners that open links must not use them up). Only the account that asked may use it: someone
+    not logged in logs in first (with the address they have now) and comes back here."""
+    viewer = current_user._get_current_object()
     try:
-        change = accounts.check_email_change(token, clock.now(), _viewer())
+        change = accounts.check_email_change(token, clock.now(), viewer)
     except accounts.EmailChangeRefused as refusal:
         return _email_change_refused(refusal)
     form = ConfirmEmailChangeForm()
     if form.validate_on_submit():
-        viewer = _viewer()
         try:
             change = accounts.confirm_email_change(token, clock.now(), viewer)
         except accounts.EmailChangeRefused as refusal:
             return _email_change_refused(refusal)
-        if viewer is not None:  # the change signed out every session; keep this browser in
-            _start_session(change.user, remember=False)
-            flash(f"Your address is now {change.new_email}: log in with it from now on. Every other device and "
-                  f"browser is signed out, and {change.old_email} was told of the change.", "success")
-            return redirect(_home_for(change.user))
-        flash(f"Your address is now {change.new_email}: log in with it from now on. Every session of the account "
-              f"was signed out, and {change.old_email} was told of the change.", "success")
-        return redirect(url_for("auth.login"))
+        _start_session(change.user, remember=False)  # the change signed out every session; keep this browser in
+        flash(f"Your address is now {change.new_email}: log in with it from now on. Every other device and "
+              f"browser is signed out, and {change.old_email} was told of the change.", "success")
+        return redirect(_home_for(change.user))
     status = 400 if form.is_submitted() and form.errors else 200
     return render_template("auth/confirm_email_change.html", form=form, change=change), status
 

@@ -387,11 +387,12 @@ def request_email_change(user: User, new_email: str, current_password: str, now:
         outbox.enqueue(
             email,
             f"Confirm your new address for the {firm} client portal",
-            f"{user.full_name or user.email} asked to log in to the {firm} client portal with this address "
-            f"instead of {user.email}.\n"
-            f"Open this link within {EMAIL_CHANGE_HOURS} hours to make the change:\n"
+            f"Someone asked to log in to the {firm} client portal with this address instead of their current one.\n"
+            f"If it was you, open this link within {EMAIL_CHANGE_HOURS} hours, logged in to your account, "
+            "to make the change:\n"
             + url_for("auth.confirm_email_change", token=email_change_token(user, email, now), _external=True)
-            + "\n\nIf you did not ask for this, ignore this email: without the link nothing changes.",
+            + "\n\nIf it was not you, ignore this email: nothing changes without the link, and only the account "
+            "that asked can use it.",
             EMAIL_CHANGE_EMAIL,
             now,
         )
@@ -411,11 +412,12 @@ def request_email_change(user: User, new_email: str, current_password: str, now:
     return email
 
 
-def check_email_change(token: str, now: datetime, viewer: Optional[User] = None) -> EmailChange:
+def check_email_change(token: str, now: datetime, viewer: User) -> EmailChange:
     """The change a link asks for, or EmailChangeRefused saying why it cannot be made.
 
-    `viewer` is whoever is logged in in the browser that opened it: a link opened in another
-    account's session is refused, so nobody confirms a change for an account they did not mean.
+    `viewer` is who is logged in where the link was opened: only the account itself may use it, so
+    a mistyped address's owner who receives the link cannot move someone else's account to their
+    inbox, and nobody confirms a change for an account they did not mean.
     """
     try:
         data = _email_change_serializer().loads(token)
@@ -427,7 +429,7 @@ def check_email_change(token: str, now: datetime, viewer: Optional[User] = None)
     user = db.session.get(User, data["u"])
     if user is None or not user.active:
         raise EmailChangeRefused("invalid")
-    if viewer is not None and viewer.id != user.id:
+    if viewer.id != user.id:
         raise EmailChangeRefused("other_user")
     issued = datetime.fromtimestamp(data["t"], timezone.utc)
     if now - issued > EMAIL_CHANGE_MAX_AGE or data.get("f") != _account_fingerprint(user):
@@ -435,7 +437,7 @@ def check_email_change(token: str, now: datetime, viewer: Optional[User] = None)
     return EmailChange(user=user, old_email=user.email, new_email=data["e"])
 
 
-def confirm_email_change(token: str, now: datetime, viewer: Optional[User] = None) -> EmailChange:
+def confirm_email_change(token: str, now: datetime, viewer: User) -> EmailChange:
     """Move the account to the new address, once, and tell the old address.
 
     Why every session ends: it makes the link single use, and whoever may have been using the account
@@ -457,6 +459,7 @@ def confirm_email_change(token: str, now: datetime, viewer: Optional[User] = Non
     except IntegrityError:  # taken by another request at the same moment
         db.session.rollback()
         raise taken from None
+    user.email_confirmed_at = now  # the link reached the new inbox: the address is proved
     _sign_out_everywhere(user)
     _revoke_pending_invitations(new, now)
     account_log.record(user.organisation_id, "email_changed",

@@ -74,16 +74,27 @@ def test_the_address_changes_only_through_the_link_sent_to_it(app, client):
     assert login(client, NEW).status_code == 302
 
 
-def test_the_link_works_in_a_browser_that_is_not_logged_in(app, client):
+def test_a_browser_not_logged_in_logs_in_first_and_comes_back_to_the_link(app, client):
     user = _member()
     login(client, OLD)
     _ask(client)
+    link = _link()
     fresh = app.test_client()
     g.pop("_login_user", None)  # the test's app context outlives requests: forget the user the last one loaded
-    response = fresh.post(_link())
-    assert response.status_code == 302 and response.headers["Location"].endswith("/auth/login")
-    assert f"Your address is now {NEW}" in fresh.get("/auth/login").get_data(as_text=True)
-    assert _email_of(user.id) == NEW
+    response = fresh.post(link)
+    assert response.status_code == 302 and "/auth/login?next=" in response.headers["Location"]
+    assert _email_of(user.id) == OLD
+    response = fresh.post("/auth/login?next=" + link, data={"email": OLD, "password": PASSWORD})
+    assert response.headers["Location"].endswith(link)
+    assert fresh.post(link).status_code == 302 and _email_of(user.id) == NEW
+
+
+def test_the_link_email_does_not_name_the_account_to_whoever_owns_the_new_address(client):
+    _member()
+    login(client, OLD)
+    _ask(client)
+    [sent] = _emails(accounts.EMAIL_CHANGE_EMAIL)
+    assert OLD not in sent.body and "Mia" not in sent.body
 
 
 def test_a_wrong_password_changes_nothing_and_keeps_the_address_typed(client):

@@ -43,7 +43,7 @@ ROUTES: dict[str, Access] = {
     "auth.end_all_sessions": Access.LOGGED_IN,
     "auth.change_password": Access.LOGGED_IN,
     "auth.change_email": Access.LOGGED_IN,
-    "auth.confirm_email_change": Access.PUBLIC,
+    "auth.confirm_email_change": Access.LOGGED_IN,
     # client area
     "client.dashboard": Access.CLIENT,
     "client.users": Access.CLIENT_ADMIN,
