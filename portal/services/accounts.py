@@ -412,12 +412,13 @@ def request_email_change(user: User, new_email: str, current_password: str, now:
     return email
 
 
-def check_email_change(token: str, now: datetime, viewer: User) -> EmailChange:
+def check_email_change(token: str, now: datetime, viewer: User, lock: bool = False) -> EmailChange:
     """The change a link asks for, or EmailChangeRefused saying why it cannot be made.
 
     `viewer` is who is logged in where the link was opened: only the account itself may use it, so
     a mistyped address's owner who receives the link cannot move someone else's account to their
-    inbox, and nobody confirms a change for an account they did not mean.
+    inbox, and nobody confirms a change for an account they did not mean. `lock` holds the account's
+    row (PostgreSQL) until the commit, so two links confirmed at once cannot both pass the check.
     """
     try:
         data = _email_change_serializer().loads(token)
@@ -426,7 +427,7 @@ def check_email_change(token: str, now: datetime, viewer: User) -> EmailChange:
     if (not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("t"), int)
             or not isinstance(data.get("e"), str)):
         raise EmailChangeRefused("invalid")
-    user = db.session.get(User, data["u"])
+    user = db.session.get(User, data["u"], with_for_update=lock, populate_existing=lock)
     if user is None or not user.active:
         raise EmailChangeRefused("invalid")
     if viewer.id != user.id:
@@ -446,7 +447,7 @@ def confirm_email_change(token: str, now: datetime, viewer: User) -> EmailChange
     constraint settles a race. Invitations still waiting for the new address end: the address has an
     account now, so they could never be accepted.
     """
-    change = check_email_change(token, now, viewer)
+    change = check_email_change(token, now, viewer, lock=True)
     user, old, new = change.user, change.old_email, change.new_email
     taken = EmailChangeRefused("taken", f"{new} has been given to another account since the link was sent. "
                                         "Nothing changed: you still log in with your old address.")
@@ -489,6 +490,7 @@ def _password_fingerprint(user: User) -> str:
 
 
 def _address_fingerprint(user: User) -> str:
+    """Ties a reset link to the address it was sent to: once the account moves, the old inbox's link is dead."""
     return hashlib.sha256(normalise_email(user.email).encode()).hexdigest()[:16]
 
 
