@@ -4,7 +4,8 @@ through the service layer (threads) and through HTTP (a threaded werkzeug server
 Afterwards: every ticket saved once (double submits with one idempotency key open one
 ticket), each ticket triaged and announced once, the saved queue consistent with the tickets,
 no deadlock or other database error left unhandled; and two dispatchers overriding the same
-ticket at once end with one logged outcome. SQLite serialises writers, so this runs on
+ticket at once end with one logged outcome; address changes confirmed at once move each account
+once and give an address to one account. SQLite serialises writers, so this runs on
 PostgreSQL only (TEST_DATABASE_URL).
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from werkzeug.serving import make_server
 from portal import clock
 from portal.extensions import db
 from portal.models import OutboxMessage, QueueEntry, QueueState, Ticket, TicketEvent, TicketStatus, User
-from portal.services import queue, staff, tickets
+from portal.services import accounts, queue, staff, tickets
 from tests.security.figures import record
 from tests.security.world import World, build_world
 
@@ -236,3 +237,38 @@ def test_two_dispatchers_overriding_the_same_ticket_at_once_leave_one_logged_out
             assert events[0].detail["position"] == ticket.override_position
             assert_queue_consistent()
     record("concurrency: simultaneous dispatcher overrides", rounds * 2)
+
+
+def test_address_changes_confirmed_at_once_make_one_change_each_and_never_share_an_address(pg_app: Flask):
+    """Two links of one account (to two addresses) and two accounts' links to one address, all confirmed at
+    the same instant: each account moves once, the address goes to one of them, and the others get a clear
+    refusal, not a database error."""
+    with pg_app.app_context():
+        world = build_world()
+        member = db.session.get(User, world.user_ids["client_member"])
+        admin = db.session.get(User, world.user_ids["client_admin"])
+        now = clock.now()
+        links = [(member.id, accounts.email_change_token(member, "mia@one.example", now)),
+                 (member.id, accounts.email_change_token(member, "mia@two.example", now)),
+                 (admin.id, accounts.email_change_token(admin, "shared@new.example", now))]
+        other = db.session.get(User, world.user_ids["other_admin"])
+        links.append((other.id, accounts.email_change_token(other, "shared@new.example", now)))
+    refused: list[str] = []
+
+    def work(i: int) -> None:
+        user_id, token = links[i]
+        with pg_app.app_context():
+            try:
+                accounts.confirm_email_change(token, clock.now(), db.session.get(User, user_id))
+            except accounts.EmailChangeRefused as refusal:
+                refused.append(refusal.reason)
+                db.session.rollback()
+
+    errors = _run_threads(len(links), work)
+    assert not errors, errors
+    assert sorted(refused) == ["expired", "taken"]
+    with pg_app.app_context():
+        emails = {db.session.get(User, user_id).email for user_id, _ in links}
+        assert len({e for e in emails if e.startswith("mia@")}) == 1 and "shared@new.example" in emails
+        notices = db.session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.kind == "email_changed")).all()
+        assert len(notices) == 2
