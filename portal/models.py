@@ -23,8 +23,9 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .extensions import db
 
@@ -216,6 +217,12 @@ class Contract(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
+    # The price agreed when the client asked (invoice request) or paid (Checkout): the owner may reprice
+    # the plan or take it off sale afterwards, and the contract stays at what the client saw. A plan
+    # change by card records the new plan's price, the one Stripe then charges.
+    monthly_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    onboarding_fee: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
     status: Mapped[str] = mapped_column(String(20), default=ContractStatus.PENDING)
     payment_method: Mapped[str] = mapped_column(String(20), default="invoice")
     starts_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime(), nullable=True)
@@ -232,6 +239,22 @@ class Contract(db.Model):
 
     organisation: Mapped[Organisation] = relationship(back_populates="contracts")
     plan: Mapped[Plan] = relationship()
+
+
+@event.listens_for(Session, "before_flush")
+def _contract_price_from_plan(session: Session, flush_context: Any, instances: Any) -> None:
+    """A contract written without an agreed price (a demo seed, a subscription started in Stripe's
+    dashboard) is at its plan's list price of that moment. The request and Checkout paths record the
+    price the client saw themselves (services/contracts.py `agree_price`)."""
+    for obj in session.new:
+        if isinstance(obj, Contract) and (obj.monthly_price is None or obj.currency is None):
+            plan = obj.plan if obj.plan is not None else session.get(Plan, obj.plan_id)
+            if plan is None:
+                continue  # the foreign key refuses it
+            if obj.monthly_price is None:
+                obj.monthly_price = plan.monthly_price
+            if obj.currency is None:
+                obj.currency = plan.currency
 
 
 class TicketStatus:

@@ -54,6 +54,7 @@ def overview():
         contract=contract,
         suspended=contracts.suspended_contract(organisation.id),
         pending=pending,
+        pending_price=contracts.agreed_price_words(pending) if pending else None,
         withdrawable=contracts.withdrawable(pending),
         other_plans=other_plans,
         offers=plan_offers.offers(organisation, other_plans, now),

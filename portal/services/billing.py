@@ -288,12 +288,16 @@ def start_checkout(
         db.session.add(pending)
     else:
         pending.plan_id = plan.id  # an abandoned Checkout for another plan is replaced
+    # What this Checkout charges: the plan's Stripe price (saved only once Stripe holds that amount,
+    # staff._price_in_stripe) and the onboarding line below. A later repricing is a new Stripe price
+    # this subscription never sees, so the contract keeps these.
+    contracts.agree_price(pending, plan)
     db.session.flush()
     metadata = {"organisation_id": str(organisation.id), "contract_id": str(pending.id), "plan_slug": plan.slug}
     if ticket_id is not None:
         metadata["ticket_id"] = str(ticket_id)
     line_items: list[dict[str, Any]] = [{"price": plan.stripe_price_id, "quantity": 1}]
-    onboarding_fee = contracts.onboarding_fee_due(organisation.id, plan)
+    onboarding_fee = pending.onboarding_fee
     if onboarding_fee > 0:
         line_items.append(
             {
@@ -670,6 +674,23 @@ def _price_id(subscription: dict) -> Optional[str]:
     return price.get("id") if isinstance(price, dict) else price
 
 
+def _charged_price(subscription: dict) -> Optional[tuple[Decimal, str]]:
+    """The monthly amount and currency Stripe bills the subscription, when the event carries them: what
+    the contract records, since a plan repriced while off sale keeps an older Stripe price
+    (staff._price_in_stripe) and a price may be set in Stripe's dashboard."""
+    items = (subscription.get("items") or {}).get("data") or []
+    if not items:
+        return None
+    price = items[0].get("price") or items[0].get("plan") or {}
+    if not isinstance(price, dict):
+        return None
+    cents = price.get("unit_amount", price.get("amount"))
+    currency = price.get("currency")
+    if not isinstance(cents, int) or isinstance(cents, bool) or not isinstance(currency, str) or len(currency) != 3:
+        return None
+    return Decimal(cents) / 100, currency.lower()
+
+
 def _plan_for_price(price_id: Optional[str]) -> Optional[Plan]:
     if not price_id:
         return None
@@ -738,9 +759,14 @@ def _apply_subscription(contract: Contract, subscription: dict, stamp: int, now:
     if plan is not None and plan.id != contract.plan_id:
         old = contract.plan.name if contract.plan else "?"
         contract.plan_id = plan.id
+        # a switch charges the new plan's price (and no onboarding fee); Stripe's own amount, below, wins
+        contract.monthly_price, contract.currency = plan.monthly_price, plan.currency
         db.session.flush()
         db.session.refresh(contract, ["plan"])
         changes.append(f"plan {old} -> {plan.name}")
+    charged = _charged_price(subscription)
+    if charged is not None:
+        contract.monthly_price, contract.currency = charged
     before = contract.status
     if _set_status(contract, status, now):
         changes.append(f"{before} -> {contract.status}")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Contract, ContractStatus, Plan, User
+from .plans import dollars
 
 
 class ContractError(Exception):
@@ -89,6 +90,23 @@ def onboarding_fee_due(organisation_id: int, plan: Plan) -> Decimal:
     return Decimal(plan.onboarding_fee)
 
 
+def agree_price(contract: Contract, plan: Plan) -> None:
+    """Record on the contract the price the client is shown for `plan` now: its monthly price and
+    currency, and the onboarding fee if this starts a contract. The owner may reprice the plan or take
+    it off sale before the request is confirmed (or Stripe's webhook arrives); the contract stays at this."""
+    contract.monthly_price = Decimal(plan.monthly_price)
+    contract.currency = plan.currency
+    contract.onboarding_fee = onboarding_fee_due(contract.organisation_id, plan)
+
+
+def agreed_price_words(contract: Contract) -> str:
+    """"$1,290 a month, $500 onboarding once": the price the client agreed, as the pages say it."""
+    words = f"{dollars(contract.monthly_price, contract.currency)} a month"
+    if contract.onboarding_fee:
+        words += f", {dollars(contract.onboarding_fee, contract.currency)} onboarding once"
+    return words
+
+
 def pending_contract(organisation_id: int) -> Optional[Contract]:
     return db.session.scalars(
         select(Contract)
@@ -161,7 +179,8 @@ def invoice_request_refusal(organisation_id: int, plan: Plan, now: datetime) -> 
 
 
 def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now: datetime) -> Contract:
-    """A pending contract that an owner activates by hand; no payment is claimed.
+    """A pending contract that an owner activates by hand; no payment is claimed. It records the price
+    the client saw (`agree_price`): the contract starts at it however the plan is priced at confirmation.
 
     The same request again (a double click, or Back and send) is the one already waiting, not a
     refusal: the first click recorded it, and the client should read that it did.
@@ -179,6 +198,7 @@ def request_by_invoice(organisation_id: int, plan: Plan, requested_by: User, now
         payment_method="invoice",
         created_at=now,
     )
+    agree_price(contract, plan)
     db.session.add(contract)
     db.session.commit()
     return contract
