@@ -260,6 +260,19 @@ def invoice_requests_for(organisation_id: int) -> list[Contract]:
     return [c for c in billing.pending_invoice_contracts() if c.organisation_id == organisation_id]
 
 
+@bp.app_template_global()
+def invoice_request_terms(contract: Contract) -> dict:
+    """What the owner reads beside a request: the price asked, what changed about the plan since, and
+    whether confirming needs the owner's word that an off-sale plan is honoured (services decide)."""
+    off_sale = billing.off_sale_refusal(contract)
+    return {
+        "asked": contracts.agreed_price_words(contract),
+        "change": contracts.plan_change_since_request(contract),
+        "off_sale": off_sale,
+        "can_honour": off_sale is not None and contract.plan.is_contract,
+    }
+
+
 @bp.route("/staff/contracts")
 @owner_only
 def staff_contracts():
@@ -272,11 +285,16 @@ def staff_activate(contract_id: int):
     if db.session.get(Contract, contract_id) is None:
         abort(404)
     try:
-        contract = billing.activate_invoice_contract(contract_id, current_user, clock.now())
+        done = billing.activate_invoice_contract(contract_id, current_user, clock.now(),
+                                                 honour_off_sale=request.form.get("honour_off_sale") == "yes")
     except billing.BillingError as error:
         flash(str(error), "error")
     else:
-        flash(f"{contract.organisation.name} is now on {contract.plan.name} (pay by invoice).", "success")
+        contract = done.contract
+        flash(f"{contract.organisation.name} is now on {contract.plan.name} (pay by invoice) at "
+              f"{contracts.agreed_price_words(contract)}.", "success")
+        if done.price_note:
+            flash(done.price_note, "info")
     return redirect(safe_next(request.form.get("next")) or url_for("billing.staff_contracts"))
 
 

@@ -547,13 +547,47 @@ def pending_invoice_contracts() -> list[Contract]:
     )
 
 
-def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> Contract:
-    """An owner confirms an invoiced plan request by hand (no card involved)."""
+def off_sale_refusal(contract: Contract) -> Optional[contracts.ChangeRefusal]:
+    """Why an invoiced request cannot be confirmed as it stands because its plan is no longer sold, or None.
+
+    A plan taken off sale after the client asked is the firm's own decision to stop selling it: the
+    owner confirming decides, on purpose, whether to honour it (at the price asked) or not, rather than
+    a click starting a tier the firm retired. A plan made break/fix promises nothing to confirm.
+    """
+    plan = contract.plan
+    if not plan.is_contract:
+        return contracts.ChangeRefusal(
+            contracts.plan_change_since_request(contract) or f"{plan.name} is not a contract plan.",
+            f"Ask {contract.organisation.name} to withdraw the request and choose a plan on sale.")
+    if not plan.active:
+        return contracts.ChangeRefusal(
+            contracts.plan_change_since_request(contract) or f"{plan.name} is off sale.",
+            f"Confirm it anyway at the price they asked ({contracts.agreed_price_words(contract)}), or ask "
+            f"{contract.organisation.name} to withdraw the request and choose a plan on sale.")
+    return None
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An invoiced request confirmed, and what the owner must know about its price."""
+
+    contract: Contract
+    # the plan was repriced or taken off sale since the request; the contract keeps the price asked
+    price_note: Optional[str] = None
+
+
+def activate_invoice_contract(contract_id: int, actor: User, now: datetime,
+                              honour_off_sale: bool = False) -> Activation:
+    """An owner confirms an invoiced plan request by hand (no card involved), at the price the client
+    asked at. A plan taken off sale since is confirmed only when the owner says so (`honour_off_sale`)."""
     contract = db.session.get(Contract, contract_id)
     if contract is None or contract.payment_method != "invoice":
         raise BillingError("There is no such invoiced plan request.")
     if contract.status != ContractStatus.PENDING:
         raise BillingError(f"That contract is already {contract.status.replace('_', ' ')}.")
+    off_sale = off_sale_refusal(contract)
+    if off_sale is not None and not (honour_off_sale and contract.plan.is_contract):
+        raise BillingError(str(off_sale))
     current = contracts.current_contract(contract.organisation_id) or contracts.suspended_contract(
         contract.organisation_id)
     if current is not None and current.stripe_subscription_id:
@@ -569,12 +603,14 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime) -> C
     if refusal:
         # a request made before the rule (or edited by hand) must not end a contract still in its term
         raise BillingError(refusal)
+    note = contracts.plan_change_since_request(contract)
     _activate(contract, now)
     db.session.commit()
-    log.info("invoice contract %s (%s, organisation %s) activated by user %s",
-             contract.id, contract.plan.slug, contract.organisation_id, actor.id)
+    log.info("invoice contract %s (%s at %s %s a month, organisation %s) activated by user %s%s",
+             contract.id, contract.plan.slug, contract.monthly_price, contract.currency, contract.organisation_id,
+             actor.id, f" ({note})" if note else "")
     _after_change(contract, f"{contract.plan.name} contract activated (pay by invoice)", now)
-    return contract
+    return Activation(contract, note)
 
 
 # --- contract state -------------------------------------------------------------------------------

@@ -107,6 +107,27 @@ def agreed_price_words(contract: Contract) -> str:
     return words
 
 
+def plan_change_since_request(contract: Contract) -> Optional[str]:
+    """What changed about the requested plan since the client asked for it, for the owner confirming
+    it: repriced (monthly or onboarding) or taken off sale. None when the plan still sells at the price asked."""
+    plan = contract.plan
+    if not plan.is_contract:
+        return f"{plan.name} is no longer a contract plan (it was made break/fix after the request)."
+    asked = agreed_price_words(contract)
+    if not plan.active:
+        return (f"{plan.name} was taken off sale after {contract.organisation.name} asked for it on "
+                f"{firm_date(contract.created_at)} at {asked}.")
+    now_fee = Decimal(plan.onboarding_fee or 0) if contract.onboarding_fee else Decimal("0")
+    if (Decimal(plan.monthly_price), plan.currency, now_fee) == (Decimal(contract.monthly_price), contract.currency,
+                                                                 Decimal(contract.onboarding_fee)):
+        return None
+    listed = f"{dollars(plan.monthly_price, plan.currency)} a month"
+    if contract.onboarding_fee:
+        listed += f", {dollars(now_fee, plan.currency)} onboarding once"
+    return (f"{plan.name} now lists at {listed}; {contract.organisation.name} asked for it on "
+            f"{firm_date(contract.created_at)} at {asked}, and the contract is confirmed at that price.")
+
+
 def pending_contract(organisation_id: int) -> Optional[Contract]:
     return db.session.scalars(
         select(Contract)

@@ -74,6 +74,84 @@ def test_an_invoice_request_records_the_price_and_onboarding_fee_the_client_saw(
     assert "Your request for Priority is pending, at $1,290 a month, $500 onboarding once" in page
 
 
+def test_a_request_repriced_before_confirmation_starts_at_the_price_asked_and_the_owner_is_told(client, bolt):
+    client.post("/client/plans/priority/invoice")
+    request_id = the_contract(bolt.id).id
+    owner_reprices(monthly_price=Decimal("1490"))
+    as_owner(client)
+
+    listing = client.get("/billing/staff/contracts").get_data(as_text=True)
+    assert "asked at $1,290 a month, $500 onboarding once" in listing
+    assert "Priority now lists at $1,490 a month, $500 onboarding once; Bolt asked for it on" in listing
+    assert "Activate Priority at $1,290 a month, $500 onboarding once" in listing
+
+    response = client.post(f"/billing/staff/contracts/{request_id}/activate", follow_redirects=True)
+
+    page = response.get_data(as_text=True)
+    assert "Bolt is now on Priority (pay by invoice) at $1,290 a month, $500 onboarding once." in page
+    assert "the contract is confirmed at that price" in page
+    contract = the_contract(bolt.id)
+    assert contract.status == ContractStatus.ACTIVE
+    assert (contract.monthly_price, contract.onboarding_fee) == (Decimal("1290"), Decimal("500"))
+
+    client.post("/auth/logout")
+    login(client, "admin@bolt.test")
+    billing_page = client.get("/billing/").get_data(as_text=True)
+    assert "Priority · $1,290 a month" in billing_page and "$1,490" not in billing_page
+
+
+def test_a_request_still_at_list_price_is_confirmed_without_a_warning(client, bolt):
+    client.post("/client/plans/priority/invoice")
+    request_id = the_contract(bolt.id).id
+    as_owner(client)
+
+    page = client.post(f"/billing/staff/contracts/{request_id}/activate", follow_redirects=True).get_data(as_text=True)
+
+    assert "Bolt is now on Priority (pay by invoice) at $1,290 a month" in page
+    assert "now lists at" not in page and "off sale" not in page
+    assert the_contract(bolt.id).status == ContractStatus.ACTIVE
+
+
+def test_a_plan_taken_off_sale_is_confirmed_only_on_the_owners_word_and_at_the_price_asked(client, bolt):
+    client.post("/client/plans/priority/invoice")
+    request_id = the_contract(bolt.id).id
+    owner_reprices(active=False, monthly_price=Decimal("1490"))
+    as_owner(client)
+
+    org_page = client.get(f"/staff/organisations/{bolt.id}").get_data(as_text=True)
+    assert "Priority was taken off sale after Bolt asked for it on" in org_page
+    assert "Confirm anyway at $1,290 a month, $500 onboarding once" in org_page
+    assert "ask Bolt to withdraw the request and choose a plan on sale" in org_page
+
+    # A click without the owner's word (a stale page, a hand-made post) is refused and changes nothing.
+    refused = client.post(f"/billing/staff/contracts/{request_id}/activate", follow_redirects=True)
+    assert "Priority was taken off sale after Bolt asked for it" in refused.get_data(as_text=True)
+    assert the_contract(bolt.id).status == ContractStatus.PENDING
+
+    page = client.post(f"/billing/staff/contracts/{request_id}/activate", data={"honour_off_sale": "yes"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Bolt is now on Priority (pay by invoice) at $1,290 a month" in page
+    contract = the_contract(bolt.id)
+    assert contract.status == ContractStatus.ACTIVE and contract.monthly_price == Decimal("1290")
+
+
+def test_a_plan_made_break_fix_since_the_request_cannot_be_confirmed_even_on_the_owners_word(client, bolt):
+    client.post("/client/plans/priority/invoice")
+    request_id = the_contract(bolt.id).id
+    owner_reprices(is_contract=False, monthly_price=Decimal("0"), remote_response_minutes=None,
+                   onsite_arrival_minutes=None)
+    owner = db.session.scalars(select(User).where(User.email == "olga@firm.test")).one()
+
+    with pytest.raises(billing.BillingError, match="no longer a contract plan.*Ask Bolt to withdraw the request"):
+        billing.activate_invoice_contract(request_id, owner, clock.now(), honour_off_sale=True)
+    assert the_contract(bolt.id).status == ContractStatus.PENDING
+
+    as_owner(client)
+    listing = client.get("/billing/staff/contracts").get_data(as_text=True)
+    assert "Priority is no longer a contract plan" in listing
+    assert "Confirm anyway" not in listing and "Activate Priority" not in listing
+
+
 def test_a_card_checkout_records_what_stripe_charges_and_keeps_it_when_the_plan_is_repriced(client, recorder, bolt):
     stripe_answers(recorder)
     assert client.post("/billing/checkout/priority").status_code == 303
