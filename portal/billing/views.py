@@ -269,7 +269,7 @@ def invoice_request_terms(contract: Contract) -> dict:
         "asked": contracts.agreed_price_words(contract),
         "change": contracts.plan_change_since_request(contract),
         "off_sale": off_sale,
-        "can_honour": off_sale is not None and contract.plan.is_contract,
+        "can_honour": billing.off_sale_honourable(contract),
     }
 
 

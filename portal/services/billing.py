@@ -567,6 +567,11 @@ def off_sale_refusal(contract: Contract) -> Optional[contracts.ChangeRefusal]:
     return None
 
 
+def off_sale_honourable(contract: Contract) -> bool:
+    """The owner may confirm this request anyway: its plan is off sale but still a contract plan."""
+    return off_sale_refusal(contract) is not None and contract.plan.is_contract
+
+
 @dataclass(frozen=True)
 class Activation:
     """An invoiced request confirmed, and what the owner must know about its price."""
@@ -586,7 +591,7 @@ def activate_invoice_contract(contract_id: int, actor: User, now: datetime,
     if contract.status != ContractStatus.PENDING:
         raise BillingError(f"That contract is already {contract.status.replace('_', ' ')}.")
     off_sale = off_sale_refusal(contract)
-    if off_sale is not None and not (honour_off_sale and contract.plan.is_contract):
+    if off_sale is not None and not (honour_off_sale and off_sale_honourable(contract)):
         raise BillingError(str(off_sale))
     current = contracts.current_contract(contract.organisation_id) or contracts.suspended_contract(
         contract.organisation_id)
