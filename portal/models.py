@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 
@@ -241,20 +241,25 @@ class Contract(db.Model):
     plan: Mapped[Plan] = relationship()
 
 
-@event.listens_for(Session, "before_flush")
-def _contract_price_from_plan(session: Session, flush_context: Any, instances: Any) -> None:
+@event.listens_for(Contract, "before_insert")
+def _contract_price_from_plan(mapper: Any, connection: Any, contract: Contract) -> None:
     """A contract written without an agreed price (a demo seed, a subscription started in Stripe's
     dashboard) is at its plan's list price of that moment. The request and Checkout paths record the
-    price the client saw themselves (services/contracts.py `agree_price`)."""
-    for obj in session.new:
-        if isinstance(obj, Contract) and (obj.monthly_price is None or obj.currency is None):
-            plan = obj.plan if obj.plan is not None else session.get(Plan, obj.plan_id)
-            if plan is None:
-                continue  # the foreign key refuses it
-            if obj.monthly_price is None:
-                obj.monthly_price = plan.monthly_price
-            if obj.currency is None:
-                obj.currency = plan.currency
+    price the client saw themselves (services/contracts.py `agree_price`). Read from the plan's row,
+    which the flush has written by now, defaults and all."""
+    if contract.monthly_price is not None and contract.currency is not None:
+        return
+    plan_id = contract.plan.id if contract.plan is not None else contract.plan_id
+    row = connection.execute(
+        Plan.__table__.select().with_only_columns(Plan.__table__.c.monthly_price, Plan.__table__.c.currency)
+        .where(Plan.__table__.c.id == plan_id)
+    ).first()
+    if row is None:
+        return  # the foreign key refuses it
+    if contract.monthly_price is None:
+        contract.monthly_price = row.monthly_price
+    if contract.currency is None:
+        contract.currency = row.currency
 
 
 class TicketStatus:

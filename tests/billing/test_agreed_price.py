@@ -216,10 +216,15 @@ def test_a_contract_written_without_a_price_takes_its_plans_list_price(app):
     """A demo seed or a subscription started in Stripe's dashboard: no page showed a price, the plan's is the one."""
     plan = make_plan("priority", name="Priority", monthly_price=Decimal("1290"), currency="eur")
     org = make_organisation("Acme", plan)
+    # a plan written in the same flush, its price and currency left to their defaults
+    basic = Plan(slug="basic", name="Basic", remote_response_minutes=60, onsite_arrival_minutes=240)
+    other = make_organisation("Bolt")
+    db.session.add(Contract(organisation=other, plan=basic, status=ContractStatus.ACTIVE, payment_method="invoice"))
+    db.session.commit()
 
-    contract = the_contract(org.id)
-
-    assert (contract.monthly_price, contract.currency, contract.onboarding_fee) == (Decimal("1290"), "eur", Decimal("0"))
+    assert (the_contract(org.id).monthly_price, the_contract(org.id).currency,
+            the_contract(org.id).onboarding_fee) == (Decimal("1290"), "eur", Decimal("0"))
+    assert (the_contract(other.id).monthly_price, the_contract(other.id).currency) == (Decimal("0"), "usd")
 
 
 def test_migration_gives_existing_contracts_their_plans_price_and_a_waiting_first_request_its_fee(tmp_path):
