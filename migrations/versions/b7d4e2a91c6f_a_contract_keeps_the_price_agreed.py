@@ -7,7 +7,7 @@ price (the only one known); the onboarding fee is kept only for a request still 
 organisation with no contract in force, which is when the pages show it (contracts.onboarding_fee_due).
 
 Revision ID: b7d4e2a91c6f
-Revises: 5e2a7c19b4d3
+Revises: a7d3c5e1f902
 Create Date: 2026-12-03 19:55:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7d4e2a91c6f'
-down_revision = '5e2a7c19b4d3'
+down_revision = 'a7d3c5e1f902'
 branch_labels = None
 depends_on = None
 
