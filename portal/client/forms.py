@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from ..domain.effort import CATEGORIES
+from ..services.organisations import zone_choices
 from ..services.tickets import CATEGORY_LABELS, IMPACT_LABELS
 
 def category_choices() -> list[tuple[str, str]]:
@@ -77,3 +78,11 @@ class RoleForm(PortalForm):
     """The role a colleague gets; the service refuses anything but member or admin."""
 
     role = HiddenField()
+
+
+class TimezoneForm(PortalForm):
+    """The organisation's time zone; `organisations.set_timezone` refuses a zone not in the list."""
+
+    timezone = SelectField("Your organisation's time zone", choices=lambda: [SelectChoice(z, z.replace("_", " "))
+                                                                           for z in zone_choices()],
+                           validate_choice=False)

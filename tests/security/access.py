@@ -62,6 +62,7 @@ ROUTES: dict[str, Access] = {
     "client.ticket_attachment": Access.CLIENT,
     "client.account": Access.CLIENT_ADMIN,
     "client.revoke_api_token": Access.CLIENT_ADMIN,
+    "client.set_timezone": Access.CLIENT_ADMIN,
     # JSON API (session or Bearer token of the organisation)
     "api.openapi": Access.PUBLIC,
     "api.list_tickets": Access.API_CLIENT,
