@@ -21,7 +21,7 @@ from ..domain import sla as sla_rules
 from ..domain.sla import OwedOutlook, SlaState
 from ..domain.triage import holidays_words
 from ..extensions import db
-from ..models import QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
+from ..models import Organisation, QueueEntry, QueueState, Technician, Ticket, TicketEvent, TicketStatus, User
 from . import queue, settings, sla
 
 # Work has started (or the ball is with the client): the ticket no longer has a place in line.
@@ -221,7 +221,7 @@ def public_timeline(ticket_id: int) -> tuple[TimelineItem, ...]:
 
 
 # Bump when the wording or shape of what a client is shown changes, so old ETags stop matching.
-CHANGE_TAG_VERSION = "3"
+CHANGE_TAG_VERSION = "4"
 
 
 @functools.cache
@@ -236,8 +236,11 @@ def _change_tag_query() -> Select:
             select(func.max(TicketEvent.id)).where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public.is_(True))
             .correlate(Ticket).scalar_subquery(),
             assigned_user.full_name, planned_user.full_name,
+            # live.json's phrases give times in the organisation's zone: a new zone is a new answer.
+            Organisation.timezone,
         )
         .select_from(Ticket)
+        .join(Organisation, Organisation.id == Ticket.organisation_id)
         .outerjoin(assigned, assigned.id == Ticket.technician_id)
         .outerjoin(assigned_user, assigned_user.id == assigned.user_id)
         .outerjoin(QueueEntry, QueueEntry.ticket_id == Ticket.id)
@@ -253,7 +256,8 @@ def change_tag(organisation_id: int, ticket_id: int) -> Optional[str]:
     Why: live.json and the API are polled; an unchanged ticket must answer 304 without loading the
     timeline or presenting anything. The view reads the ticket row (its version and updated_at move
     on every change), the stored queue (rewritten only by a recompute, which bumps the queue
-    generation), its public events and the technicians' names; each has a term here.
+    generation), its public events and the technicians' names; each has a term here, and so has the
+    organisation's time zone, which the client's phrases are written in.
     """
     row = db.session.execute(_change_tag_query(), {"ticket_id": ticket_id, "organisation_id": organisation_id}).first()
     if row is None:

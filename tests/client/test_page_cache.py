@@ -134,3 +134,15 @@ def test_a_bump_lost_to_an_outage_is_paid_when_redis_answers_again(app, acme, mo
     later = time.monotonic() + page_cache.QUIET_SECONDS + 1
     monkeypatch.setattr(page_cache.time, "monotonic", lambda: later)
     assert int(cache.version()) > before
+
+
+def test_a_time_zone_change_is_not_answered_with_a_page_kept_in_the_old_zone(client, acme):
+    """The zone change is a write: pages kept in New York time are not served after it."""
+    ticket_id, _ = file_ticket(client)
+    url = f"/client/tickets/{ticket_id}"
+    client.get(url)
+    kept = client.get(url).get_data(as_text=True)
+    assert " PST" not in kept
+    assert client.post("/client/account/timezone", data={"timezone": "America/Los_Angeles"}).status_code == 303
+    assert " PST" in client.get(url).get_data(as_text=True)
+    assert " PST" in client.get(f"{url}/live.json").get_json()["display"]["sla"]
