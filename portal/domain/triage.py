@@ -148,6 +148,9 @@ class TriageTicket:
     opened_at: datetime
     override_position: Optional[int] = None
     override_reason: Optional[str] = None
+    # The client's own zone (its organisation's), when not the firm's: the client's reasons name its
+    # deadlines in it, labelled, as its pages and emails do. Staff reasons keep the firm's clock.
+    client_tz: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -170,11 +173,14 @@ def promise_points(result: TriageResult) -> float:
     return result.components.get("sla", 0.0)
 
 
-def describe_local_time(at: datetime, now: datetime, tz: str) -> str:
-    """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz."""
+def describe_local_time(at: datetime, now: datetime, tz: str, labelled: bool = False) -> str:
+    """"today 17:00", "tomorrow 09:00", "yesterday 16:30" or "Fri 27 Nov 09:00" in zone tz; `labelled`
+    adds the zone ("today 14:00 PST") for a reader whose zone is not the firm's."""
     zone = load_zone(tz)
     local = as_utc(at, "at").astimezone(zone)
     delta, day, clock = _day_and_clock(local, as_utc(now, "now").astimezone(zone).date())
+    if labelled and not repeated_hour_zone(local):
+        clock = f"{clock} {local:%Z}"
     if delta == 0:
         return f"today {clock}"
     if delta == 1:
@@ -230,6 +236,13 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
     """Cost-of-delay score of one ticket: depends on nothing but the ticket, now and weights."""
     impact = _check_ticket(ticket)
     opened = as_utc(ticket.opened_at, f"ticket {ticket.id} opened_at")
+    client_tz = ticket.client_tz if ticket.client_tz is not None and ticket.client_tz != tz else None
+
+    def both_times(at: datetime) -> tuple[str, str]:
+        """(staff's words, the client's words) for one time."""
+        firm = describe_local_time(at, now, tz)
+        return firm, firm if client_tz is None else describe_local_time(at, now, client_tz, labelled=True)
+
     staff: list[str] = []
     client: list[str] = []
     if ticket.is_contract:
@@ -259,13 +272,13 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
     if ticket.client_deadline is not None:
         deadline = as_utc(ticket.client_deadline, f"ticket {ticket.id} client_deadline")
         deadline_points, hours = _urgency(deadline, now, weights.deadline_max, weights.deadline_horizon_hours)
-        when = describe_local_time(deadline, now, tz)
+        when, client_when = both_times(deadline)
         if hours <= 0:
             staff.append(f"client deadline passed ({when}): +{deadline_points:.1f}")
-            client.append(f"deadline {when} has passed")
+            client.append(f"deadline {client_when} has passed")
         else:
             staff.append(f"client deadline in {hours:.1f} h ({when}): +{deadline_points:.1f}")
-            client.append(f"deadline {when}")
+            client.append(f"deadline {client_when}")
 
     safety_points = weights.safety_critical if ticket.safety_critical else 0.0
     if ticket.safety_critical:
@@ -292,20 +305,20 @@ def _score(ticket: TriageTicket, weights: TriageWeights, now: datetime, tz: str)
         sla_due = as_utc(ticket.sla_due, f"ticket {ticket.id} sla_due")
         hours = (sla_due - now) / timedelta(hours=1)
         slack = hours
-        when = describe_local_time(sla_due, now, tz)
+        when, client_when = both_times(sla_due)
         if hours <= 0:
             staff.append(f"SLA overdue since {when}")
         else:
             staff.append(f"SLA due in {hours:.1f} h ({when})")
         if ticket.is_contract:
-            client.append(f"contract target {'was ' if hours <= 0 else ''}due {when}")
+            client.append(f"contract target {'was ' if hours <= 0 else ''}due {client_when}")
             if hours > 0:
                 # A promise still within reach is worth keeping: once broken, it is lost anyway
                 # and only the cost of delay is left.
                 promise_points = weights.sla_max
                 staff.append(f"contract SLA still within reach: +{promise_points:.1f}")
         else:
-            client.append(f"aiming for {when} (best effort, not a guarantee)")
+            client.append(f"aiming for {client_when} (best effort, not a guarantee)")
     urgency = math.exp(-max(0.0, slack) / weights.sla_horizon_hours)
     staff.append(f"SLA urgency: x{urgency:.3f}")
 

@@ -67,4 +67,7 @@ def set_timezone(organisation_id: int, zone: str, actor: User, now: datetime) ->
                        f"{named(actor)} changed the organisation's time zone from {before} to {zone}.",
                        now, actor=actor)
     db.session.commit()
+    from . import queue
+
+    queue.recompute(now)  # the saved "why this place" names the client's deadlines in its zone
     return True

@@ -50,6 +50,7 @@ from ..models import (
     TimeOff,
 )
 from . import notifications, settings, sla
+from .organisations import known_zone
 
 log = logging.getLogger("portal.queue")
 STATE_ID = 1
@@ -92,6 +93,7 @@ class TicketFacts:
     # beside an on-site arrival: judged against when the technician sets off.
     due_promise: str = RESPONSE
     response_owed: Optional[datetime] = None
+    client_tz: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ def _facts(ticket: Ticket, model: EffortModel) -> TicketFacts:
         technician_id=ticket.technician_id,
         due_promise=ARRIVAL if due is not None and due == ticket.arrival_due_at and ticket.onsite_needed else RESPONSE,
         response_owed=sla.response_beside(ticket, due)[1],
+        client_tz=org.timezone if known_zone(org.timezone) else None,
     )
 
 
@@ -363,6 +366,7 @@ def compute(inputs: QueueInputs) -> list[Placed]:
             revenue_per_hour=f.revenue_per_hour, client_deadline=f.client_deadline,
             safety_critical=f.safety_critical, sla_due=f.sla_due, effort_minutes=f.effort.median_minutes,
             opened_at=f.opened_at, override_position=f.override_position, override_reason=f.override_reason,
+            client_tz=f.client_tz,
         )
         for f in inputs.waiting
     ]

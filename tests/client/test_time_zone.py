@@ -2,6 +2,7 @@
 updates and typed deadlines read it, like its emails; staff keep the firm's clock."""
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -22,6 +23,13 @@ def _shown(at, zone) -> str:
 def _in_los_angeles(org: Organisation) -> None:
     org.timezone = "America/Los_Angeles"
     db.session.commit()
+
+
+def _staff_own_words(page: str) -> str:
+    """The staff page without its quotes of what the client reads and was told (the "why" list and the
+    timeline's messages), which are in the client's zone; the timeline's own stamps stay."""
+    page = re.sub(r'<p class="hint">The client reads: [^<]*</p>', "", page)
+    return re.sub(r"(<li><strong>[^<]*</strong>) · [^<]*", r"\1", page)
 
 
 def _zone_of(org_id: int) -> str:
@@ -55,7 +63,8 @@ def test_a_los_angeles_client_reads_due_time_and_estimate_in_pacific_time_like_i
     login(client, "dispatch@firm.example")
     staff_page = client.get(f"/staff/tickets/{ticket_id}").get_data(as_text=True)
     assert _shown(ticket.arrival_due_at, NY) in staff_page and due not in staff_page
-    assert " PST" not in staff_page
+    assert " PST" not in _staff_own_words(staff_page)
+    assert "The client reads: Priority contract" in staff_page
 
 
 def test_a_client_in_the_firms_zone_reads_times_without_a_label(client, acme):
@@ -137,3 +146,29 @@ def test_the_upgrade_panel_of_a_los_angeles_break_fix_client_gives_pacific_times
     assert current.endswith(" PST")
     assert "Technician expected" in panel and "around " in panel.split('data-label="Technician expected">')[1][:60]
     assert panel.split('data-label="Technician expected">around ')[1].split("<")[0].split(",")[0].endswith(" PST")
+
+
+def test_why_this_place_names_the_clients_deadlines_in_its_zone_once_the_admin_sets_it(client, acme):
+    """The queue writes its reasons once and pages read them saved: a zone change re-runs it, so the
+    client's "why" list stops speaking in the firm's clock the moment its pages do."""
+    ticket_id, _ = file_ticket(client, client_deadline="2026-11-24T16:00")
+    due = db.session.get(Ticket, ticket_id).arrival_due_at
+
+    def reasons() -> list[str]:
+        return client.get(f"/client/tickets/{ticket_id}/live.json").get_json()["display"]["reasons"]
+
+    assert "deadline today 16:00" in reasons()
+    assert client.post("/client/account/timezone", data={"timezone": "America/Los_Angeles"}).status_code == 303
+    words = reasons()
+    # The deadline was typed in New York time (16:00 EST); the client now reads it as 13:00 PST.
+    assert "deadline today 13:00 PST" in words
+    assert f"contract target due today {due.astimezone(LA):%H:%M} PST" in words
+    page = client.get(f"/client/tickets/{ticket_id}").get_data(as_text=True)
+    assert "deadline today 13:00 PST" in page
+
+    make_user("dispatch@firm.example", role=Role.DISPATCHER)
+    client.post("/auth/logout")
+    login(client, "dispatch@firm.example")
+    staff_page = client.get(f"/staff/tickets/{ticket_id}").get_data(as_text=True)
+    assert "(today 16:00)" in staff_page and " PST" not in _staff_own_words(staff_page)
+    assert "deadline today 13:00 PST" in staff_page  # quoted as the client reads it

@@ -265,6 +265,40 @@ def test_sla_due_sooner_goes_first():
     assert "contract target due today 09:30" in results[0].client_reasons
 
 
+def test_a_client_in_another_zone_reads_its_deadlines_in_its_own_zone_labelled_and_staff_keep_the_firms():
+    payroll = ticket(1, client_deadline=ny(2026, 11, 24, 17, 0), sla_due=ny(2026, 11, 24, 9, 30),
+                     client_tz="America/Los_Angeles")
+    (result,) = rank_tickets([payroll], WEIGHTS, NOW, NY_TZ)
+    assert "deadline today 14:00 PST" in result.client_reasons
+    assert "contract target due today 06:30 PST" in result.client_reasons
+    assert any("(today 17:00)" in reason for reason in result.staff_reasons)
+    assert not any("PST" in reason for reason in result.staff_reasons)
+    # Past midnight in New York but not yet in Los Angeles: "today" is the client's own day.
+    late = replace(payroll, sla_due=ny(2026, 11, 25, 1, 0))
+    (result,) = rank_tickets([late], WEIGHTS, ny(2026, 11, 24, 20, 0), NY_TZ)
+    assert "contract target due today 22:00 PST" in result.client_reasons
+    assert any("(tomorrow 01:00)" in reason for reason in result.staff_reasons)
+
+
+def test_a_client_in_the_firms_zone_reads_no_label():
+    payroll = ticket(1, client_deadline=ny(2026, 11, 24, 17, 0), client_tz=NY_TZ)
+    (result,) = rank_tickets([payroll], WEIGHTS, NOW, NY_TZ)
+    assert "deadline today 17:00" in result.client_reasons
+
+
+@settings(max_examples=50, deadline=None)
+@given(zone=st.sampled_from(["America/Los_Angeles", "Europe/London", "Asia/Kolkata", NY_TZ]),
+       minutes=st.integers(min_value=-600, max_value=3000))
+def test_the_client_zone_changes_the_words_never_the_order_or_the_score(zone, minutes):
+    tickets = [ticket(i, client_deadline=NOW + timedelta(minutes=minutes + 37 * i),
+                      sla_due=NOW + timedelta(minutes=minutes * i % 900 + 5), impact=impact)
+               for i, impact in enumerate([Impact.PERSON, Impact.COMPANY, Impact.DEPARTMENT], start=1)]
+    firm = rank_tickets(tickets, WEIGHTS, NOW, NY_TZ)
+    own = rank_tickets([replace(t, client_tz=zone) for t in tickets], WEIGHTS, NOW, NY_TZ)
+    assert [(r.ticket_id, r.score, r.staff_reasons) for r in own] == [(r.ticket_id, r.score, r.staff_reasons) for r in firm]
+    assert all(len(a.client_reasons) == len(b.client_reasons) for a, b in zip(own, firm))
+
+
 def test_ties_break_by_opened_at_then_id():
     a = ticket(5, opened_at=NOW - timedelta(hours=1))
     b = ticket(3, opened_at=NOW)
